@@ -1,0 +1,45 @@
+/**
+ * Coded errors for the whole appliance.
+ *
+ * Every error that can reach an operator, a log line, an HTTP client or a CLI
+ * exit carries a stable `code` (INSPECTOR_*), built with @fastify/error so the
+ * HTTP layer maps them to status codes without a translation table.
+ */
+import createError from '@fastify/error';
+
+export const ModelPackageMissingError = createError<[string]>(
+  'INSPECTOR_MODEL_PACKAGE_MISSING', 'Model package incomplete: %s', 500);
+export const ModelManifestInvalidError = createError<[string, string]>(
+  'INSPECTOR_MODEL_MANIFEST_INVALID', 'Model manifest %s is invalid: %s', 500);
+export const ModelHashMismatchError = createError<[string, string, string]>(
+  'INSPECTOR_MODEL_HASH_MISMATCH', 'Model file %s has sha256 %s but the manifest declares %s', 500);
+export const ModelMalformedError = createError<[string, string]>(
+  'INSPECTOR_MODEL_MALFORMED', 'Model file %s cannot be loaded: %s', 500);
+export const ModelContractMismatchError = createError<[string]>(
+  'INSPECTOR_MODEL_CONTRACT_MISMATCH', 'Model graph does not match its manifest: %s', 500);
+export const ModelOutputInvalidError = createError<[string]>(
+  'INSPECTOR_MODEL_OUTPUT_INVALID', 'Model produced invalid output: %s', 500);
+export const NoExecutionProviderError = createError<[string]>(
+  'INSPECTOR_NO_EXECUTION_PROVIDER', 'No execution provider could load the model: %s', 500);
+export const FrameShapeMismatchError = createError<[string]>(
+  'INSPECTOR_FRAME_SHAPE_MISMATCH', 'Frame does not match the model input: %s', 500);
+
+export const PipelineTemplateError = createError<[string]>(
+  'INSPECTOR_PIPELINE_TEMPLATE', 'Pipeline template error: %s', 500);
+export const CaptureError = createError<[string]>(
+  'INSPECTOR_CAPTURE', 'Camera pipeline error: %s', 500);
+
+export const ConfigInvalidError = createError<[string]>(
+  'INSPECTOR_CONFIG_INVALID', 'Configuration is invalid: %s', 500);
+
+export const PlcWriteError = createError<[string]>(
+  'INSPECTOR_PLC_WRITE', 'PLC write failed: %s', 502);
+
+/** Narrow an unknown thrown value to something with a code and message. */
+export function describeError(err: unknown): { code: string; message: string } {
+  if (err instanceof Error) {
+    const code = (err as Error & { code?: unknown }).code;
+    return { code: typeof code === 'string' ? code : 'INSPECTOR_UNEXPECTED', message: err.message };
+  }
+  return { code: 'INSPECTOR_UNEXPECTED', message: String(err) };
+}

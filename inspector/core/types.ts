@@ -1,0 +1,61 @@
+/**
+ * The shapes every part of the appliance agrees on: a frame, a verdict, a
+ * result record. Keep them small and plain: they cross worker boundaries.
+ */
+
+/** One camera frame as it leaves capture. `data` is owned by the consumer. */
+export interface Frame {
+  /** Station-wide part sequence, 1-based, contiguous while the source runs. */
+  seq: number;
+  /** process.hrtime.bigint() taken when the frame reached JS (no PTS comes back from GStreamer). */
+  capturedNs: bigint;
+  width: number;
+  height: number;
+  /** Pixel format; the station works on GRAY8. */
+  format: 'GRAY8';
+  data: Buffer;
+  /** Where the frame came from, when the source knows (replay: the image file). */
+  sourceRef?: string;
+}
+
+/** Result codes sent to the PLC. 0 is the only code that means "accept". */
+export const ResultCode = {
+  PASS: 0,
+  DEFECT: 1,
+  INFERENCE_ERROR: 2,
+  OVER_BUDGET: 3,
+  UNREGISTRABLE: 4,
+} as const;
+export type ResultCodeValue = (typeof ResultCode)[keyof typeof ResultCode];
+
+export type Verdict = 'pass' | 'reject';
+
+/** Per-stage timings of one part, in milliseconds from capture. */
+export interface StageTimings {
+  /** capture → handed to the inference worker (queueing + copy) */
+  dispatchMs: number;
+  /** inside the worker: session.run (preprocessing graph + model) */
+  inferenceMs: number;
+  /** capture → verdict decided on the main thread */
+  frameToVerdictMs: number;
+  /** duration of the PLC write request (filled when the write completes; null if never sent) */
+  plcWriteMs: number | null;
+}
+
+/** What is stored for every part: results are never dropped. */
+export interface ResultRecord {
+  seq: number;
+  capturedAtMs: number; // wall clock (Date.now()) at capture, for people
+  verdict: Verdict;
+  code: ResultCodeValue;
+  score: number;
+  modelName: string;
+  modelVersion: string;
+  provider: string;
+  timings: StageTimings;
+  /** 'acked' | 'failed' | 'skipped' (link down) */
+  plcStatus: 'acked' | 'failed' | 'skipped';
+  sourceRef: string | null;
+  imagePath: string | null;
+  anomalyMapPath: string | null;
+}

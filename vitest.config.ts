@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Native addons (GStreamer, ONNX Runtime, SQLite) and real OPC UA servers on
+// loopback: run test files one at a time in forked processes on the 2-core CI.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    fileParallelism: false,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    reporters: ['default'],
+  },
+});
