@@ -53,8 +53,8 @@ export interface ResultRecord {
   modelVersion: string;
   provider: string;
   timings: StageTimings;
-  /** 'acked' | 'failed' | 'skipped' (link down) */
-  plcStatus: 'acked' | 'failed' | 'skipped';
+  /** pending until the PLC write settles; failed covers a link that was down */
+  plcStatus: 'pending' | 'acked' | 'failed';
   sourceRef: string | null;
   imagePath: string | null;
   anomalyMapPath: string | null;

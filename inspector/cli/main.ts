@@ -1,0 +1,24 @@
+/**
+ * `inspector` command line (commander). Each subcommand lives in its own file.
+ */
+import { Command } from 'commander';
+import { runCommand } from './run-command.js';
+import { demoCommand } from './demo-command.js';
+import { plcSimCommand } from './plc-sim-command.js';
+
+const program = new Command()
+  .name('inspector')
+  .description('Inline visual inspection appliance: camera → ONNX model → PLC over OPC UA')
+  .showHelpAfterError();
+
+program.addCommand(runCommand());
+program.addCommand(demoCommand());
+program.addCommand(plcSimCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const e = err as Error & { code?: string };
+  process.stderr.write(`inspector: ${e.code ?? 'ERROR'}: ${e.message}\n`);
+  process.exit(1);
+}

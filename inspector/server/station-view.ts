@@ -1,0 +1,34 @@
+/**
+ * What the HTTP server may ask of the station. The server runs in its own
+ * worker thread; the view is the only door into the hot-path thread, and
+ * every call is async so it can cross a MessagePort.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const ComponentState = Type.Union([Type.Literal('up'), Type.Literal('degraded'), Type.Literal('down')]);
+
+export const HealthReport = Type.Object({
+  status: ComponentState,
+  station: Type.String(),
+  uptimeS: Type.Number(),
+  parts: Type.Integer(),
+  camera: Type.Object({
+    state: ComponentState, detail: Type.String(),
+    frames: Type.Integer(), dropped: Type.Integer(), restarts: Type.Integer(), errors: Type.Integer(),
+  }),
+  model: Type.Object({
+    state: ComponentState, name: Type.String(), version: Type.String(),
+    provider: Type.String(), fallbacks: Type.Array(Type.Object({ provider: Type.String(), reason: Type.String() })),
+  }),
+  plc: Type.Object({
+    state: ComponentState, detail: Type.String(), endpoint: Type.String(),
+    writes: Type.Integer(), writeErrors: Type.Integer(), reconnects: Type.Integer(),
+  }),
+  alarms: Type.Array(Type.String()),
+});
+export type HealthReport = Static<typeof HealthReport>;
+
+export interface StationView {
+  health(): Promise<HealthReport>;
+  metrics(): Promise<{ contentType: string; body: string }>;
+}

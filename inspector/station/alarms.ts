@@ -1,0 +1,38 @@
+/**
+ * Alarms: named conditions that are raised and cleared, logged once on each
+ * edge, and exported as the inspector_alarm gauge. Health reads them.
+ */
+import type { Logger } from '../core/logger.js';
+
+export const Alarm = {
+  CAMERA_DOWN: 'CAMERA_DOWN',
+  MODEL_DOWN: 'MODEL_DOWN',
+  PLC_LINK_DOWN: 'PLC_LINK_DOWN',
+} as const;
+export type AlarmName = (typeof Alarm)[keyof typeof Alarm];
+
+export class Alarms {
+  private readonly raised = new Map<AlarmName, { since: number; detail: string }>();
+
+  constructor(private readonly log: Logger, private readonly onChange: (name: AlarmName, raised: boolean) => void) {}
+
+  set(name: AlarmName, raised: boolean, detail = ''): void {
+    const was = this.raised.has(name);
+    if (raised === was) return;
+    if (raised) {
+      this.raised.set(name, { since: Date.now(), detail });
+      this.log.error({ alarm: name, detail }, 'alarm raised');
+    } else {
+      const since = this.raised.get(name)?.since ?? Date.now();
+      this.raised.delete(name);
+      this.log.warn({ alarm: name, durationMs: Date.now() - since }, 'alarm cleared');
+    }
+    this.onChange(name, raised);
+  }
+
+  isRaised(name: AlarmName): boolean { return this.raised.has(name); }
+
+  list(): string[] {
+    return [...this.raised.entries()].map(([n, a]) => (a.detail ? `${n}: ${a.detail}` : n));
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Station configuration: declared with TypeBox, defaults filled in, validated
+ * once at start-up. A bad file is a coded INSPECTOR_CONFIG_INVALID error that
+ * names the offending paths.
+ */
+import { readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { ConfigInvalidError } from '../core/errors.js';
+
+const Restart = Type.Object({
+  initialDelayMs: Type.Integer({ minimum: 10, default: 200 }),
+  maxDelayMs: Type.Integer({ minimum: 10, default: 5000 }),
+}, { default: {} });
+
+export const StationConfig = Type.Object({
+  station: Type.Object({
+    name: Type.String({ default: 'station-1' }),
+    /** the verdict budget in ms; verdicts slower than this are counted as over budget */
+    budgetMs: Type.Number({ exclusiveMinimum: 0, default: 5 }),
+  }, { default: {} }),
+  camera: Type.Object({
+    template: Type.Union([Type.Literal('replay'), Type.Literal('testsrc'), Type.Literal('v4l2'), Type.Literal('gige'), Type.Literal('rtsp')], { default: 'replay' }),
+    width: Type.Integer({ minimum: 16, default: 1280 }),
+    height: Type.Integer({ minimum: 16, default: 1024 }),
+    rate: Type.Number({ exclusiveMinimum: 0, default: 20, description: 'parts per second (replay, testsrc)' }),
+    folder: Type.String({ default: 'test-images/test/parts' }),
+    cacheDir: Type.String({ default: 'var/replay-cache' }),
+    device: Type.Optional(Type.String()),
+    ip: Type.Optional(Type.String()),
+    url: Type.Optional(Type.String()),
+    photoEyePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    restart: Restart,
+    firstFrameTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+    stallTimeoutMs: Type.Integer({ minimum: 100, default: 2_000 }),
+  }, { default: {} }),
+  model: Type.Object({
+    packageDir: Type.String({ default: 'models/default/1.0.0' }),
+    providers: Type.Array(Type.Union([Type.Literal('tensorrt'), Type.Literal('cuda'), Type.Literal('webgpu'), Type.Literal('cpu')]),
+      { minItems: 1, default: ['tensorrt', 'cuda', 'cpu'] }),
+    intraOpNumThreads: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+    warmupRuns: Type.Integer({ minimum: 1, default: 20 }),
+  }, { default: {} }),
+  plc: Type.Object({
+    endpoint: Type.String({ default: 'opc.tcp://127.0.0.1:4840' }),
+    nodeIds: Type.Optional(Type.Object({
+      partId: Type.String(), pass: Type.String(), code: Type.String(), score: Type.String(), heartbeat: Type.String(),
+    })),
+    heartbeatMs: Type.Integer({ minimum: 50, default: 500 }),
+    reconnect: Restart,
+    certificateFolder: Type.String({ default: 'var/pki/station' }),
+  }, { default: {} }),
+  results: Type.Object({
+    dbPath: Type.String({ default: 'var/results.sqlite' }),
+    imagesDir: Type.String({ default: 'var' }),
+    imageSlots: Type.Integer({ minimum: 1, default: 8 }),
+    /** which part images go to disk: all, rejects plus a sample of passes, or none */
+    saveImages: Type.Union([Type.Literal('all'), Type.Literal('rejects'), Type.Literal('none')], { default: 'rejects' }),
+    /** with saveImages=rejects: also keep every Nth pass and passes within `doubtMargin` of the threshold */
+    passSampleEvery: Type.Integer({ minimum: 1, default: 50 }),
+    doubtMargin: Type.Number({ minimum: 0, maximum: 1, default: 0.15 }),
+  }, { default: {} }),
+  server: Type.Object({
+    host: Type.String({ default: '127.0.0.1' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    enabled: Type.Boolean({ default: true }),
+  }, { default: {} }),
+});
+
+export type StationConfig = Static<typeof StationConfig>;
+
+/** Deep-merge plain objects (later wins); arrays are replaced. */
+function merge(a: unknown, b: unknown): unknown {
+  if (b === undefined) return a;
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(b as Record<string, unknown>)) out[k] = merge(out[k], v);
+    return out;
+  }
+  return b;
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+/** Build a validated config from defaults, an optional JSON file, and overrides. */
+export function resolveConfig(overrides: DeepPartial<StationConfig> = {}, file?: string): StationConfig {
+  let fromFile: unknown = {};
+  if (file) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigInvalidError(`${file}: ${(err as Error).message}`);
+    }
+  }
+  const merged = merge(merge({}, fromFile), overrides);
+  const withDefaults = Value.Default(StationConfig, Value.Clone(merged));
+  if (!Value.Check(StationConfig, withDefaults)) {
+    const errs = [...Value.Errors(StationConfig, withDefaults)].slice(0, 5)
+      .map((e) => `${e.path || '/'}: ${e.message}`).join('; ');
+    throw new ConfigInvalidError(errs);
+  }
+  return withDefaults as StationConfig;
+}

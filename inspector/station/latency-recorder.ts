@@ -1,0 +1,38 @@
+/**
+ * Preallocated per-part latency samples for exact percentiles (benchmark,
+ * health). A ring of Float64Array: recording allocates nothing.
+ */
+export class LatencyRecorder {
+  private readonly buf: Float64Array;
+  private n = 0;
+
+  constructor(capacity = 1 << 20) {
+    this.buf = new Float64Array(capacity);
+  }
+
+  record(ms: number): void {
+    this.buf[this.n % this.buf.length] = ms;
+    this.n++;
+  }
+
+  get count(): number { return Math.min(this.n, this.buf.length); }
+
+  /** Percentiles over the kept samples (nearest-rank). Allocates: not for the hot path. */
+  summary(): { p50: number; p99: number; max: number; count: number } {
+    const k = this.count;
+    if (k === 0) return { p50: NaN, p99: NaN, max: NaN, count: 0 };
+    const sorted = this.buf.slice(0, k).sort();
+    const at = (q: number) => sorted[Math.min(k - 1, Math.max(0, Math.ceil(q * k) - 1))]!;
+    return { p50: at(0.5), p99: at(0.99), max: sorted[k - 1]!, count: k };
+  }
+
+  reset(): void { this.n = 0; }
+}
+
+/** Percentile summary of a plain array (for tests and reports). */
+export function percentiles(values: ArrayLike<number>): { p50: number; p99: number; max: number } {
+  const r = new LatencyRecorder(Math.max(1, values.length));
+  for (let i = 0; i < values.length; i++) r.record(values[i]!);
+  const s = r.summary();
+  return { p50: s.p50, p99: s.p99, max: s.max };
+}

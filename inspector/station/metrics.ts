@@ -1,0 +1,81 @@
+/**
+ * Prometheus metrics of a station (prom-client, own registry).
+ *
+ * Observing is cheap (a bucket increment); counters kept by other parts
+ * (capture drops, PLC errors, image drops) are read at scrape time through
+ * collect() callbacks, so the hot path does not double-count anything.
+ */
+import client from 'prom-client';
+
+const STAGES = ['dispatch', 'inference', 'frame_to_verdict', 'plc_write'] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** Buckets in seconds from 0.25 ms to 250 ms: the interesting range is 0.5–10 ms. */
+const LATENCY_BUCKETS = [0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005,
+  0.0075, 0.01, 0.02, 0.05, 0.1, 0.25];
+
+export interface CountersSnapshot {
+  camera: { frames: number; dropped: number; restarts: number; errors: number };
+  plc: { writes: number; writeErrors: number; reconnects: number; heartbeats: number };
+  images: { offered: number; written: number; dropped: number; failed: number };
+}
+
+export class StationMetrics {
+  readonly registry = new client.Registry();
+  private readonly stage: client.Histogram<'stage'>;
+  private readonly parts: client.Counter;
+  private readonly verdicts: client.Counter<'verdict' | 'code'>;
+  private readonly overBudget: client.Counter;
+  private readonly alarm: client.Gauge<'alarm'>;
+  /** per-stage children resolved once: observe() does no label lookup per part */
+  private readonly stageChild: Record<Stage, client.Histogram.Internal<'stage'>>;
+
+  constructor(snapshot: () => CountersSnapshot, labels: { station: string }) {
+    this.registry.setDefaultLabels(labels);
+    client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+    this.stage = new client.Histogram({
+      name: 'inspector_stage_seconds', help: 'Per-part latency of each stage, from frame capture',
+      labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: [this.registry],
+    });
+    this.stageChild = Object.fromEntries(STAGES.map((s) => [s, this.stage.labels(s)])) as Record<Stage, client.Histogram.Internal<'stage'>>;
+    this.parts = new client.Counter({ name: 'inspector_parts_total', help: 'Parts inspected', registers: [this.registry] });
+    this.verdicts = new client.Counter({
+      name: 'inspector_verdicts_total', help: 'Verdicts by outcome and result code',
+      labelNames: ['verdict', 'code'], registers: [this.registry],
+    });
+    this.overBudget = new client.Counter({
+      name: 'inspector_over_budget_total', help: 'Verdicts that took longer than the station budget', registers: [this.registry],
+    });
+    this.alarm = new client.Gauge({ name: 'inspector_alarm', help: '1 while an alarm is raised', labelNames: ['alarm'], registers: [this.registry] });
+
+    const fromSnapshot = (name: string, help: string, pick: (s: CountersSnapshot) => number) =>
+      new client.Counter({ name, help, registers: [this.registry], collect() { this.reset(); this.inc(pick(snapshot())); } });
+    fromSnapshot('inspector_frames_total', 'Frames that reached the station', (s) => s.camera.frames);
+    fromSnapshot('inspector_frames_dropped_total', 'Frames replaced before inference (latest frame wins)', (s) => s.camera.dropped);
+    fromSnapshot('inspector_camera_restarts_total', 'Camera pipeline restarts', (s) => s.camera.restarts);
+    fromSnapshot('inspector_camera_errors_total', 'Camera pipeline errors', (s) => s.camera.errors);
+    fromSnapshot('inspector_plc_writes_total', 'Result writes acknowledged by the PLC', (s) => s.plc.writes);
+    fromSnapshot('inspector_plc_errors_total', 'Result writes that failed or were not sent', (s) => s.plc.writeErrors);
+    fromSnapshot('inspector_plc_reconnects_total', 'PLC link reconnections', (s) => s.plc.reconnects);
+    fromSnapshot('inspector_images_dropped_total', 'Images not written because the bounded queue was full', (s) => s.images.dropped);
+    fromSnapshot('inspector_images_written_total', 'Images written to disk', (s) => s.images.written);
+  }
+
+  observeStage(stage: Stage, ms: number): void {
+    this.stageChild[stage].observe(ms / 1000);
+  }
+
+  countPart(verdict: 'pass' | 'reject', code: number, overBudget: boolean): void {
+    this.parts.inc();
+    this.verdicts.inc({ verdict, code: String(code) });
+    if (overBudget) this.overBudget.inc();
+  }
+
+  setAlarm(name: string, raised: boolean): void {
+    this.alarm.set({ alarm: name }, raised ? 1 : 0);
+  }
+
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * A running station: camera → model → PLC, with results, images, metrics,
+ * health and the HTTP server around it. `Station.start()` brings the parts up
+ * in an order where a failure says exactly what is wrong (a bad model package
+ * fails before the camera is opened), and `stop()` takes them down without
+ * losing a result.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Logger } from '../core/logger.js';
+import type { StationConfig } from './config.js';
+import { createFrameSource } from '../capture/create-source.js';
+import type { GstFrameSource } from '../capture/gst-frame-source.js';
+import { ModelRunner } from '../inference/model-runner.js';
+import { PlcLink } from '../plc/plc-link.js';
+import { defaultPlcNodeIds } from '../plc/plc-contract.js';
+import { ResultStore } from '../results/result-store.js';
+import { ImageWriter } from '../results/image-writer.js';
+import { StationMetrics, type CountersSnapshot } from './metrics.js';
+import { Alarm, Alarms } from './alarms.js';
+import { PartLoop } from './part-loop.js';
+import { buildHealth } from './health.js';
+import { ServerHost } from '../server/server-host.js';
+import type { HealthReport } from '../server/station-view.js';
+
+export class Station {
+  readonly startedAt = Date.now();
+  private loopDone: Promise<void> | null = null;
+  private server: ServerHost | null = null;
+
+  private constructor(
+    readonly config: StationConfig,
+    readonly runId: string,
+    readonly source: GstFrameSource,
+    readonly runner: ModelRunner,
+    readonly plc: PlcLink,
+    readonly store: ResultStore,
+    readonly images: ImageWriter,
+    readonly metrics: StationMetrics,
+    readonly alarms: Alarms,
+    readonly loop: PartLoop,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: StationConfig, log: Logger): Promise<Station> {
+    const runId = new Date().toISOString().replace(/[:.]/g, '-');
+    const { camera, model, plc: plcCfg, results } = config;
+    mkdirSync(dirname(resolve(results.dbPath)), { recursive: true });
+
+    // the model first: a bad package is a coded error before anything else opens
+    const runner = await ModelRunner.create({
+      packageDir: model.packageDir, frame: { width: camera.width, height: camera.height },
+      providers: model.providers, intraOpNumThreads: model.intraOpNumThreads, warmupRuns: model.warmupRuns,
+      logger: log.child({ mod: 'inference' }),
+    });
+    const cleanup: Array<() => Promise<unknown>> = [() => runner.close()];
+    try {
+      const store = await ResultStore.open({ dbPath: results.dbPath, logger: log.child({ mod: 'store' }) });
+      cleanup.push(() => store.close());
+      store.startRun(runId, config);
+      const images = await ImageWriter.create({
+        dir: results.imagesDir, slotBytes: camera.width * camera.height, slots: results.imageSlots,
+        width: camera.width, height: camera.height, mapBytes: 4 * runner.mapWidth * runner.mapHeight,
+        logger: log.child({ mod: 'images' }), format: 'png',
+      });
+      cleanup.push(() => images.close());
+      images.on('written', (w: { seq: number; runId: string; imagePath: string; anomalyMapPath: string | null }) =>
+        store.update(w.seq, w.runId, { imagePath: w.imagePath, anomalyMapPath: w.anomalyMapPath }));
+
+      const plc = new PlcLink({
+        endpoint: plcCfg.endpoint, nodeIds: plcCfg.nodeIds ?? defaultPlcNodeIds, heartbeatMs: plcCfg.heartbeatMs,
+        certificateFolder: plcCfg.certificateFolder, reconnect: plcCfg.reconnect, logger: log.child({ mod: 'plc' }),
+      });
+      cleanup.push(() => plc.stop());
+
+      let metrics: StationMetrics | null = null;
+      const alarms = new Alarms(log.child({ mod: 'alarms' }), (name, raised) => metrics?.setAlarm(name, raised));
+      const source = await createFrameSource({
+        template: camera.template, width: camera.width, height: camera.height, rate: camera.rate,
+        folder: camera.folder, cacheDir: camera.cacheDir, device: camera.device, ip: camera.ip, url: camera.url,
+        photoEyePort: camera.photoEyePort, restart: camera.restart, firstFrameTimeoutMs: camera.firstFrameTimeoutMs,
+        stallTimeoutMs: camera.stallTimeoutMs, logger: log.child({ mod: 'capture' }),
+      });
+      const snapshot = (): CountersSnapshot => ({ camera: { ...source.stats }, plc: { ...plc.counters }, images: { ...images.stats } });
+      metrics = new StationMetrics(snapshot, { station: config.station.name });
+
+      plc.on('state', (s: string) => alarms.set(Alarm.PLC_LINK_DOWN, s !== 'connected', `link ${s} (${plcCfg.endpoint})`));
+      source.on('state', (s: string) => alarms.set(Alarm.CAMERA_DOWN, s === 'restarting', `camera ${s}`));
+      runner.on('error', (err: Error & { code?: string }) => alarms.set(Alarm.MODEL_DOWN, true, `${err.code ?? 'ERROR'}: ${err.message}`));
+
+      await plc.start();
+      alarms.set(Alarm.PLC_LINK_DOWN, plc.state !== 'connected', `link ${plc.state} (${plcCfg.endpoint})`);
+
+      const loop = new PartLoop(runner, plc, store, images, metrics, alarms, {
+        runId, budgetMs: config.station.budgetMs, saveImages: results.saveImages,
+        passSampleEvery: results.passSampleEvery, doubtMargin: results.doubtMargin,
+      });
+      const station = new Station(config, runId, source, runner, plc, store, images, metrics, alarms, loop, log);
+      cleanup.push(() => source.stop());
+      await source.start();
+      station.loopDone = loop.run(source);
+      if (config.server.enabled) {
+        station.server = await ServerHost.start({ host: config.server.host, port: config.server.port },
+          { health: () => Promise.resolve(station.health()), metrics: () => metrics!.text() }, log.child({ mod: 'server' }));
+      }
+      log.info({ runId, model: `${runner.modelName}@${runner.modelVersion}`, provider: runner.provider, camera: camera.template,
+        plc: plc.state, http: station.server?.address }, 'station running');
+      return station;
+    } catch (err) {
+      for (const c of cleanup.reverse()) await c().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get httpAddress(): string | null { return this.server?.address ?? null; }
+
+  health(): HealthReport {
+    return buildHealth(this);
+  }
+
+  /** Stop capture, let the last verdicts reach the PLC, flush every record, then close. */
+  async stop(): Promise<void> {
+    await this.source.stop();
+    await this.loopDone;
+    await this.loop.drain();
+    await this.server?.close();
+    await this.images.close();
+    await this.store.close();
+    await this.plc.stop();
+    await this.runner.close();
+    this.log.info({ parts: this.loop.rec.parts }, 'station stopped');
+  }
+}

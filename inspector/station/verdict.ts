@@ -1,0 +1,24 @@
+/**
+ * The decision rule: the package's threshold decides. Anything that is not a
+ * clean pass is a reject with its own code (fail-safe).
+ */
+import { ResultCode, type ResultCodeValue, type Verdict } from '../core/types.js';
+
+export interface Decision { verdict: Verdict; code: ResultCodeValue }
+
+export function decide(score: number, threshold: number): Decision {
+  if (!Number.isFinite(score)) return { verdict: 'reject', code: ResultCode.INFERENCE_ERROR };
+  return score >= threshold
+    ? { verdict: 'reject', code: ResultCode.DEFECT }
+    : { verdict: 'pass', code: ResultCode.PASS };
+}
+
+/** Which images to keep: every reject, doubtful passes near the threshold, and a sample of passes. */
+export function shouldSaveImage(
+  policy: 'all' | 'rejects' | 'none', verdict: Verdict, score: number, threshold: number,
+  seq: number, passSampleEvery: number, doubtMargin: number,
+): boolean {
+  if (policy === 'none') return false;
+  if (policy === 'all' || verdict === 'reject') return true;
+  return score >= threshold - doubtMargin || seq % passSampleEvery === 0;
+}

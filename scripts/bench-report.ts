@@ -1,0 +1,37 @@
+/** The benchmark report: JSON shape and the readable table. */
+export interface Pcts { p50: number; p99: number; max?: number }
+
+export interface BenchReport {
+  date: string;
+  machine: { cpus: number; cpu: string; node: string };
+  config: Record<string, unknown>;
+  provider: string;
+  provider_fallbacks: Array<{ provider: string; reason: string }>;
+  frame_to_verdict_ms: Required<Pcts>;
+  plc_write_ms: Required<Pcts>;
+  bare_inference_ms: Pcts;
+  stages_ms: Record<string, Pcts>;
+  ratio_f2v_p50_over_bare_p50: number;
+  parts: { sent: number; verdicts: number; plc_acknowledged: number; lost: number; late: number; dropped_frames: number };
+  [extra: string]: unknown;
+}
+
+const f = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '   -  ' : n.toFixed(3).padStart(7));
+
+export function formatBenchTable(r: BenchReport): string {
+  const rows: string[] = [];
+  rows.push(`inline-inspector bench  ${r.date}  ${r.machine.cpus} cpu  ${r.machine.node}  provider=${r.provider}`);
+  rows.push(`config: ${JSON.stringify(r.config)}`);
+  rows.push('');
+  rows.push('latency (ms)            p50      p99      max');
+  rows.push(`frame → verdict     ${f(r.frame_to_verdict_ms.p50)}  ${f(r.frame_to_verdict_ms.p99)}  ${f(r.frame_to_verdict_ms.max)}`);
+  rows.push(`PLC write           ${f(r.plc_write_ms.p50)}  ${f(r.plc_write_ms.p99)}  ${f(r.plc_write_ms.max)}`);
+  rows.push(`bare session.run    ${f(r.bare_inference_ms.p50)}  ${f(r.bare_inference_ms.p99)}`);
+  for (const [k, v] of Object.entries(r.stages_ms)) rows.push(`  stage ${k.padEnd(13)}${f(v.p50)}  ${f(v.p99)}`);
+  rows.push(`frame→verdict p50 / bare p50 = ${r.ratio_f2v_p50_over_bare_p50.toFixed(2)}  (target ≤ 1.3)`);
+  rows.push('');
+  const p = r.parts;
+  rows.push(`parts: sent ${p.sent}  verdicts ${p.verdicts}  PLC acked ${p.plc_acknowledged}  lost ${p.lost}  late ${p.late}  dropped frames ${p.dropped_frames}`);
+  rows.push(`targets: p99 ≤ 5 ms: ${r.frame_to_verdict_ms.p99 <= 5 ? 'met' : 'NOT met'};  lost = late = 0: ${p.lost === 0 && p.late === 0 ? 'met' : 'NOT met'};  ratio ≤ 1.3: ${r.ratio_f2v_p50_over_bare_p50 <= 1.3 ? 'met' : 'NOT met'}`);
+  return rows.join('\n') + '\n';
+}

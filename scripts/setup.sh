@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine with Node 20 for inline-inspector, idempotently:
+# Debian packages (GStreamer, Aravis, Chromium), npm dependencies, test fixtures.
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-tools aravis-tools aravis-tools-cli libaravis-dev chromium
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: Debian packages present"
+fi
+
+# npm: onnxruntime-node's postinstall fetches GPU providers from an unreachable feed; skip it.
+export ONNXRUNTIME_NODE_INSTALL=skip
+stamp=node_modules/.inspector-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "setup: npm dependencies up to date"
+else
+  echo "setup: installing npm dependencies (native addons build from source: a few minutes)"
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi
+
+# Test fixtures are generated, deterministic, and never committed.
+npx tsx scripts/ensure-fixtures.ts
