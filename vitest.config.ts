@@ -1,5 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
+// Each running GStreamer pipeline holds two libuv pool threads (pull + bus);
+// node-opcua and sharp use the pool too. Forked test processes inherit this.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 // Native addons (GStreamer, ONNX Runtime, SQLite) and real OPC UA servers on
 // loopback: run test files one at a time in forked processes on the 2-core CI.
 export default defineConfig({

@@ -52,7 +52,7 @@ const station = await Station.start(config, logger);
 const t0 = performance.now();
 while (station.loop.rec.parts < opts.parts) await new Promise((r) => setTimeout(r, 20));
 const wallS = (performance.now() - t0) / 1000;
-await station.source.stop();
+station.source.stop();
 await station.loop.drain();
 const bare = await station.runner.benchBare(opts.bareRuns);
 await new Promise((r) => setTimeout(r, opts.gateWindowMs + 200)); // let the last gate windows close
@@ -74,7 +74,7 @@ const report: BenchReport = {
     model: `${station.runner.modelName}@${station.runner.modelVersion}`, threads: opts.threads,
     gate_window_ms: opts.gateWindowMs, save_images: opts.saveImages },
   provider: station.runner.provider,
-  provider_fallbacks: station.runner.fallbacks,
+  provider_fallbacks: [...station.runner.fallbacks],
   frame_to_verdict_ms: { p50: f2v.p50, p99: f2v.p99, max: f2v.max },
   plc_write_ms: (({ p50, p99, max }) => ({ p50, p99, max }))(rec.plcWrite.summary()),
   bare_inference_ms: { p50: bare.p50, p99: bare.p99 },

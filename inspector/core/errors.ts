@@ -24,6 +24,13 @@ export const NoExecutionProviderError = createError<[string]>(
 export const FrameShapeMismatchError = createError<[string]>(
   'INSPECTOR_FRAME_SHAPE_MISMATCH', 'Frame does not match the model input: %s', 500);
 
+export const InferenceBusyError = createError<[string]>(
+  'INSPECTOR_INFERENCE_BUSY', 'Inference already in flight: %s', 503);
+export const InferenceWorkerExitedError = createError<[string]>(
+  'INSPECTOR_INFERENCE_WORKER_EXITED', 'Inference worker is gone: %s', 503);
+export const InferenceClosedError = createError<[string]>(
+  'INSPECTOR_INFERENCE_CLOSED', 'Model runner is closed: %s', 503);
+
 export const PipelineTemplateError = createError<[string]>(
   'INSPECTOR_PIPELINE_TEMPLATE', 'Pipeline template error: %s', 500);
 export const CaptureError = createError<[string]>(

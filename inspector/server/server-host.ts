@@ -4,7 +4,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/logger.js';
-import { spawnTsWorker } from '../results/spawn-ts-worker.js';
+import { spawnTsWorker } from '../core/spawn-ts-worker.js';
 import { serveRpc } from './rpc.js';
 import type { StationView } from './station-view.js';
 

@@ -26,7 +26,7 @@ export function buildHealth(s: Station): HealthReport {
     uptimeS: Math.round((Date.now() - s.startedAt) / 1000),
     parts: s.loop.rec.parts,
     camera: { state: camState, detail: `${s.config.camera.template}: ${s.source.state}`, frames: cam.frames, dropped: cam.dropped, restarts: cam.restarts, errors: cam.errors },
-    model: { state: modelState, name: s.runner.modelName, version: s.runner.modelVersion, provider: s.runner.provider, fallbacks: s.runner.fallbacks },
+    model: { state: modelState, name: s.runner.modelName, version: s.runner.modelVersion, provider: s.runner.provider, fallbacks: [...s.runner.fallbacks] },
     plc: { state: plcState, detail: s.plc.state, endpoint: s.config.plc.endpoint, writes: c.writes, writeErrors: c.writeErrors, reconnects: c.reconnects },
     alarms: s.alarms.list(),
   };

@@ -7,6 +7,7 @@
  * goes to the store worker, the image to the bounded image queue.
  */
 import type { Frame, ResultRecord } from '../core/types.js';
+import type { ResultPatch } from '../results/result-store.js';
 import { describeError } from '../core/errors.js';
 import { decide, shouldSaveImage } from './verdict.js';
 import { LatencyRecorder } from './latency-recorder.js';
@@ -26,7 +27,7 @@ export interface LoopPlc {
 }
 export interface LoopStore {
   add(record: ResultRecord & { runId: string }): void;
-  update(seq: number, runId: string, patch: Partial<Pick<ResultRecord, 'plcWriteMs' | 'plcStatus' | 'imagePath' | 'anomalyMapPath'>> & { plcWriteMs?: number | null }): void;
+  update(seq: number, runId: string, patch: ResultPatch): void;
 }
 export interface LoopImages {
   offer(job: { seq: number; runId: string; frame: Uint8Array; map?: { data: Float32Array; width: number; height: number }; verdict: 'pass' | 'reject' }): string | null;

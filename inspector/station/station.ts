@@ -96,7 +96,7 @@ export class Station {
         passSampleEvery: results.passSampleEvery, doubtMargin: results.doubtMargin,
       });
       const station = new Station(config, runId, source, runner, plc, store, images, metrics, alarms, loop, log);
-      cleanup.push(() => source.stop());
+      cleanup.push(async () => source.stop());
       await source.start();
       station.loopDone = loop.run(source);
       if (config.server.enabled) {
@@ -120,7 +120,7 @@ export class Station {
 
   /** Stop capture, let the last verdicts reach the PLC, flush every record, then close. */
   async stop(): Promise<void> {
-    await this.source.stop();
+    this.source.stop();
     await this.loopDone;
     await this.loop.drain();
     await this.server?.close();

@@ -1,0 +1,359 @@
+/**
+ * GstFrameSource: frames from a GStreamer launch string as an async iterator,
+ * latest frame wins (LatestFrameMailbox), with supervision and restarts.
+ *
+ *   const src = new GstFrameSource({ launch, width, height, restart: {...}, … });
+ *   await src.start();                 // first frame, or CaptureError
+ *   for await (const frame of src) …   // keeps going across restarts
+ *   src.stop();                        // the loop ends
+ *
+ * Pull loop: one `appsink.pull` is pending at any time and re-armed as soon as
+ * a sample arrives; `capturedNs` is stamped first thing in the callback. Frames
+ * whose byte length is not width*height are counted in `stats.errors` and
+ * dropped (never passed on). `seq` is 1-based and continues across restarts.
+ *
+ * Supervision: bus ERROR/EOS, an appsink EOS (null sample) and a stall (no
+ * valid frame for `stallTimeoutMs`) all mean "this pipeline is dead": it is
+ * stopped, and after an exponential backoff (initialDelayMs doubling up to
+ * maxDelayMs, reset by the first frame of a new pipeline) a NEW pipeline is
+ * built from the launch string. Failures count in `stats.errors`, rebuilds in
+ * `stats.restarts`. Nothing is thrown into the consumer; 'error' is emitted
+ * only when someone listens (an unlistened 'error' would crash the process).
+ *
+ * Threads: each live pipeline holds TWO libuv thread-pool threads (the pending
+ * pull and the bus poll). The pool is process-wide and defaults to 4, shared
+ * with fs, sharp, dns and worker threads: the service sets UV_THREADPOOL_SIZE
+ * (e.g. 16) in its environment before Node starts. Bus polls only end when a
+ * message arrives after the pipeline reached NULL, so `auto-flush-bus` is
+ * turned off before stopping: the state-change messages of the stop itself
+ * then wake the poll thread and it is released instead of blocking forever.
+ *
+ * Blocking: parsing, play() and stop() are synchronous on the main thread.
+ * aravissrc opens the camera while the launch string is parsed: with the
+ * camera unreachable, parse and play() block ~2.5 s each (GVCP timeouts), and
+ * stop() after the camera died blocks 5–8.5 s. Those stalls happen only while
+ * the camera is gone, but they stall the whole event loop (logged as warnings).
+ * The binding is context-aware and loads in a worker thread: hosting the
+ * source in its own worker would keep them off the station's main thread.
+ */
+import { EventEmitter } from 'node:events';
+import { CaptureError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Frame } from '../core/types.js';
+import { LatestFrameMailbox, type FrameSourceStats, type SourceState } from './frame-source.js';
+import { asAppSink, createPipeline, type GstAppSink, type GstBusMessage, type GstPipeline } from './gst.js';
+
+export interface RestartPolicy {
+  /** first wait before rebuilding a failed pipeline */
+  initialDelayMs: number;
+  /** the wait doubles per consecutive failure up to this */
+  maxDelayMs: number;
+}
+
+export interface GstFrameSourceOptions {
+  /** gst-launch string ending in an appsink named `sink` (see pipeline-templates.ts) */
+  launch: string;
+  width: number;
+  height: number;
+  /** replay: frame n of a pipeline run came from sourceRefs[(n-1) % length] */
+  sourceRefs?: string[];
+  restart: RestartPolicy;
+  /** start() rejects when no valid frame arrived within this */
+  firstFrameTimeoutMs: number;
+  /** a pipeline that delivers no valid frame for this long is restarted */
+  stallTimeoutMs: number;
+  /** used as is: pass a child logger, e.g. logger.child({ mod: 'capture' }) */
+  logger: Logger;
+}
+
+export interface GstFrameSourceEvents {
+  state: [state: SourceState, previous: SourceState];
+  error: [err: Error];
+}
+
+interface Run {
+  gen: number;
+  pipeline: GstPipeline;
+  sink: GstAppSink;
+  /** samples pulled from this pipeline (wrong-size ones included): replay file index */
+  samples: number;
+  /** samples of this pipeline dropped for their size */
+  wrongSize: number;
+  /** performance.now() when play() returned */
+  startedAt: number;
+}
+
+const MAX_SIZE_ERROR_LOGS = 5;
+
+export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implements AsyncIterable<Frame> {
+  private readonly opts: GstFrameSourceOptions;
+  private readonly mailbox = new LatestFrameMailbox();
+  private readonly frameBytes: number;
+  private readonly log: Logger;
+  private _state: SourceState = 'stopped';
+  private started = false;
+  private gen = 0;
+  private run: Run | null = null;
+  private seq = 0;
+  private lastFrameAt = 0;
+  private failures = 0;
+  private sizeErrors = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  private firstFrameTimer: NodeJS.Timeout | null = null;
+  private startWaiter: { resolve: () => void; reject: (err: Error) => void } | null = null;
+  /** the last failure, for operators and error messages */
+  lastError: string | null = null;
+
+  constructor(opts: GstFrameSourceOptions) {
+    super();
+    const { width, height } = opts;
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+      throw new CaptureError(`frame size ${width}x${height} is invalid`);
+    }
+    if (opts.restart.initialDelayMs < 0 || opts.restart.maxDelayMs < opts.restart.initialDelayMs) {
+      throw new CaptureError('restart delays are invalid');
+    }
+    this.opts = opts;
+    this.frameBytes = width * height;
+    this.log = opts.logger; // the caller binds { mod: 'capture' } (the station does)
+  }
+
+  /** frames, drops, restarts, errors (live object of the mailbox) */
+  get stats(): FrameSourceStats { return this.mailbox.stats; }
+
+  get state(): SourceState { return this._state; }
+
+  /** seq of the last frame handed to the mailbox (0 before the first) */
+  get lastSeq(): number { return this.seq; }
+
+  /** Build and play the pipeline; resolves at the first valid frame. */
+  start(): Promise<void> {
+    if (this.started) return Promise.reject(new CaptureError('start() was already called on this source'));
+    this.started = true;
+    return new Promise<void>((resolve, reject) => {
+      this.startWaiter = { resolve, reject };
+      this.setState('starting');
+      this.firstFrameTimer = setTimeout(() => {
+        this.firstFrameTimer = null;
+        this.failStart(`no frame within ${this.opts.firstFrameTimeoutMs} ms`
+          + (this.lastError ? `; last error: ${this.lastError}` : ''));
+      }, this.opts.firstFrameTimeoutMs);
+      const tick = Math.max(20, Math.min(250, Math.floor(this.opts.stallTimeoutMs / 4)));
+      this.watchdog = setInterval(() => this.checkStall(), tick);
+      this.attempt();
+    });
+  }
+
+  /** Stop the pipeline for good; the consumer's iteration ends. Idempotent. */
+  stop(): void {
+    if (this._state === 'stopped' && this.mailbox.isClosed) return;
+    this.clearTimers();
+    this.teardown();
+    this.mailbox.close();
+    this.setState('stopped');
+    const w = this.startWaiter;
+    this.startWaiter = null;
+    w?.reject(new CaptureError('source stopped before the first frame'));
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Frame> {
+    return {
+      next: () => this.mailbox.next(),
+      // breaking out of `for await` stops the source
+      return: async () => { this.stop(); return { value: undefined, done: true }; },
+    };
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private attempt(): void {
+    if (this._state === 'stopped') return;
+    const gen = ++this.gen;
+    let pipeline: GstPipeline;
+    const tParse = performance.now();
+    try {
+      pipeline = createPipeline(this.opts.launch);
+      this.noteBlocking('parse', performance.now() - tParse);
+    } catch (err) {
+      // The launch string does not parse (or names a missing element): permanent.
+      const reason = `pipeline cannot be built: ${(err as Error).message}`;
+      if (this._state === 'starting') { this.failStart(reason); return; }
+      this.onFailure(gen, reason, true);
+      return;
+    }
+    const sink = asAppSink(pipeline.findChild('sink'));
+    if (!sink) {
+      this.failStart('the launch string has no appsink named "sink"');
+      return;
+    }
+    const run: Run = { gen, pipeline, sink, samples: 0, wrongSize: 0, startedAt: 0 };
+    this.run = run;
+    pipeline.pollBus((msg) => this.onBus(gen, msg));
+    const t0 = performance.now();
+    pipeline.play();
+    run.startedAt = performance.now();
+    this.noteBlocking('play', run.startedAt - t0);
+    if (this.run === run) this.arm(run);
+  }
+
+  private arm(run: Run): void {
+    run.sink.pull((buf, caps) => {
+      const capturedNs = process.hrtime.bigint();
+      if (run.gen !== this.gen || this.run !== run) return; // a stopped pipeline
+      if (buf === null) {
+        // EOS or a flushing sink. Give the bus a moment: its ERROR says why.
+        setTimeout(() => this.onFailure(run.gen, this.lastBusError(run)
+          ?? 'the appsink returned no sample (EOS, or the pipeline failed to start before its bus reported why)'), 50);
+        return;
+      }
+      this.arm(run);
+      run.samples++;
+      if (buf.length !== this.frameBytes) {
+        this.mailbox.stats.errors++;
+        run.wrongSize++;
+        if (this.sizeErrors++ < MAX_SIZE_ERROR_LOGS) {
+          this.log.error({ bytes: buf.length, expected: this.frameBytes, caps }, 'frame of the wrong size dropped');
+        }
+        this.lastError = `frame of ${buf.length} bytes, expected ${this.opts.width}x${this.opts.height} = ${this.frameBytes}`;
+        return;
+      }
+      const frame: Frame = {
+        seq: ++this.seq,
+        capturedNs,
+        width: this.opts.width,
+        height: this.opts.height,
+        format: 'GRAY8',
+        data: buf,
+      };
+      const refs = this.opts.sourceRefs;
+      if (refs && refs.length > 0) frame.sourceRef = refs[(run.samples - 1) % refs.length];
+      this.lastFrameAt = performance.now();
+      this.mailbox.offer(frame);
+      if (this._state !== 'running') this.onFirstFrame();
+    });
+  }
+
+  private readonly busErrors = new WeakMap<Run, string>();
+
+  private lastBusError(run: Run): string | undefined { return this.busErrors.get(run); }
+
+  private onBus(gen: number, msg: GstBusMessage): void {
+    if (gen !== this.gen) return;
+    if (msg.type === 'error') {
+      const reason = `${msg._src_element_name}: ${msg.message ?? 'error'}`;
+      if (this.run) this.busErrors.set(this.run, reason);
+      this.onFailure(gen, reason);
+    } else if (msg.type === 'eos') {
+      this.onFailure(gen, 'unexpected EOS on the bus');
+    } else if (msg.type === 'warning') {
+      this.log.warn({ element: msg._src_element_name, debug: msg.debug }, 'pipeline warning');
+    }
+  }
+
+  private onFirstFrame(): void {
+    const previous = this._state;
+    this.failures = 0;
+    this.setState('running');
+    if (previous === 'starting') {
+      if (this.firstFrameTimer) { clearTimeout(this.firstFrameTimer); this.firstFrameTimer = null; }
+      const w = this.startWaiter;
+      this.startWaiter = null;
+      w?.resolve();
+      this.log.info({ restarts: this.stats.restarts }, 'capture running');
+    } else {
+      this.log.info({ restarts: this.stats.restarts, seq: this.seq }, 'capture resumed');
+    }
+  }
+
+  private checkStall(): void {
+    const run = this.run;
+    if (!run || this._state === 'stopped' || run.startedAt === 0) return;
+    const valid = run.samples - run.wrongSize;
+    const since = Math.max(run.startedAt, valid > 0 ? this.lastFrameAt : 0);
+    const idle = performance.now() - since;
+    if (idle > this.opts.stallTimeoutMs) {
+      const why = run.wrongSize > 0 ? ` (${run.wrongSize} dropped: ${this.lastError})` : '';
+      this.onFailure(run.gen, `stall: no valid frame for ${Math.round(idle)} ms${why}`);
+    }
+  }
+
+  /** A pipeline died: tear it down and schedule a rebuild with backoff. */
+  private onFailure(gen: number, reason: string, permanent = false): void {
+    if (gen !== this.gen || this._state === 'stopped') return;
+    this.mailbox.stats.errors++;
+    this.lastError = reason;
+    this.failures++;
+    const { initialDelayMs, maxDelayMs } = this.opts.restart;
+    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.failures - 1));
+    this.log.warn({ reason, failures: this.failures, delayMs: delay, permanent }, 'capture pipeline failed');
+    this.teardown();
+    if (this._state === 'running') this.setState('restarting');
+    this.emitError(new CaptureError(reason));
+    if ((this._state as SourceState) === 'stopped') return; // a listener stopped us
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this._state === 'stopped') return;
+      this.mailbox.stats.restarts++;
+      this.attempt();
+    }, delay);
+  }
+
+  private failStart(reason: string): void {
+    const w = this.startWaiter;
+    this.startWaiter = null;
+    this.lastError = reason;
+    this.log.error({ reason }, 'capture did not start');
+    this.stop();
+    w?.reject(new CaptureError(reason));
+  }
+
+  private teardown(): void {
+    const run = this.run;
+    this.run = null;
+    this.gen++; // every callback of the old pipeline is now stale
+    if (!run) return;
+    try {
+      // Keep the stop's own state-change messages on the bus: they release
+      // the thread blocked in pollBus (see the header).
+      run.pipeline['auto-flush-bus'] = false;
+      const t0 = performance.now();
+      run.pipeline.stop();
+      this.noteBlocking('stop', performance.now() - t0);
+    } catch (err) {
+      this.log.error({ err }, 'pipeline stop failed');
+    }
+  }
+
+  /** parse, play() and stop() run on the main thread: say when they stalled the event loop. */
+  private noteBlocking(what: 'parse' | 'play' | 'stop', ms: number): void {
+    if (ms > 100) this.log.warn({ ms: Math.round(ms) }, `pipeline ${what} blocked the event loop`);
+    else this.log.debug({ ms: Math.round(ms * 10) / 10 }, `pipeline ${what}`);
+  }
+
+  private clearTimers(): void {
+    if (this.restartTimer) { clearTimeout(this.restartTimer); this.restartTimer = null; }
+    if (this.watchdog) { clearInterval(this.watchdog); this.watchdog = null; }
+    if (this.firstFrameTimer) { clearTimeout(this.firstFrameTimer); this.firstFrameTimer = null; }
+  }
+
+  private setState(state: SourceState): void {
+    const previous = this._state;
+    if (previous === state) return;
+    this._state = state;
+    try {
+      this.emit('state', state, previous);
+    } catch (err) {
+      this.log.error({ err }, "a 'state' listener threw");
+    }
+  }
+
+  private emitError(err: Error): void {
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', err);
+    } catch (e) {
+      this.log.error({ err: e }, "an 'error' listener threw");
+    }
+  }
+}

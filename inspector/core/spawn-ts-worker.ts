@@ -1,0 +1,84 @@
+/**
+ * Start a worker thread whose entry point is a TypeScript module, in every way
+ * the appliance runs: under `tsx` (the station) and under vitest (forks pool).
+ *
+ * Why not `new Worker(new URL('./x.ts', import.meta.url), { execArgv })`?
+ * On Node 20 that fails in BOTH environments with ERR_UNKNOWN_FILE_EXTENSION:
+ *  - under tsx the worker inherits `--import tsx/dist/loader.mjs`, but Node 20
+ *    resolves and loads the worker's entry module before those hooks apply;
+ *  - under vitest the fork's execArgv has no TypeScript loader at all (vitest
+ *    transforms modules itself, in-process, and that does not reach workers).
+ *
+ * What works in both: a tiny eval bootstrap (no extra file on disk) that
+ * registers tsx's ESM hooks inside the new thread with `tsx/esm/api`'s
+ * `register()` and then dynamically imports the real entry. The entry and
+ * everything it imports (`./foo.js` → `./foo.ts`) then load through tsx.
+ * tsx's own flags are removed from the inherited execArgv so the hooks are
+ * registered once; every other flag (`--conditions`, memory flags) is kept.
+ *
+ * A `.js`/`.mjs` entry (compiled build) starts as a plain Worker.
+ * A failure while importing the entry surfaces as the Worker's 'error' event
+ * (then 'exit'), exactly like a plain Worker whose module throws.
+ */
+import { createRequire } from 'node:module';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+
+const require = createRequire(import.meta.url);
+
+/** Absolute path of tsx's CommonJS build of `tsx/esm/api` (register()). */
+let tsxApiPath: string | null = null;
+function resolveTsxApi(): string {
+  tsxApiPath ??= require.resolve('tsx/esm/api');
+  return tsxApiPath;
+}
+
+export type SpawnTsWorkerOptions = Omit<WorkerOptions, 'eval' | 'workerData'>;
+
+const TS_ENTRY = /\.(?:ts|mts|cts|tsx)$/;
+
+/** Flags that load tsx itself; the bootstrap registers tsx once, explicitly. */
+function isTsxFlagValue(v: string | undefined): boolean {
+  return v !== undefined && /[\\/]tsx[\\/]dist[\\/]/.test(v);
+}
+
+/** Parent execArgv without tsx's `--require preflight` / `--import loader` pairs. */
+export function inheritableExecArgv(argv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if ((a === '--require' || a === '-r' || a === '--import' || a === '--loader'
+      || a === '--experimental-loader') && isTsxFlagValue(argv[i + 1])) {
+      i++;
+      continue;
+    }
+    const eq = a.indexOf('=');
+    if (eq > 0 && a.startsWith('--') && isTsxFlagValue(a.slice(eq + 1))) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+/** The eval source of the bootstrap (CommonJS script context: `require` exists). */
+export function bootstrapSource(entry: URL): string {
+  return [
+    `const { register } = require(${JSON.stringify(resolveTsxApi())});`,
+    'register();',
+    `import(${JSON.stringify(entry.href)}).catch((err) => {`,
+    '  process.nextTick(() => { throw err; });',
+    '});',
+  ].join('\n');
+}
+
+/**
+ * Start `url` (a file: URL, usually `new URL('./x-worker.ts', import.meta.url)`)
+ * as a worker thread. `workerData` reaches the entry as
+ * `worker_threads.workerData`; SharedArrayBuffers in it are shared, not copied.
+ */
+export function spawnTsWorker(url: URL, workerData?: unknown, options: SpawnTsWorkerOptions = {}): Worker {
+  if (url.protocol !== 'file:') throw new TypeError(`spawnTsWorker needs a file: URL, got ${url.href}`);
+  const execArgv = options.execArgv ?? inheritableExecArgv();
+  if (!TS_ENTRY.test(url.pathname)) {
+    return new Worker(url, { ...options, execArgv, workerData });
+  }
+  return new Worker(bootstrapSource(url), { ...options, execArgv, workerData, eval: true });
+}

@@ -1,0 +1,140 @@
+/**
+ * The PLC simulator as its own process (a real PLC is a separate box: its gate
+ * timers must not share the station's event loop).
+ *
+ *   npx tsx inspector/plc/plc-sim-main.ts --port 4840 --photo-eye-port 4841 --gate-window-ms 100
+ *
+ * Logs its counters every --log-interval-ms (default 5000; 0 = never).
+ *
+ * As a child with an IPC channel (fork, or spawn with 'ipc' in stdio):
+ *   → { type: 'ready', endpoint, photoEyePort, serverStartMs }   once listening
+ *   ← { type: 'counters' }               → { type: 'counters', counters }
+ *   ← { type: 'outcomes', from, to }     → { type: 'outcomes', summary }
+ *   ← { type: 'stopServer' } / { type: 'startServer' }
+ *                                        → { type: 'serverStopped' } / { type: 'serverStarted' }
+ *   ← { type: 'stop' }  (or SIGTERM / SIGINT): stops cleanly, exits 0
+ * A start failure is reported as { type: 'error', message } and exit code 1.
+ */
+import { parseArgs } from 'node:util';
+import { describeError } from '../core/errors.js';
+import { logger } from '../core/logger.js';
+import { PlcSimulator } from './plc-simulator.js';
+
+const log = logger.child({ mod: 'plc-sim-main' });
+
+function intArg(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    process.stderr.write(`--${name} must be an integer in [${min}, ${max}], got "${value}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '4840' },
+    'photo-eye-port': { type: 'string', default: '4841' },
+    'gate-window-ms': { type: 'string', default: '100' },
+    'heartbeat-interval-ms': { type: 'string', default: '500' },
+    'log-interval-ms': { type: 'string', default: '5000' },
+    'cert-folder': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+
+if (values.help) {
+  process.stdout.write('usage: plc-sim-main.ts [--port 4840] [--photo-eye-port 4841] [--gate-window-ms 100]\n'
+    + '                       [--heartbeat-interval-ms 500] [--log-interval-ms 5000] [--cert-folder DIR]\n');
+  process.exit(0);
+}
+
+const port = intArg('port', values.port, 4840, 1, 65535);
+const photoEyePort = intArg('photo-eye-port', values['photo-eye-port'], 4841, 0, 65535);
+const gateWindowMs = intArg('gate-window-ms', values['gate-window-ms'], 100, 1, 60_000);
+const heartbeatIntervalMs = intArg('heartbeat-interval-ms', values['heartbeat-interval-ms'], 500, 10, 60_000);
+const logIntervalMs = intArg('log-interval-ms', values['log-interval-ms'], 5000, 0, 3_600_000);
+
+const sim = new PlcSimulator({
+  port, photoEyePort, gateWindowMs, heartbeatIntervalMs,
+  ...(values['cert-folder'] ? { certificateFolder: values['cert-folder'] } : {}),
+  logger,
+});
+
+type Incoming =
+  | { type: 'counters' }
+  | { type: 'outcomes'; from: number; to: number }
+  | { type: 'stopServer' }
+  | { type: 'startServer' }
+  | { type: 'stop' };
+
+const send = (m: Record<string, unknown>): void => { if (process.send && process.connected) process.send(m); };
+
+let stopping: Promise<void> | null = null;
+function shutdown(reason: string): Promise<void> {
+  stopping ??= (async () => {
+    log.info({ reason, counters: sim.counters() }, 'PLC simulator stopping');
+    if (logTimer) clearInterval(logTimer);
+    try {
+      await sim.stop();
+    } catch (err) {
+      log.error({ err: describeError(err) }, 'PLC simulator stop failed');
+      process.exit(1);
+    }
+    if (process.connected) process.disconnect();
+    process.exit(0);
+  })();
+  return stopping;
+}
+
+let logTimer: NodeJS.Timeout | null = null;
+
+process.on('SIGTERM', () => { void shutdown('SIGTERM'); });
+process.on('SIGINT', () => { void shutdown('SIGINT'); });
+// parent gone (IPC channel closed): do not linger as an orphan holding the ports
+process.on('disconnect', () => { void shutdown('parent disconnected'); });
+
+process.on('message', (raw: unknown) => {
+  const m = raw as Incoming;
+  switch (m?.type) {
+    case 'counters':
+      send({ type: 'counters', counters: sim.counters() });
+      break;
+    case 'outcomes':
+      send({ type: 'outcomes', summary: sim.outcomeSummary(Number(m.from), Number(m.to)) });
+      break;
+    case 'stopServer':
+      void sim.stopServer().then(() => send({ type: 'serverStopped' }));
+      break;
+    case 'startServer':
+      void sim.startServer().then(() => send({ type: 'serverStarted', serverStartMs: sim.lastServerStartMs }),
+        (err: unknown) => send({ type: 'error', message: describeError(err).message }));
+      break;
+    case 'stop':
+      void shutdown('stop message');
+      break;
+    default:
+      log.warn({ message: raw }, 'unknown IPC message');
+  }
+});
+
+try {
+  await sim.start();
+} catch (err) {
+  const { message } = describeError(err);
+  log.error({ err: message }, 'PLC simulator failed to start');
+  send({ type: 'error', message });
+  process.exitCode = 1;
+  await sim.stop().catch(() => undefined);
+  process.exit(1);
+}
+
+log.info({ endpoint: sim.endpoint, photoEyePort: sim.photoEyePort, gateWindowMs, serverStartMs: Math.round(sim.lastServerStartMs ?? 0) },
+  'PLC simulator running');
+send({ type: 'ready', endpoint: sim.endpoint, photoEyePort: sim.photoEyePort, serverStartMs: sim.lastServerStartMs });
+
+if (logIntervalMs > 0) {
+  logTimer = setInterval(() => log.info({ counters: sim.counters(), pending: sim.pendingParts }, 'PLC counters'), logIntervalMs);
+}

@@ -1,0 +1,346 @@
+/**
+ * ResultStore: the main-thread face of the SQLite result store.
+ *
+ * Nothing here touches SQLite. `add()` and `update()` append a small plain
+ * operation to an array (microseconds); the array is sealed into a batch
+ * every `batchMs` (or at `maxBatch` operations) and posted to the store
+ * worker, which commits each batch in one transaction and acknowledges it.
+ *
+ * Never drops: a batch stays in memory until its commit is acknowledged. If
+ * the worker dies, everything unacknowledged (and everything added since) is
+ * kept, the worker is restarted with exponential backoff, and the batches are
+ * replayed in their original order; inserts are idempotent on (run_id, seq),
+ * so a batch that committed but whose acknowledgement was lost adds nothing.
+ * Memory is the only bound; the backlog is logged at every doubling.
+ */
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Logger } from '../core/logger.js';
+import type { ResultRecord, Verdict } from '../core/types.js';
+import { spawnTsWorker } from '../core/spawn-ts-worker.js';
+// Type-only: importing store-worker.ts for values would run the worker here.
+import type {
+  BatchCounts, FromStoreWorker, QuerySpec, RowTuple, StoreOp, StoreWorkerData, ToStoreWorker,
+} from './store-worker.js';
+
+export type StoreRecord = ResultRecord & { runId: string };
+
+/** Facts that arrive after the verdict. Only the fields present are written. */
+export interface ResultPatch {
+  plcWriteMs?: number | null;
+  plcStatus?: ResultRecord['plcStatus'];
+  imagePath?: string | null;
+  anomalyMapPath?: string | null;
+}
+
+/** A stored row, as SQLite returns it (column names). */
+export interface ResultRow {
+  id: number; seq: number; captured_at_ms: number; verdict: Verdict; code: number; score: number | null;
+  model_name: string; model_version: string; provider: string;
+  dispatch_ms: number | null; inference_ms: number | null; frame_to_verdict_ms: number | null;
+  plc_write_ms: number | null; plc_status: ResultRecord['plcStatus']; source_ref: string | null;
+  image_path: string | null; anomaly_map_path: string | null; run_id: string;
+}
+
+export interface ResultStoreOptions {
+  dbPath: string;
+  logger: Logger;
+  /** Longest time an operation waits on the main thread before it is posted (default 50). */
+  batchMs?: number;
+  /** Post at once when this many operations are waiting (default 256). */
+  maxBatch?: number;
+  /** Restart backoff after a worker death: first and largest delay in ms (default 100 / 5000). */
+  restartBackoffMs?: { initial: number; max: number };
+  /** @internal test hooks, applied to the first worker only. */
+  testHooks?: { dieAfterCommitOfBatch?: number };
+}
+
+export interface ResultStoreStats extends BatchCounts {
+  added: number;
+  updates: number;
+  batchesCommitted: number;
+  restarts: number;
+  /** operations added or updated but not yet acknowledged as committed */
+  backlog: number;
+  workerUp: boolean;
+}
+
+interface Batch { id: number; ops: StoreOp[]; attempts: number }
+interface PendingQuery { id: number; q: QuerySpec; resolve: (v: unknown) => void; reject: (e: Error) => void }
+
+const WORKER_URL = new URL('./store-worker.ts', import.meta.url);
+/** Bits of an update's mask (must match the CASE WHEN tests in store-worker.ts). */
+const PatchBit = { plcWriteMs: 1, plcStatus: 2, imagePath: 4, anomalyMapPath: 8 } as const;
+
+export class ResultStore {
+  readonly stats: ResultStoreStats = {
+    added: 0, updates: 0, inserted: 0, duplicates: 0, updated: 0, deferred: 0, quarantined: 0,
+    batchesCommitted: 0, restarts: 0, backlog: 0, workerUp: false,
+  };
+  private readonly log: Logger;
+  private readonly batchMs: number;
+  private readonly maxBatch: number;
+  private readonly backoff: { initial: number; max: number };
+  private nextBackoff: number;
+  private worker: Worker | null = null;
+  private ready = false;
+  private buffer: StoreOp[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private readonly unacked: Batch[] = [];
+  private readonly queries = new Map<number, PendingQuery>();
+  private flushWaiters: Array<{ upTo: number; resolve: () => void }> = [];
+  private lastBatchId = 0;
+  private lastQueryId = 0;
+  private backlogWarnAt = 4096;
+  /** close() was called: no new operations */
+  private closeRequested = false;
+  /** the final flush is done: a worker exit is no longer a death */
+  private closing = false;
+  private closed = false;
+  private closePromise: Promise<void> | null = null;
+  private lastError: Error | null = null;
+  private onFirstReady: { resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  private constructor(private readonly opts: ResultStoreOptions) {
+    this.log = opts.logger.child({ mod: 'result-store' });
+    this.batchMs = opts.batchMs ?? 50;
+    this.maxBatch = opts.maxBatch ?? 256;
+    this.backoff = opts.restartBackoffMs ?? { initial: 100, max: 5000 };
+    this.nextBackoff = this.backoff.initial;
+  }
+
+  /** Open (create, migrate) the database in a fresh store worker. Rejects if the first worker cannot start. */
+  static async open(opts: ResultStoreOptions): Promise<ResultStore> {
+    const store = new ResultStore(opts);
+    await new Promise<void>((resolve, reject) => {
+      store.onFirstReady = { resolve, reject };
+      store.spawn(opts.testHooks ?? {});
+    });
+    return store;
+  }
+
+  /** Record the start of a run and its configuration (stored in `runs`). */
+  startRun(runId: string, config: unknown): void {
+    this.enqueue({ k: 'run', runId, startedAtMs: Date.now(), configJson: JSON.stringify(config ?? null) });
+  }
+
+  /** Queue a result for storage. Never blocks, never drops; the record is copied. */
+  add(r: StoreRecord): void {
+    if (this.closeRequested || this.closed) throw new Error('ResultStore is closed');
+    const t = r.timings;
+    const row: RowTuple = [
+      r.runId, r.seq, r.capturedAtMs, r.verdict, r.code, r.score, r.modelName, r.modelVersion, r.provider,
+      t.dispatchMs, t.inferenceMs, t.frameToVerdictMs, t.plcWriteMs, r.plcStatus, r.sourceRef,
+      r.imagePath, r.anomalyMapPath,
+    ];
+    this.stats.added++;
+    this.enqueue({ k: 'ins', row });
+  }
+
+  /**
+   * Patch a result with facts that arrive later (PLC write done, image written).
+   * Fields left undefined are untouched, so the PLC and image patches can come
+   * in any order, before or after the add() is committed, and both stick.
+   */
+  update(seq: number, runId: string, patch: ResultPatch): void {
+    let mask = 0;
+    if (patch.plcWriteMs !== undefined) mask |= PatchBit.plcWriteMs;
+    if (patch.plcStatus !== undefined) mask |= PatchBit.plcStatus;
+    if (patch.imagePath !== undefined) mask |= PatchBit.imagePath;
+    if (patch.anomalyMapPath !== undefined) mask |= PatchBit.anomalyMapPath;
+    if (mask === 0) return;
+    this.stats.updates++;
+    this.enqueue({
+      k: 'upd', runId, seq, mask,
+      plcWriteMs: patch.plcWriteMs ?? null, plcStatus: patch.plcStatus ?? null,
+      imagePath: patch.imagePath ?? null, anomalyMapPath: patch.anomalyMapPath ?? null,
+    });
+  }
+
+  /** Resolves once every operation queued so far is committed (waits through worker restarts). */
+  flush(): Promise<void> {
+    this.seal();
+    if (this.unacked.length === 0) return Promise.resolve();
+    const upTo = this.lastBatchId;
+    return new Promise((resolve) => this.flushWaiters.push({ upTo, resolve }));
+  }
+
+  /** Number of stored results (all runs, or one). Sees everything queued before the call. */
+  async count(runId?: string): Promise<number> {
+    return (await this.ask(runId === undefined ? { kind: 'count' } : { kind: 'count', runId })) as number;
+  }
+
+  /** Stored rows, oldest first unless order is 'desc'. Sees everything queued before the call. */
+  async query(q: { runId?: string; verdict?: Verdict; limit: number; offset?: number; order?: 'asc' | 'desc' }): Promise<ResultRow[]> {
+    const spec: QuerySpec = { kind: 'rows', limit: q.limit, offset: q.offset ?? 0, order: q.order ?? 'asc' };
+    if (q.runId !== undefined) spec.runId = q.runId;
+    if (q.verdict !== undefined) spec.verdict = q.verdict;
+    return (await this.ask(spec)) as ResultRow[];
+  }
+
+  /** Flush, then stop the worker. add()/update() after close() throw. */
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.closed) return;
+    this.closeRequested = true;
+    await this.flush();
+    this.closing = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const w = this.worker;
+    if (w) {
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      w.postMessage({ type: 'close' } satisfies ToStoreWorker);
+      await exited;
+    }
+    this.closed = true;
+    this.stats.workerUp = false;
+  }
+
+  /** @internal test hook: kill the worker as a crash would (terminate). */
+  async _terminateWorkerForTest(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
+  // ------------------------------------------------------------ internals --
+
+  private enqueue(op: StoreOp): void {
+    if (this.closeRequested || this.closed) throw new Error('ResultStore is closed');
+    this.buffer.push(op);
+    this.stats.backlog++;
+    if (this.buffer.length >= this.maxBatch) this.seal();
+    else this.timer ??= setTimeout(() => this.seal(), this.batchMs);
+  }
+
+  /** Turn the buffer into a batch and post it (if the worker is up). */
+  private seal(): void {
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.buffer.length === 0) return;
+    const batch: Batch = { id: ++this.lastBatchId, ops: this.buffer, attempts: 0 };
+    this.buffer = [];
+    this.unacked.push(batch);
+    if (this.ready) this.postBatch(batch);
+    if (this.stats.backlog >= this.backlogWarnAt) {
+      this.log.error({ backlog: this.stats.backlog, batches: this.unacked.length, workerUp: this.ready },
+        'result backlog is growing: results are held in memory until the store worker commits them');
+      this.backlogWarnAt *= 2;
+    }
+  }
+
+  private postBatch(b: Batch): void {
+    const w = this.worker!;
+    b.attempts++;
+    w.postMessage({ type: 'batch', id: b.id, ops: b.ops, replay: b.attempts > 1 } satisfies ToStoreWorker);
+  }
+
+  private ask(q: QuerySpec): Promise<unknown> {
+    if (this.closed) return Promise.reject(new Error('ResultStore is closed'));
+    this.seal(); // read-your-writes: the query runs after everything queued so far
+    return new Promise((resolve, reject) => {
+      const pq: PendingQuery = { id: ++this.lastQueryId, q, resolve, reject };
+      this.queries.set(pq.id, pq);
+      if (this.ready) this.postQuery(pq);
+    });
+  }
+
+  private postQuery(pq: PendingQuery): void {
+    this.worker!.postMessage({ type: 'query', id: pq.id, q: pq.q } satisfies ToStoreWorker);
+  }
+
+  private spawn(hooks: { dieAfterCommitOfBatch?: number }): void {
+    this.restartTimer = null;
+    const data: StoreWorkerData = { dbPath: this.opts.dbPath, ...hooks };
+    const w = spawnTsWorker(WORKER_URL, data, { name: 'result-store' });
+    this.worker = w;
+    w.on('message', (m: FromStoreWorker) => this.onMessage(w, m));
+    w.on('error', (err) => { this.lastError = err; this.log.error({ err }, 'store worker failed'); });
+    w.on('exit', (code) => this.onExit(w, code));
+  }
+
+  private onMessage(w: Worker, m: FromStoreWorker): void {
+    if (w !== this.worker) return;
+    switch (m.type) {
+      case 'ready': {
+        this.ready = true;
+        this.stats.workerUp = true;
+        this.log.debug({ userVersion: m.userVersion, journalMode: m.journalMode }, 'store worker ready');
+        if (this.onFirstReady) { this.onFirstReady.resolve(); this.onFirstReady = null; }
+        const replayed = this.unacked.length;
+        for (const b of this.unacked) this.postBatch(b);
+        for (const pq of this.queries.values()) this.postQuery(pq);
+        if (this.stats.restarts > 0 && replayed > 0) this.log.warn({ batches: replayed }, 'store worker restarted; replaying unacknowledged batches');
+        break;
+      }
+      case 'committed': {
+        const i = this.unacked.findIndex((b) => b.id === m.id);
+        if (i < 0) break;
+        const [b] = this.unacked.splice(i, 1);
+        this.stats.backlog -= b!.ops.length;
+        this.stats.batchesCommitted++;
+        this.stats.inserted += m.inserted;
+        this.stats.duplicates += m.duplicates;
+        this.stats.updated += m.updated;
+        this.stats.deferred += m.deferred;
+        this.stats.quarantined += m.quarantined;
+        this.nextBackoff = this.backoff.initial;
+        if (this.stats.backlog < 1024) this.backlogWarnAt = 4096;
+        const oldest = this.unacked[0]?.id ?? Infinity;
+        const done = this.flushWaiters.filter((f) => f.upTo < oldest);
+        this.flushWaiters = this.flushWaiters.filter((f) => f.upTo >= oldest);
+        for (const f of done) f.resolve();
+        break;
+      }
+      case 'result': {
+        const pq = this.queries.get(m.id);
+        if (!pq) break;
+        this.queries.delete(m.id);
+        if (m.ok) pq.resolve(m.value); else pq.reject(new Error(m.error));
+        break;
+      }
+      case 'log':
+        this.log[m.level](m.data ?? {}, m.msg);
+        break;
+      case 'closed':
+        break;
+    }
+  }
+
+  private onExit(w: Worker, code: number): void {
+    if (w !== this.worker) return;
+    this.worker = null;
+    this.ready = false;
+    this.stats.workerUp = false;
+    if (this.closing) return;
+    if (this.onFirstReady) {
+      const why = this.lastError ? `: ${this.lastError.message}` : '';
+      this.onFirstReady.reject(new Error(`store worker for ${this.opts.dbPath} exited with code ${code} before it was ready${why}`,
+        { cause: this.lastError ?? undefined }));
+      this.onFirstReady = null;
+      this.closed = true;
+      return;
+    }
+    this.stats.restarts++;
+    this.log.error({ code, backlog: this.stats.backlog, unackedBatches: this.unacked.length, restartInMs: this.nextBackoff },
+      'store worker died; results are buffered in memory and will be replayed');
+    this.restartTimer = setTimeout(() => this.spawn({}), this.nextBackoff);
+    this.nextBackoff = Math.min(this.nextBackoff * 2, this.backoff.max);
+  }
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * A read-only connection to the results database (for the HTTP server worker).
+ * WAL lets it read while the store worker writes; it sees committed batches.
+ */
+export function openReadOnly(dbPath: string): BetterSqlite3.Database {
+  const Database = require('better-sqlite3') as typeof BetterSqlite3;
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  return db;
+}

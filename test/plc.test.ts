@@ -1,0 +1,392 @@
+/**
+ * PLC link and PLC simulator, for real: node-opcua server and client on
+ * 127.0.0.1, random free ports, temp certificate folders, UDP photo-eye.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AttributeIds, DataType, MessageSecurityMode, OPCUACertificateManager, OPCUAClient, SecurityPolicy,
+  type ClientSession,
+} from 'node-opcua';
+import { freePort } from '../inspector/core/free-port.js';
+import { logger } from '../inspector/core/logger.js';
+import {
+  defaultPlcCounterNodeIds, defaultPlcNodeIds, resolvePlcNodeIds, type PlcCounters,
+} from '../inspector/plc/plc-contract.js';
+import { PlcLink } from '../inspector/plc/plc-link.js';
+import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
+
+const GATE_MS = 150; // default is 100; a little slack for a loaded 2-core CI box
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const t0 = performance.now();
+  while (!cond()) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+type NumericCounter = Exclude<keyof PlcCounters, 'StationAlive'>;
+function delta(a: PlcCounters, b: PlcCounters): Record<NumericCounter, number> {
+  const d = {} as Record<NumericCounter, number>;
+  for (const k of Object.keys(a) as (keyof PlcCounters)[]) {
+    if (k !== 'StationAlive') d[k] = b[k] - a[k];
+  }
+  return d;
+}
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/** A plain OPC UA client, as a PLC programmer's tool would be. */
+async function rawClient(endpoint: string, folder: string): Promise<{ session: ClientSession; close: () => Promise<void> }> {
+  const client = OPCUAClient.create({
+    endpointMustExist: false, securityMode: MessageSecurityMode.None, securityPolicy: SecurityPolicy.None,
+    clientCertificateManager: new OPCUACertificateManager({ rootFolder: folder, automaticallyAcceptUnknownCertificate: true }),
+    connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
+  });
+  await client.connect(endpoint);
+  const session = await client.createSession();
+  return { session, close: async () => { await session.close(); await client.disconnect(); } };
+}
+
+describe('plc contract', () => {
+  it('declares the default NodeIds in namespace 1 and validates overrides', () => {
+    expect(defaultPlcNodeIds.partId).toBe('ns=1;s=Inspection.Result.PartId');
+    expect(defaultPlcNodeIds.heartbeat).toBe('ns=1;s=Inspection.Heartbeat');
+    expect(defaultPlcCounterNodeIds.RejectedTimeout).toBe('ns=1;s=Plc.Counters.RejectedTimeout');
+    const ok = resolvePlcNodeIds({ partId: 'ns=3;s="DB_Vision"."PartId"' });
+    expect(ok.problems).toEqual([]);
+    expect(ok.nodeIds.partId).toBe('ns=3;s="DB_Vision"."PartId"');
+    expect(ok.nodeIds.pass).toBe(defaultPlcNodeIds.pass);
+    const bad = resolvePlcNodeIds({ pass: 'Inspection.Result.Pass', code: defaultPlcNodeIds.score, gate: 'ns=1;i=5' });
+    expect(bad.problems).toHaveLength(3);
+  });
+});
+
+describe('station link → PLC simulator: results, fail-safe, latency', () => {
+  const work = mkdtempSync(join(tmpdir(), 'plc-test-'));
+  let sim: PlcSimulator;
+  let link: PlcLink;
+  let raw: Awaited<ReturnType<typeof rawClient>>;
+  let eye: dgram.Socket;
+
+  beforeAll(async () => {
+    sim = new PlcSimulator({ port: await freePort(), photoEyePort: 0, gateWindowMs: GATE_MS,
+      certificateFolder: join(work, 'pki-plc'), logger });
+    await sim.start();
+    console.log(`PLC simulator: OPC UA server start ${sim.lastServerStartMs!.toFixed(0)} ms (first start, incl. certificate creation)`);
+    link = new PlcLink({ endpoint: sim.endpoint, nodeIds: defaultPlcNodeIds, heartbeatMs: 200,
+      certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, logger });
+    await link.start();
+    expect(link.state).toBe('connected');
+    raw = await rawClient(sim.endpoint, join(work, 'pki-raw'));
+    eye = dgram.createSocket('udp4');
+  });
+
+  afterAll(async () => {
+    eye?.close();
+    await raw?.close().catch(() => undefined);
+    await link?.stop();
+    await sim?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('applies every result to the part the photo-eye saw: counters exact, one outcome per part', async () => {
+    const before = sim.counters();
+    const N = 60;
+    const expected = new Map<number, { pass: boolean; code: number; score: number }>();
+    const writes: Promise<number>[] = [];
+    for (let id = 1; id <= N; id++) {
+      // photo-eye datagram, then the result without waiting for it: results race the
+      // trigger (held until the part arrives) and requests are pipelined (not awaited)
+      eye.send(Buffer.alloc(1), sim.photoEyePort!, '127.0.0.1');
+      const r = id % 5 === 0 ? { pass: true, code: 3, score: 0.5 } // pass flag with a reject code: not an accept
+        : id % 3 === 0 ? { pass: false, code: 1, score: 0.9 }
+          : { pass: true, code: 0, score: id / 1000 };
+      expected.set(id, r);
+      writes.push(link.writeResult(id, r.pass, r.code, r.score));
+      if (id % 4 === 0) await sleep(2);
+    }
+    const rtts = await Promise.all(writes);
+    expect(rtts.every((ms) => ms > 0 && ms < 1000)).toBe(true);
+    await until(() => sim.counters().Parts === N && sim.pendingParts === 0, 3000, 'all parts decided');
+    await sleep(GATE_MS + 50);
+    const d = delta(before, sim.counters());
+    const accepts = [...expected.values()].filter((r) => r.pass && r.code === 0).length;
+    expect(accepts).toBe(32);
+    expect(d).toMatchObject({ Parts: N, ResultsReceived: N, Accepted: accepts, Rejected: N - accepts, RejectedTimeout: 0,
+      LateResults: 0, DuplicateResults: 0, SequenceMismatch: 0, OrphanResults: 0 });
+    const outcomes = sim.outcomes();
+    expect(outcomes.size).toBe(N);
+    for (const [id, r] of expected) {
+      const o = outcomes.get(id)!;
+      expect(o, `part ${id}`).toBeDefined();
+      expect(o.outcome, `part ${id}`).toBe(r.pass && r.code === 0 ? 'accepted' : 'rejected');
+      expect([o.pass, o.code, o.score, o.late]).toEqual([r.pass, r.code, Math.fround(r.score), false]);
+      expect(Math.abs(o.resultAfterMs!)).toBeLessThanOrEqual(GATE_MS);
+    }
+    expect(link.counters.writes).toBe(N);
+  });
+
+  it('exposes the counters over OPC UA, read-only', async () => {
+    const keys = Object.keys(defaultPlcCounterNodeIds) as (keyof PlcCounters)[];
+    const values = await raw.session.read(keys.map((k) => ({ nodeId: defaultPlcCounterNodeIds[k], attributeId: AttributeIds.Value })));
+    const c = sim.counters();
+    keys.forEach((k, i) => expect(values[i]!.value.value, k).toBe(c[k]));
+    const status = await raw.session.write({ nodeId: defaultPlcCounterNodeIds.Accepted, attributeId: AttributeIds.Value,
+      value: { value: { dataType: DataType.UInt32, value: 0 } } });
+    expect(status.name).toBe('BadNotWritable');
+    expect(sim.counters().Accepted).toBe(c.Accepted);
+  });
+
+  it('fail-safe: no result → timeout reject; late result stays rejected; far-future pass accepts nothing', async () => {
+    const before = sim.counters();
+    // 1. three parts, no result: undecided inside the window, rejected by timeout after it
+    const silent = [sim.partArrived(), sim.partArrived(), sim.partArrived()];
+    await sleep(GATE_MS / 2);
+    expect(silent.some((id) => sim.outcomes().has(id))).toBe(false);
+    await sleep(GATE_MS + 30);
+    for (const id of silent) expect(sim.outcomes().get(id)?.outcome).toBe('timeout');
+
+    // 2. a valid accept written after the window: LateResults, the part stays rejected
+    const lateId = sim.partArrived();
+    await sleep(GATE_MS + 30);
+    await link.writeResult(lateId, true, 0, 0.01);
+    const late = sim.outcomes().get(lateId)!;
+    expect(late.outcome).toBe('timeout');
+    expect(late.late).toBe(true);
+    expect(late.resultAfterMs!).toBeGreaterThan(GATE_MS);
+
+    // 3. a pass for a part the photo-eye has not seen (far future): held, never applied to other parts
+    const farId = lateId + 1000;
+    await link.writeResult(farId, true, 0, 0.01);
+    const next = [sim.partArrived(), sim.partArrived(), sim.partArrived()];
+    await sleep(GATE_MS + 60);
+    for (const id of next) expect(sim.outcomes().get(id)?.outcome).toBe('timeout');
+
+    // 4. duplicate: first result wins
+    const dupId = sim.partArrived();
+    await link.writeResult(dupId, false, 1, 0.9);
+    await link.writeResult(dupId, true, 0, 0.1);
+    await sleep(GATE_MS + 30);
+    expect(sim.outcomes().get(dupId)?.outcome).toBe('rejected');
+
+    const d = delta(before, sim.counters());
+    expect(d).toMatchObject({ Parts: 8, Accepted: 0, Rejected: 8, RejectedTimeout: 7, LateResults: 1,
+      DuplicateResults: 1, OrphanResults: 1, ResultsReceived: 4 });
+    expect(d.SequenceMismatch).toBeGreaterThanOrEqual(3); // jumps to lateId, farId, back to dupId
+  });
+
+  it('latches only values written before the strobe in the same request', async () => {
+    const before = sim.counters();
+    const id = sim.partArrived();
+    // PartId first, then Pass/Code/Score: a station that breaks the convention gets no accept
+    const statuses = await raw.session.write([
+      { nodeId: defaultPlcNodeIds.partId, attributeId: AttributeIds.Value, value: { value: { dataType: DataType.UInt32, value: id } } },
+      { nodeId: defaultPlcNodeIds.pass, attributeId: AttributeIds.Value, value: { value: { dataType: DataType.Boolean, value: true } } },
+      { nodeId: defaultPlcNodeIds.code, attributeId: AttributeIds.Value, value: { value: { dataType: DataType.UInt16, value: 0 } } },
+      { nodeId: defaultPlcNodeIds.score, attributeId: AttributeIds.Value, value: { value: { dataType: DataType.Float, value: 0.1 } } },
+    ]);
+    expect(statuses.every((s) => s.isGood())).toBe(true);
+    // registers now hold Pass=true, Code=0: a request with only the strobe must not reuse them
+    const id2 = sim.partArrived();
+    await raw.session.write({ nodeId: defaultPlcNodeIds.partId, attributeId: AttributeIds.Value,
+      value: { value: { dataType: DataType.UInt32, value: id2 } } });
+    // two results in one request, each with its own values before its strobe: applied in request order
+    const [id3, id4] = [sim.partArrived(), sim.partArrived()];
+    const wv = (nodeId: string, dataType: DataType, value: boolean | number) =>
+      ({ nodeId, attributeId: AttributeIds.Value, value: { value: { dataType, value } } });
+    const both = await raw.session.write([
+      wv(defaultPlcNodeIds.pass, DataType.Boolean, true), wv(defaultPlcNodeIds.code, DataType.UInt16, 0),
+      wv(defaultPlcNodeIds.score, DataType.Float, 0.25), wv(defaultPlcNodeIds.partId, DataType.UInt32, id3),
+      wv(defaultPlcNodeIds.pass, DataType.Boolean, false), wv(defaultPlcNodeIds.code, DataType.UInt16, 1),
+      wv(defaultPlcNodeIds.score, DataType.Float, 0.75), wv(defaultPlcNodeIds.partId, DataType.UInt32, id4),
+    ]);
+    expect(both.every((s) => s.isGood())).toBe(true);
+    // node-opcua applied the values in order too: the variables hold the last ones
+    const regs = await raw.session.read([defaultPlcNodeIds.pass, defaultPlcNodeIds.code, defaultPlcNodeIds.partId]
+      .map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })));
+    expect(regs.map((r) => r.value.value)).toEqual([false, 1, id4]);
+    await sleep(GATE_MS + 30);
+    const o = sim.outcomes();
+    expect([id, id2, id3, id4].map((x) => o.get(x)?.outcome)).toEqual(['rejected', 'rejected', 'accepted', 'rejected']);
+    expect([o.get(id3)?.score, o.get(id4)?.score]).toEqual([0.25, 0.75]);
+    expect(delta(before, sim.counters())).toMatchObject({ Accepted: 1, Rejected: 3, RejectedTimeout: 0, ResultsReceived: 4 });
+  });
+
+  it('refuses a PLC whose tags do not match the contract (missing tag, wrong data type)', async () => {
+    const bad = new PlcLink({ endpoint: sim.endpoint, certificateFolder: join(work, 'pki-bad'), logger,
+      nodeIds: { ...defaultPlcNodeIds, code: 'ns=1;s=Plc.GateWindowMs', score: 'ns=1;s=Inspection.Result.Nope' },
+      reconnect: { initialDelayMs: 5000, maxDelayMs: 5000 } });
+    try {
+      await bad.start();
+      expect(bad.state).toBe('disconnected');
+      expect(bad.lastError).toMatch(/score ns=1;s=Inspection\.Result\.Nope: BadNodeIdUnknown/);
+      expect(bad.lastError).toMatch(/code ns=1;s=Plc\.GateWindowMs: data type 7, expected UInt16/);
+      await expect(bad.writeResult(1, true, 0, 0)).rejects.toMatchObject({ code: 'INSPECTOR_PLC_WRITE' });
+      expect(bad.counters.writes).toBe(0);
+    } finally {
+      await bad.stop();
+    }
+  });
+
+  it('measures writeResult round trip (printed, not asserted)', async () => {
+    const ms: number[] = [];
+    for (let i = 0; i < 50; i++) { const id = sim.partArrived(); await link.writeResult(id, true, 0, 0.1); } // warm-up
+    for (let i = 0; i < 500; i++) {
+      const id = sim.partArrived();
+      ms.push(await link.writeResult(id, i % 7 !== 0, i % 7 === 0 ? 1 : 0, 0.1));
+    }
+    ms.sort((a, b) => a - b);
+    console.log(`writeResult round trip over 500 writes (client and server in one process): p50 ${pct(ms, 0.5).toFixed(3)} ms, `
+      + `p99 ${pct(ms, 0.99).toFixed(3)} ms, max ${ms[ms.length - 1]!.toFixed(3)} ms`);
+    await sleep(GATE_MS + 30);
+    expect(sim.counters().LateResults).toBe(1); // only the deliberate late one above
+  });
+});
+
+describe('station heartbeat → StationAlive', () => {
+  const work = mkdtempSync(join(tmpdir(), 'plc-hb-'));
+  let sim: PlcSimulator;
+  let link: PlcLink;
+  let raw: Awaited<ReturnType<typeof rawClient>>;
+
+  beforeAll(async () => {
+    sim = new PlcSimulator({ port: await freePort(), gateWindowMs: GATE_MS, heartbeatIntervalMs: 100,
+      certificateFolder: join(work, 'pki-plc'), logger });
+    await sim.start();
+    raw = await rawClient(sim.endpoint, join(work, 'pki-raw'));
+  });
+
+  afterAll(async () => {
+    await raw?.close().catch(() => undefined);
+    await link?.stop();
+    await sim?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  const readAlive = async () => (await raw.session.read({ nodeId: defaultPlcCounterNodeIds.StationAlive, attributeId: AttributeIds.Value })).value.value as boolean;
+
+  it('is true while heartbeats change and false within 3 intervals after they stop', async () => {
+    expect(sim.counters().StationAlive).toBe(false);
+    expect(await readAlive()).toBe(false);
+    link = new PlcLink({ endpoint: sim.endpoint, nodeIds: defaultPlcNodeIds, heartbeatMs: 100,
+      certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, logger });
+    await link.start();
+    await until(() => sim.counters().StationAlive, 2000, 'StationAlive');
+    await sleep(500); // stays alive across several intervals
+    expect(sim.counters().StationAlive).toBe(true);
+    expect(await readAlive()).toBe(true);
+    expect(link.counters.heartbeats).toBeGreaterThanOrEqual(4);
+    await link.stop();
+    expect(link.state).toBe('disconnected');
+    await sleep(150);
+    const stoppedAt = performance.now();
+    await until(() => !sim.counters().StationAlive, 1000, 'StationAlive false');
+    expect(performance.now() - stoppedAt).toBeLessThan(400);
+    expect(await readAlive()).toBe(false);
+  });
+});
+
+describe('PLC server stopped mid-run', () => {
+  const work = mkdtempSync(join(tmpdir(), 'plc-restart-'));
+  let port: number;
+  let sim: PlcSimulator;
+  let link: PlcLink;
+
+  beforeAll(async () => { port = await freePort(); });
+  afterAll(async () => {
+    await link?.stop();
+    await sim?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('starts with the PLC down: start() resolves, writes reject at once, connects when the PLC comes up', async () => {
+    link = new PlcLink({ endpoint: `opc.tcp://127.0.0.1:${port}`, nodeIds: defaultPlcNodeIds, heartbeatMs: 100,
+      certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 50, maxDelayMs: 300 },
+      writeTimeoutMs: 500, logger });
+    const t0 = performance.now();
+    await link.start();
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(link.state).not.toBe('connected');
+    await expect(link.writeResult(1, true, 0, 0)).rejects.toMatchObject({ code: 'INSPECTOR_PLC_WRITE' });
+    sim = new PlcSimulator({ port, gateWindowMs: GATE_MS, certificateFolder: join(work, 'pki-plc'), logger });
+    await sim.start();
+    await until(() => link.state === 'connected', 5000, 'first connection');
+    expect(link.counters.reconnects).toBe(0);
+  });
+
+  it('fails writes fast during the outage, reconnects with a new session, parts in the outage are rejected by timeout', async () => {
+    expect(link.state).toBe('connected');
+    const before = sim.counters();
+    // linkUp: the link was connected when the write was issued (a write in flight when the server went away)
+    type Rec = { id: number; phase: 'before' | 'outage' | 'after'; linkUp: boolean; ok: boolean; ms: number; code?: string };
+    const recs: Rec[] = [];
+    let phase: Rec['phase'] = 'before';
+    let running = true;
+    const pending: Promise<void>[] = [];
+    const producer = setInterval(() => {
+      if (!running) return;
+      const id = sim.partArrived();
+      const p = phase;
+      const linkUp = link.state === 'connected';
+      const t0 = performance.now();
+      pending.push(link.writeResult(id, true, 0, 0.2).then(
+        () => { recs.push({ id, phase: p, linkUp, ok: true, ms: performance.now() - t0 }); },
+        (err: { code?: string }) => { recs.push({ id, phase: p, linkUp, ok: false, ms: performance.now() - t0, code: err.code }); },
+      ));
+    }, 10);
+
+    await sleep(300);
+    phase = 'outage';
+    await sim.stopServer();
+    await until(() => link.state !== 'connected', 1000, 'link down');
+    await sleep(1000);
+    await sim.startServer();
+    await until(() => link.state === 'connected', 5000, 'reconnection');
+    phase = 'after';
+    await sleep(500);
+    running = false;
+    clearInterval(producer);
+    await Promise.all(pending);
+    await sleep(GATE_MS + 50);
+
+    const failed = recs.filter((r) => !r.ok);
+    const outage = recs.filter((r) => r.phase === 'outage');
+    const after = recs.filter((r) => r.phase === 'after');
+    const slowest = (rs: Rec[]) => (rs.length ? Math.max(...rs.map((r) => r.ms)).toFixed(2) : '-');
+    console.log(`outage: ${outage.length} parts, ${failed.length} failed writes; slowest rejection: `
+      + `${slowest(failed.filter((r) => !r.linkUp))} ms issued while down, ${slowest(failed.filter((r) => r.linkUp))} ms `
+      + `in flight at the break (${failed.filter((r) => r.linkUp).length}); server restart ${sim.lastServerStartMs!.toFixed(0)} ms, `
+      + `link reconnects ${link.counters.reconnects}`);
+    expect(recs.filter((r) => r.phase === 'before').every((r) => r.ok)).toBe(true);
+    expect(failed.length).toBeGreaterThanOrEqual(50);
+    for (const r of failed) {
+      expect(r.code).toBe('INSPECTOR_PLC_WRITE');
+      // issued while the link was down: rejected at once. In flight when the server went away:
+      // rejected when the socket closes (a few ms), well before the 500 ms write timeout.
+      expect(r.ms, `write for part ${r.id} (link ${r.linkUp ? 'up' : 'down'}) took ${r.ms} ms to fail`)
+        .toBeLessThan(r.linkUp ? 250 : 50);
+    }
+    expect(failed.filter((r) => r.linkUp).length).toBeLessThanOrEqual(3);
+    // recovered: a new session, every write after reconnection acknowledged and accepted
+    expect(link.state).toBe('connected');
+    expect(link.counters.reconnects).toBeGreaterThanOrEqual(1);
+    expect(after.length).toBeGreaterThanOrEqual(20);
+    expect(after.every((r) => r.ok)).toBe(true);
+    const outcomes = sim.outcomes();
+    for (const r of after) expect(outcomes.get(r.id)?.outcome, `part ${r.id}`).toBe('accepted');
+    // fail-safe: the PLC logic kept running and rejected the parts it got no result for
+    const d = delta(before, sim.counters());
+    expect(d.Parts).toBe(recs.length);
+    expect(d.RejectedTimeout).toBeGreaterThanOrEqual(failed.length - 2);
+    for (const r of failed) {
+      if (r.phase === 'outage') expect(['timeout', 'accepted']).toContain(outcomes.get(r.id)?.outcome);
+    }
+    expect(failed.filter((r) => outcomes.get(r.id)?.outcome === 'accepted').length).toBeLessThanOrEqual(2);
+    expect(d.Accepted + d.Rejected).toBe(d.Parts);
+  });
+});
