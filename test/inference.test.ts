@@ -12,7 +12,7 @@ import ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { logger } from '../inspector/core/logger.js';
 import type { Manifest } from '../inspector/inference/manifest-schema.js';
-import { ModelRunner, percentile, type InferResult } from '../inspector/inference/model-runner.js';
+import { ModelRunner, type InferResult } from '../inspector/inference/model-runner.js';
 import { loadModelPackage } from '../inspector/inference/model-package.js';
 import {
   GraphBuilder, attr, createModel, decodeModel, describeValueInfo, encodeModel, readTensorF32, tensorF32,
@@ -416,37 +416,4 @@ describe('ModelRunner (worker thread)', () => {
     await expect(runner.infer(makeFrame(fw, fh))).rejects.toMatchObject({ code: 'INSPECTOR_INFERENCE_WORKER_EXITED' });
     await runner.close();
   });
-});
-
-describe('timing (printed, not asserted)', () => {
-  it('infer round-trip vs bare session.run, 1280x1024 frame, small CNN, 1 and 2 threads', async () => {
-    const spec: TinySpec = { h: 256, w: 320, mapH: 32, mapW: 40 };
-    const dir = writePackage(cnnModel(256, 320), manifestFor(spec));
-    const frames = [1, 2, 3, 4].map((s) => Buffer.from(makeFrame(1280, 1024, s)));
-    const runs = Number(process.env.INFER_BENCH_RUNS ?? 300);
-    const rows: string[] = [];
-    for (const threads of [1, 2]) {
-      for (const transport of ['transfer', 'shared'] as const) {
-        const runner = await ModelRunner.create({ packageDir: dir, frame: { width: 1280, height: 1024 }, providers: ['cpu'], intraOpNumThreads: threads, warmupRuns: 20, logger: log, transport });
-        try {
-          const rt: number[] = [];
-          const inWorker: number[] = [];
-          for (let i = 0; i < runs; i++) {
-            const t0 = performance.now();
-            const r = await runner.infer(frames[i % frames.length]!);
-            rt.push(performance.now() - t0);
-            inWorker.push(r.inferenceMs);
-          }
-          const bare = await runner.benchBare(runs);
-          const f = (x: number): string => x.toFixed(2).padStart(6);
-          rows.push(`threads=${threads} ${transport.padEnd(8)} infer round-trip p50 ${f(percentile(rt, 0.5))} p99 ${f(percentile(rt, 0.99))} | `
-            + `run in worker p50 ${f(percentile(inWorker, 0.5))} p99 ${f(percentile(inWorker, 0.99))} | `
-            + `benchBare p50 ${f(bare.p50)} p99 ${f(bare.p99)} ms`);
-        } finally {
-          await runner.close();
-        }
-      }
-    }
-    console.log(`inference timing, ${runs} runs each (1280x1024 GRAY8 → area 4x → 4-conv CNN on 256x320):\n${rows.join('\n')}`);
-  }, 180_000);
 });
