@@ -50,7 +50,8 @@ const config = resolveConfig({
 
 const station = await Station.start(config, logger);
 const t0 = performance.now();
-while (station.loop.rec.parts < opts.parts) await new Promise((r) => setTimeout(r, 20));
+// parts are frames: the camera saw N parts whether or not each got a verdict
+while (station.source.lastSeq < opts.parts) await new Promise((r) => setTimeout(r, 20));
 const wallS = (performance.now() - t0) / 1000;
 station.source.stop();
 await station.loop.drain();
