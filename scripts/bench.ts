@@ -53,8 +53,7 @@ const t0 = performance.now();
 // parts are frames: the camera saw N parts whether or not each got a verdict
 while (station.source.lastSeq < opts.parts) await new Promise((r) => setTimeout(r, 20));
 const wallS = (performance.now() - t0) / 1000;
-station.source.stop();
-await station.loop.drain();
+await station.stopCapture();
 const bare = await station.runner.benchBare(opts.bareRuns);
 await new Promise((r) => setTimeout(r, opts.gateWindowMs + 200)); // let the last gate windows close
 const plc = await plcSim.outcomes(1, opts.parts);

@@ -35,8 +35,7 @@ describe('station end to end: replay camera → ONNX → OPC UA PLC', () => {
       server: { enabled: false },
     }), logger);
     while (station.loop.rec.parts < PARTS) await new Promise((r) => setTimeout(r, 20));
-    station.source.stop();
-    await station.loop.drain();
+    await station.stopCapture();
     await new Promise((r) => setTimeout(r, 400)); // the last gate windows close
   }, 120_000);
 

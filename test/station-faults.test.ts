@@ -55,8 +55,7 @@ describe('PLC server stopped mid-run', () => {
       const ackedAtRecovery = station.loop.rec.plcAcked;
       await until(() => station.loop.rec.plcAcked >= ackedAtRecovery + 30, 5_000, 'writes after recovery');
 
-      station.source.stop();
-      await station.loop.drain();
+      await station.stopCapture();
       await sleep(300);
       const rec = station.loop.rec;
       const c = sim.counters();

@@ -118,11 +118,16 @@ export class Station {
     return buildHealth(this);
   }
 
-  /** Stop capture, let the last verdicts reach the PLC, flush every record, then close. */
-  async stop(): Promise<void> {
+  /** Stop the camera and let the last part's verdict reach the PLC (the station stays up). */
+  async stopCapture(): Promise<void> {
     this.source.stop();
     await this.loopDone;
     await this.loop.drain();
+  }
+
+  /** Stop capture, let the last verdicts reach the PLC, flush every record, then close. */
+  async stop(): Promise<void> {
+    await this.stopCapture();
     await this.server?.close();
     await this.images.close();
     await this.store.close();

@@ -135,16 +135,17 @@ def block(cin, cout, stride=1, dilation=1):
 class Segmenter(nn.Module):
     """Fully-convolutional: 3 stride-2 blocks to 1/8, 2 dilated context blocks, 1x1 head -> logits."""
 
-    def __init__(self):
+    def __init__(self, widths=(8, 16, 32)):
         super().__init__()
+        w1, w2, w3 = widths
         self.features = nn.Sequential(
-            block(1, 16, stride=2),                 # 128x160
-            block(16, 32, stride=2),                # 64x80
-            block(32, 48, stride=2),                # 32x40
-            block(48, 48, dilation=2),
-            block(48, 48, dilation=4),              # receptive field ~ 110 px of input = 440 frame px
+            block(1, w1, stride=2),                 # 128x160
+            block(w1, w2, stride=2),                # 64x80
+            block(w2, w3, stride=2),                # 32x40
+            block(w3, w3, dilation=2),
+            block(w3, w3, dilation=4),              # receptive field ~ 110 px of input = 440 frame px
         )
-        self.head = nn.Conv2d(48, 1, 1)
+        self.head = nn.Conv2d(w3, 1, 1)
         # start from "almost surely good" (p ~ 0.018): defect cells are rare, and a 0.5 start
         # spends the first epochs just pushing the whole map down
         nn.init.constant_(self.head.bias, -4.0)
@@ -308,6 +309,9 @@ def main():
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--threshold', type=float, default=0.5)
     ap.add_argument('--scores-out', default=None, help='write the per-image test scores (JSON list) here')
+    ap.add_argument('--widths', default='8,16,32',
+                    help='channels of the three downsampling blocks (the context blocks keep the last): '
+                         'the inference budget on a 2-core station is what sets them')
     ap.add_argument('--name', default='default')
     ap.add_argument('--version', default='1.0.0')
     args = ap.parse_args()
@@ -325,7 +329,7 @@ def main():
     t_load = time.time() - t0
     print(f'loaded {len(y_tr)} train / {len(y_te)} test images in {t_load:.1f}s', flush=True)
 
-    net = Segmenter()
+    net = Segmenter(tuple(int(w) for w in args.widths.split(',')))
     n_params = sum(p.numel() for p in net.parameters())
     print(f'parameters: {n_params}', flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -390,7 +394,7 @@ def main():
     r = lambda v: round(v, 6)
     command = ('/usr/bin/python3 models/training/train.py'
                f' --data {args.data} --test-data {test_dir} --out {args.out}'
-               f' --epochs {args.epochs} --seed {args.seed} --name {args.name} --version {args.version}')
+               f' --epochs {args.epochs} --seed {args.seed} --widths {args.widths} --name {args.name} --version {args.version}')
     if args.threshold != 0.5:
         command += f' --threshold {args.threshold}'
     manifest = {
