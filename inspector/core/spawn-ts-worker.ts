@@ -53,6 +53,11 @@ export function inheritableExecArgv(argv: readonly string[] = process.execArgv):
     }
     const eq = a.indexOf('=');
     if (eq > 0 && a.startsWith('--') && isTsxFlagValue(a.slice(eq + 1))) continue;
+    // V8 flags (--trace-gc, --max-semi-space-size, …) are process-wide already and
+    // a Worker refuses them in execArgv; keep Node's own per-isolate options.
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    if (a.startsWith('--') && !process.allowedNodeEnvironmentFlags.has(name) && !name.startsWith('--cpu-prof')) continue;
+    if (process.allowedNodeEnvironmentFlags.has(name) && /^--max-.*-space-size$|^--stack-size$/.test(name)) continue;
     out.push(a);
   }
   return out;
