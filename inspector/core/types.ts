@@ -13,9 +13,15 @@ export interface Frame {
   height: number;
   /** Pixel format; the station works on GRAY8. */
   format: 'GRAY8';
-  data: Buffer;
+  data: Uint8Array;
   /** Where the frame came from, when the source knows (replay: the image file). */
   sourceRef?: string;
+  /**
+   * Give the frame's memory back to its source. Frames from the capture worker
+   * live in a shared ring slot: the consumer calls this once it is done with
+   * `data` (after inference and the image hand-off). Absent: memory is GC'd.
+   */
+  release?: () => void;
 }
 
 /** Result codes sent to the PLC. 0 is the only code that means "accept". */

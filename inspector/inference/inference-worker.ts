@@ -20,7 +20,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
-import { FrameShapeMismatchError, ModelOutputInvalidError, describeError } from '../core/errors.js';
+import { FrameShapeMismatchError, ModelOutputInvalidError } from '../core/errors.js';
 import type { Manifest } from './manifest-schema.js';
 import { checkSessionContract, loadModelPackage } from './model-package.js';
 import { FRAME_INPUT_NAME, compileDeployedGraph } from './preprocess-graph.js';
@@ -49,7 +49,9 @@ export type ToWorker =
   | { t: 'bench'; runs: number; buf: ArrayBuffer | null }
   | { t: 'crash' };
 
-export interface CodedErrorData { code: string; message: string; stack?: string }
+export type { CodedErrorData } from '../core/error-transport.js';
+import type { CodedErrorData } from '../core/error-transport.js';
+import { toErrorData } from '../core/error-transport.js';
 
 export type FromWorker =
   | { t: 'log'; level: 'warn' | 'info'; obj: object; msg: string }
@@ -63,10 +65,7 @@ export type FromWorker =
   | { t: 'inferError'; error: CodedErrorData; buf: ArrayBuffer | null }
   | { t: 'bench'; samples: number[]; buf: ArrayBuffer | null };
 
-function toData(err: unknown): CodedErrorData {
-  const { code, message } = describeError(err);
-  return { code, message, ...(err instanceof Error && err.stack ? { stack: err.stack } : {}) };
-}
+const toData = toErrorData;
 
 /** A deterministic non-trivial frame (LCG noise over a gradient) for warm-up. */
 export function syntheticFrame(into: Uint8Array, width: number): Uint8Array {

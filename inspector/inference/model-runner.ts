@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 import * as codedErrors from '../core/errors.js';
+import { reviveError as reviveCodedError } from '../core/error-transport.js';
 import { FrameShapeMismatchError, InferenceBusyError, InferenceWorkerExitedError, InferenceClosedError } from '../core/errors.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import { spawnTsWorker } from '../core/spawn-ts-worker.js';
@@ -33,21 +34,9 @@ import {
 // Runner-specific codes (candidates for core/errors.ts).
 
 
-type CodedCtor = new () => Error & { code: string };
-const CTOR_BY_CODE = new Map<string, CodedCtor>();
-for (const v of Object.values(codedErrors)) {
-  if (typeof v !== 'function' || v === codedErrors.describeError) continue;
-  const ctor = v as unknown as CodedCtor;
-  CTOR_BY_CODE.set(new ctor().code, ctor);
-}
-
 /** Re-create a worker's error on this thread: same class (when known), code and message. */
 export function reviveError(data: CodedErrorData): Error & { code: string } {
-  const Ctor = CTOR_BY_CODE.get(data.code);
-  const err = (Ctor ? new Ctor() : Object.assign(new Error(), { code: data.code })) as Error & { code: string };
-  err.message = data.message;
-  if (data.stack) err.stack = `${err.name} [${data.code}]: ${data.message}\n    --- in the inference worker ---\n${data.stack.split('\n').slice(1).join('\n')}`;
-  return err;
+  return reviveCodedError(data, 'the inference worker');
 }
 
 export interface ModelRunnerOptions {

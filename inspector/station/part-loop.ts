@@ -122,6 +122,7 @@ export class PartLoop {
       seq, this.opts.passSampleEvery, this.opts.doubtMargin)) {
       this.images.offer({ seq, runId, frame: frame.data, map, verdict: decision.verdict });
     }
+    frame.release?.(); // inference and the image writer copied what they need
 
     // 4. counting
     const r = this.rec;

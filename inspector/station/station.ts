@@ -9,8 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import type { StationConfig } from './config.js';
-import { createFrameSource } from '../capture/create-source.js';
-import type { GstFrameSource } from '../capture/gst-frame-source.js';
+import { CaptureHost } from '../capture/capture-host.js';
 import { ModelRunner } from '../inference/model-runner.js';
 import { PlcLink } from '../plc/plc-link.js';
 import { defaultPlcNodeIds } from '../plc/plc-contract.js';
@@ -31,7 +30,7 @@ export class Station {
   private constructor(
     readonly config: StationConfig,
     readonly runId: string,
-    readonly source: GstFrameSource,
+    readonly source: CaptureHost,
     readonly runner: ModelRunner,
     readonly plc: PlcLink,
     readonly store: ResultStore,
@@ -75,12 +74,13 @@ export class Station {
 
       let metrics: StationMetrics | null = null;
       const alarms = new Alarms(log.child({ mod: 'alarms' }), (name, raised) => metrics?.setAlarm(name, raised));
-      const source = await createFrameSource({
+      const source = new CaptureHost({
         template: camera.template, width: camera.width, height: camera.height, rate: camera.rate,
         folder: camera.folder, cacheDir: camera.cacheDir, device: camera.device, ip: camera.ip, url: camera.url,
         photoEyePort: camera.photoEyePort, restart: camera.restart, firstFrameTimeoutMs: camera.firstFrameTimeoutMs,
         stallTimeoutMs: camera.stallTimeoutMs, logger: log.child({ mod: 'capture' }),
-      });
+      }, log.child({ mod: 'capture' }));
+      cleanup.push(() => source.stop());
       const snapshot = (): CountersSnapshot => ({ camera: { ...source.stats }, plc: { ...plc.counters }, images: { ...images.stats } });
       metrics = new StationMetrics(snapshot, { station: config.station.name });
 
@@ -96,7 +96,6 @@ export class Station {
         passSampleEvery: results.passSampleEvery, doubtMargin: results.doubtMargin,
       });
       const station = new Station(config, runId, source, runner, plc, store, images, metrics, alarms, loop, log);
-      cleanup.push(async () => source.stop());
       await source.start();
       station.loopDone = loop.run(source);
       if (config.server.enabled) {
@@ -120,7 +119,7 @@ export class Station {
 
   /** Stop the camera and let the last part's verdict reach the PLC (the station stays up). */
   async stopCapture(): Promise<void> {
-    this.source.stop();
+    await this.source.stop();
     await this.loopDone;
     await this.loop.drain();
   }
