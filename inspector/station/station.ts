@@ -63,7 +63,7 @@ export class Station {
       const images = await ImageWriter.create({
         dir: results.imagesDir, slotBytes: camera.width * camera.height, slots: results.imageSlots,
         width: camera.width, height: camera.height, mapBytes: 4 * runner.mapWidth * runner.mapHeight,
-        logger: log.child({ mod: 'images' }), format: 'png',
+        logger: log.child({ mod: 'images' }), format: 'png', compressionLevel: results.pngCompressionLevel,
       });
       cleanup.push(() => images.close());
       images.on('written', (w: { seq: number; runId: string; imagePath: string; anomalyMapPath: string | null }) =>
