@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine with Node 20 for inline-inspector, idempotently:
-# Debian packages (GStreamer, Aravis, Chromium), npm dependencies, test fixtures.
+# Debian packages (GStreamer, Aravis), npm dependencies, test fixtures.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-tools aravis-tools aravis-tools-cli libaravis-dev chromium
+  gstreamer1.0-tools aravis-tools aravis-tools-cli libaravis-dev
 )
 
 missing=()
