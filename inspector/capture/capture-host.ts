@@ -21,7 +21,7 @@ import type { CaptureWorkerData, FromCapture, ToCapture } from './capture-worker
  */
 export const MAILBOX_DEPTH = 3;
 /** Ring slots: the waiting frames, one in inference, one being filled, one spare. */
-const RING_SLOTS = MAILBOX_DEPTH + 3;
+export const RING_SLOTS = MAILBOX_DEPTH + 3;
 
 export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
   private readonly ring: FrameRing;
@@ -31,11 +31,12 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
   private _state: SourceState = 'starting';
   private stopped: Promise<void> | null = null;
 
-  constructor(private readonly config: CaptureConfig, private readonly log: Logger) {
+  /** `ring`: share one allocated elsewhere (the inference worker reads frames straight from it). */
+  constructor(private readonly config: CaptureConfig, private readonly log: Logger, ring?: FrameRing) {
     super();
     const { logger: _unused, ...plain } = config;
     void _unused;
-    this.ring = FrameRing.allocate(RING_SLOTS, config.width * config.height);
+    this.ring = ring ?? FrameRing.allocate(RING_SLOTS, config.width * config.height);
     this.releasers = this.ring.views.map((_, i) => () => this.ring.release(i));
     this.mailbox = new LatestFrameMailbox((f) => f.release?.(), MAILBOX_DEPTH);
     this.worker = spawnTsWorker(new URL('./capture-worker.ts', import.meta.url),
@@ -96,7 +97,7 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
       if (this._state !== 'running') this.setState('running');
       this.mailbox.offer({
         seq: m.seq, capturedNs: m.capturedNs, width: this.config.width, height: this.config.height, format: 'GRAY8',
-        data: this.ring.views[m.slot]!, sourceRef: m.sourceRef, release: this.releasers[m.slot],
+        data: this.ring.views[m.slot]!, slot: m.slot, sourceRef: m.sourceRef, release: this.releasers[m.slot],
       });
     } else if (m.t === 'state') {
       this.setState(m.state as SourceState);

@@ -16,6 +16,8 @@ export interface Frame {
   data: Uint8Array;
   /** Where the frame came from, when the source knows (replay: the image file). */
   sourceRef?: string;
+  /** Index of the shared capture-ring slot holding `data`, when it lives in one. */
+  slot?: number;
   /**
    * Give the frame's memory back to its source. Frames from the capture worker
    * live in a shared ring slot: the consumer calls this once it is done with

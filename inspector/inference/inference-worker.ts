@@ -42,11 +42,16 @@ export interface WorkerInit {
   frameSab: SharedArrayBuffer | null;
   /** merged over the default session options (plain data: it crosses the thread boundary) */
   sessionOptions?: InferenceSession.SessionOptions;
+  /**
+   * The capture ring (shared transport): a frame already sitting in a ring slot
+   * is read from there directly, saving the main thread a copy.
+   */
+  inputRing?: { frames: SharedArrayBuffer; slots: number; slotBytes: number } | null;
 }
 
 export type ToWorker =
-  | { t: 'infer'; buf: ArrayBuffer | null }
-  | { t: 'bench'; runs: number; buf: ArrayBuffer | null }
+  | { t: 'infer'; buf: ArrayBuffer | null; slot: number }
+  | { t: 'bench'; runs: number; buf: ArrayBuffer | null; keep?: boolean }
   | { t: 'crash' };
 
 export type { CodedErrorData } from '../core/error-transport.js';
@@ -66,6 +71,10 @@ export type FromWorker =
   | { t: 'bench'; samples: number[]; buf: ArrayBuffer | null };
 
 const toData = toErrorData;
+
+function frameBytesOf(init: WorkerInit): number {
+  return init.frame.width * init.frame.height;
+}
 
 /** A deterministic non-trivial frame (LCG noise over a gradient) for warm-up. */
 export function syntheticFrame(into: Uint8Array, width: number): Uint8Array {
@@ -120,6 +129,9 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
   const staging = new Uint8Array(frameBytes);
   const stagingTensor = new ort.Tensor('uint8', staging, dims);
   const sharedFrame = init.frameSab ? new Uint8Array(init.frameSab) : null;
+  const ringViews = init.inputRing
+    ? Array.from({ length: init.inputRing.slots }, (_, i) => new Uint8Array(init.inputRing!.frames, i * init.inputRing!.slotBytes, frameBytesOf(init)))
+    : [];
   const feeds: Record<string, ort.Tensor> = { [FRAME_INPUT_NAME]: stagingTensor };
 
   // ---- warm-up on a synthetic frame; every run's outputs must be finite
@@ -149,8 +161,10 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
   // ---- hot path
   const reply = { t: 'result' as const, score: 0, inferenceMs: 0, buf: null as ArrayBuffer | null };
   const transferList: ArrayBuffer[] = [];
-  const bindFrame = (buf: ArrayBuffer | null): void => {
-    if (init.transport === 'transfer') {
+  const bindFrame = (buf: ArrayBuffer | null, slot = -1): void => {
+    if (slot >= 0) {
+      staging.set(ringViews[slot]!);
+    } else if (init.transport === 'transfer') {
       if (!buf || buf.byteLength !== frameBytes) throw new FrameShapeMismatchError(`worker got ${buf?.byteLength ?? 0} bytes, expected ${frameBytes}`);
       feeds[FRAME_INPUT_NAME] = new ort.Tensor('uint8', new Uint8Array(buf), dims);
     } else {
@@ -168,7 +182,7 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
       switch (m.t) {
         case 'infer': {
           try {
-            bindFrame(m.buf);
+            bindFrame(m.buf, m.slot);
             const s = performance.now();
             await session.run(feeds, fetches);
             reply.inferenceMs = performance.now() - s;
@@ -183,7 +197,7 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
         }
         case 'bench': {
           try {
-            bindFrame(m.buf);
+            if (!m.keep) bindFrame(m.buf);
             const samples: number[] = [];
             for (let i = 0; i < m.runs; i++) {
               const s = performance.now();

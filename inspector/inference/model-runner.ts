@@ -48,6 +48,8 @@ export interface ModelRunnerOptions {
   logger?: Logger;
   /** how frames reach the worker; see inference-worker.ts (default 'transfer', the cheaper one) */
   transport?: FrameTransport;
+  /** shared transport: the capture ring, so `infer(frame, slot)` skips the main-thread copy */
+  inputRing?: { frames: SharedArrayBuffer; slots: number; slotBytes: number };
   /** extra ORT session options merged over the defaults (e.g. `extra` config entries) */
   sessionOptions?: InferenceSession.SessionOptions;
 }
@@ -87,7 +89,7 @@ export class ModelRunner extends EventEmitter {
   readonly frameBytes: number;
   private pending: Pending | null = null;
   private gone: Error | null = null;
-  private readonly msg: { t: 'infer'; buf: ArrayBuffer | null } = { t: 'infer', buf: null };
+  private readonly msg: { t: 'infer'; buf: ArrayBuffer | null; slot: number } = { t: 'infer', buf: null, slot: -1 };
   private readonly transferList: ArrayBuffer[] = [];
 
   private constructor(
@@ -104,6 +106,7 @@ export class ModelRunner extends EventEmitter {
     private frameBuf: ArrayBuffer | null,
     private readonly sharedFrame: Uint8Array | null,
     private readonly log: Logger,
+    private readonly inputRing: { frames: SharedArrayBuffer } | null = null,
   ) {
     super();
     this.mapWidth = startup.mapWidth;
@@ -129,6 +132,7 @@ export class ModelRunner extends EventEmitter {
     const init: WorkerInit = {
       kind: WORKER_KIND, packageDir: opts.packageDir, frame: { width, height }, providers,
       intraOpNumThreads: opts.intraOpNumThreads, warmupRuns: opts.warmupRuns, transport, frameSab,
+      inputRing: transport === 'shared' ? opts.inputRing ?? null : null,
       ...(opts.sessionOptions ? { sessionOptions: opts.sessionOptions } : {}),
     };
     const worker = spawnTsWorker(new URL('./inference-worker.ts', import.meta.url), init, { name: 'inference' });
@@ -148,7 +152,7 @@ export class ModelRunner extends EventEmitter {
     });
     const runner = new ModelRunner(worker, ready.provider, ready.fallbacks, ready.manifest, ready, new Float32Array(ready.mapSab),
       transport, transport === 'transfer' ? new ArrayBuffer(width * height) : null,
-      frameSab ? new Uint8Array(frameSab) : null, log);
+      frameSab ? new Uint8Array(frameSab) : null, log, transport === 'shared' ? opts.inputRing ?? null : null);
     log.info({
       model: `${runner.modelName}@${runner.modelVersion}`, provider: ready.provider, fallbacks: ready.fallbacks,
       placement: ready.placement, transport, startup: ready.startup,
@@ -160,7 +164,7 @@ export class ModelRunner extends EventEmitter {
    * Score one GRAY8 frame of exactly width*height bytes. The result's `map`
    * is a view of shared memory, valid until the next infer().
    */
-  infer(frame: Uint8Array): Promise<InferResult> {
+  infer(frame: Uint8Array, ringSlot = -1): Promise<InferResult> {
     if (this.gone) return Promise.reject(this.gone);
     if (this.pending) return Promise.reject(new InferenceBusyError('one frame at a time; the caller serialises'));
     if (frame.byteLength !== this.frameBytes) {
@@ -168,8 +172,16 @@ export class ModelRunner extends EventEmitter {
     }
     return new Promise<InferResult>((resolve, reject) => {
       this.pending = { kind: 'infer', resolve: resolve as (v: never) => void, reject };
-      this.send(frame);
+      // a frame that sits in the capture ring the worker knows is read there: no copy here
+      if (ringSlot >= 0 && this.inputRing && frame.buffer === this.inputRing.frames) this.sendSlot(ringSlot);
+      else this.send(frame);
     });
+  }
+
+  private sendSlot(slot: number): void {
+    this.msg.buf = null;
+    this.msg.slot = slot;
+    this.worker.postMessage(this.msg);
   }
 
   /** Time session.run alone, `runs` times, inside the worker on the last frame. */
@@ -179,7 +191,8 @@ export class ModelRunner extends EventEmitter {
     return new Promise<BenchResult>((resolve, reject) => {
       this.pending = { kind: 'bench', resolve: resolve as (v: never) => void, reject };
       const buf = this.takeFrameBuf();
-      this.worker.postMessage({ t: 'bench', runs, buf } satisfies ToWorker, buf ? [buf] : []);
+      // after ring frames, time the session on the last real frame already staged in the worker
+      this.worker.postMessage({ t: 'bench', runs, buf, keep: this.msg.slot >= 0 } satisfies ToWorker, buf ? [buf] : []);
     });
   }
 
@@ -213,6 +226,7 @@ export class ModelRunner extends EventEmitter {
   }
 
   private send(frame: Uint8Array): void {
+    this.msg.slot = -1;
     if (this.transport === 'shared') {
       this.sharedFrame!.set(frame);
       this.msg.buf = null;

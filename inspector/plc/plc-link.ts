@@ -11,40 +11,24 @@
  *  - a write that gets no answer within `writeTimeoutMs` rejects, and the link
  *    is recycled (node-opcua's own request timeout cannot go below 5 s).
  *
- * Reconnection is our own loop: every attempt uses a fresh OPCUAClient with
- * `maxRetry: 0` and creates a fresh session (a restarted PLC has forgotten the
- * old one; a node-opcua client whose channel broke is left in state "panic"
- * and cannot connect again). Delays double from `initialDelayMs` up to
- * `maxDelayMs`, with ±20 % jitter.
+ * Reconnection is our own loop: every attempt is a fresh client and session
+ * (plc-connection.ts `openSession`, which says why). Delays double from
+ * `initialDelayMs` up to `maxDelayMs`, with ±20 % jitter.
  */
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  AttributeIds, DataType, DataValue, MessageSecurityMode, OPCUACertificateManager, OPCUAClient,
-  SecurityPolicy, StatusCodes, Variant, WriteValue, coerceNodeId, setErrorLogger, setWarningLogger,
-  type ClientSession, type StatusCode,
-} from 'node-opcua';
-import { ConfigInvalidError, PlcWriteError } from '../core/errors.js';
+import { OPCUACertificateManager, type ClientSession, type OPCUAClient, type StatusCode } from 'node-opcua';
+import { PlcWriteError } from '../core/errors.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
-import { RESULT_WRITE_ORDER, type PlcNodeIds } from './plc-contract.js';
+import type { PlcNodeIds } from './plc-contract.js';
+import {
+  SESSION_GONE, buildWriteValues, firstBad, openSession, shortReason, withTimeout,
+  type PlcWriteValues, type ResultWriteValues,
+} from './plc-connection.js';
 
-let opcuaLogsRouted = false;
-/**
- * Route node-opcua's own console output (warnings, errors, "Creating default
- * certificate...", the Node 20 PKCS#1 notice) into pino at debug level.
- * Process-wide; called when this module loads.
- */
-export function quietNodeOpcua(log: Logger = rootLogger.child({ mod: 'node-opcua' })): void {
-  if (opcuaLogsRouted) return;
-  opcuaLogsRouted = true;
-  const fmt = (args: unknown[]): string => args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ');
-  // first argument is node-opcua's caller context { filename, callerline }
-  setWarningLogger((_ctx?: unknown, ...args: unknown[]) => log.debug(fmt(args)));
-  setErrorLogger((_ctx?: unknown, ...args: unknown[]) => log.debug({ opcuaError: true }, fmt(args)));
-}
-quietNodeOpcua();
+export { quietNodeOpcua } from './plc-connection.js';
 
 export type PlcLinkState = 'connecting' | 'connected' | 'disconnected';
 
@@ -75,8 +59,6 @@ export interface PlcLinkCounters {
 }
 
 interface InFlight { t0: number; settle: (err: Error | null) => void }
-
-const SESSION_GONE = /BadSession|BadSecureChannel|BadConnection|BadTcp|BadNotConnected|BadServerHalted|BadShutdown|BadCommunicationError|disconnected|closed|Invalid Channel/i;
 
 export class PlcLink extends EventEmitter {
   state: PlcLinkState = 'disconnected';
@@ -109,12 +91,10 @@ export class PlcLink extends EventEmitter {
   private connecting: Promise<void> | null = null;
 
   private readonly inFlight = new Set<InFlight>();
-  // Preallocated request bodies. node-opcua copies them into a new WriteRequest
-  // synchronously inside session.write(), so mutating them per call is safe even
-  // with requests in flight. Saves the NodeId string parse and ~10 option
-  // objects per write (measured: ~5 µs of ~60 µs client CPU per write).
-  private readonly resultValues: [WriteValue, WriteValue, WriteValue, WriteValue];
-  private readonly heartbeatValues: [WriteValue];
+  /** preallocated request bodies (see buildWriteValues) */
+  private readonly values: PlcWriteValues;
+  private readonly resultValues: ResultWriteValues;
+  private readonly heartbeatValues: PlcWriteValues['heartbeat'];
 
   constructor(opts: PlcLinkOptions) {
     super();
@@ -131,22 +111,9 @@ export class PlcLink extends EventEmitter {
       this.certFolder = mkdtempSync(join(tmpdir(), 'plc-link-pki-'));
       this.ownsCertFolder = true;
     }
-    const make = (role: keyof PlcNodeIds, dataType: DataType, value: boolean | number): WriteValue => {
-      let nodeId;
-      try { nodeId = coerceNodeId(opts.nodeIds[role]); } catch (err) {
-        throw new ConfigInvalidError(`plc.nodeIds.${role} "${opts.nodeIds[role]}": ${(err as Error).message}`);
-      }
-      return new WriteValue({ nodeId, attributeId: AttributeIds.Value,
-        value: new DataValue({ value: new Variant({ dataType, value }) }) });
-    };
-    const byRole = {
-      pass: make('pass', DataType.Boolean, false),
-      code: make('code', DataType.UInt16, 0),
-      score: make('score', DataType.Float, 0),
-      partId: make('partId', DataType.UInt32, 0),
-    };
-    this.resultValues = RESULT_WRITE_ORDER.map((r) => byRole[r]) as PlcLink['resultValues'];
-    this.heartbeatValues = [make('heartbeat', DataType.UInt32, 0)];
+    this.values = buildWriteValues(opts.nodeIds);
+    this.resultValues = this.values.result;
+    this.heartbeatValues = this.values.heartbeat;
   }
 
   /** Resolves after the first connection attempt (successful or not); retries go on in the background. */
@@ -250,34 +217,15 @@ export class PlcLink extends EventEmitter {
   private async doConnect(): Promise<void> {
     if (this.stopped || !this.certManager) return;
     this.setState('connecting');
-    const client = OPCUAClient.create({
-      applicationName: 'inline-inspector-station',
-      clientName: 'plc-link',
-      endpointMustExist: false,
-      securityMode: MessageSecurityMode.None,
-      securityPolicy: SecurityPolicy.None,
-      clientCertificateManager: this.certManager,
-      connectionStrategy: { maxRetry: 0, initialDelay: this.backoff.initialDelayMs, maxDelay: this.backoff.maxDelayMs },
-      keepSessionAlive: false, // the heartbeat writes keep the session alive
-      requestedSessionTimeout: Math.max(10_000, this.heartbeatMs * 20),
-      transportTimeout: this.connectTimeoutMs,
-      // A result write is ~200 bytes. node-opcua sizes its per-message buffers from these
-      // (64 KiB by default): at 100 parts/s that was ~15 MB/s of short-lived Buffers,
-      // and the collector ran every ~150 ms on the station's hot-path thread.
-      transportSettings: { sendBufferSize: 8192, receiveBufferSize: 8192, maxMessageSize: 1 << 20, maxChunkCount: 128 },
-    });
-    let session: ClientSession | null = null;
+    let client: OPCUAClient;
+    let session: ClientSession;
     try {
-      await withTimeout((async () => {
-        await client.connect(this.endpoint);
-        session = await client.createSession();
-        await this.verifyNodes(session);
-      })(), this.connectTimeoutMs);
-      if (this.stopped) throw new Error('stopped while connecting');
+      ({ client, session } = await openSession({
+        endpoint: this.endpoint, certManager: this.certManager, backoff: this.backoff,
+        heartbeatMs: this.heartbeatMs, connectTimeoutMs: this.connectTimeoutMs,
+        values: this.values, log: this.log, stopped: () => this.stopped,
+      }));
     } catch (err) {
-      const s = session as ClientSession | null;
-      void (s ? s.close().catch(() => undefined) : Promise.resolve())
-        .then(() => client.disconnect()).catch(() => undefined);
       if (this.stopped) return;
       this.setState('disconnected');
       this.scheduleRetry((err as Error).message);
@@ -293,36 +241,6 @@ export class PlcLink extends EventEmitter {
     if (this.everConnected) this.counters.reconnects++;
     this.everConnected = true;
     this.setState('connected');
-  }
-
-  /**
-   * The five NodeIds must exist with the contract's data types: a mistyped tag
-   * on a real PLC would otherwise fail every write while the link looks "up".
-   */
-  private async verifyNodes(session: ClientSession): Promise<void> {
-    const [pass, code, score, partId] = this.resultValues;
-    const expected: [string, WriteValue, DataType][] = [
-      ['pass', pass, DataType.Boolean], ['code', code, DataType.UInt16], ['score', score, DataType.Float],
-      ['partId', partId, DataType.UInt32], ['heartbeat', this.heartbeatValues[0], DataType.UInt32],
-    ];
-    const read = await session.read(expected.map(([, wv]) => ({ nodeId: wv.nodeId, attributeId: AttributeIds.DataType })));
-    const problems: string[] = [];
-    expected.forEach(([role, wv, dt], i) => {
-      const dv = read[i];
-      if (!dv || dv.statusCode.value !== StatusCodes.Good.value) {
-        problems.push(`${role} ${wv.nodeId.toString()}: ${dv?.statusCode.toString() ?? 'no answer'}`);
-        return;
-      }
-      const actual = dv.value.value as { namespace?: number; value?: unknown } | null;
-      if (actual?.namespace !== 0 || actual.value !== dt) {
-        problems.push(`${role} ${wv.nodeId.toString()}: data type ${String(actual?.value)}, expected ${DataType[dt]} (i=${dt})`);
-      }
-    });
-    if (problems.length) {
-      const message = `PLC tags do not match the contract: ${problems.join('; ')}`;
-      this.log.error({ endpoint: this.endpoint, problems }, message);
-      throw new Error(message);
-    }
   }
 
   private scheduleRetry(reason: string): void {
@@ -401,24 +319,4 @@ export class PlcLink extends EventEmitter {
       if (ms > this.heartbeatMs) this.log.warn({ ms }, 'slow heartbeat write');
     });
   }
-}
-
-function firstBad(results: StatusCode[] | undefined, expected: number): string | null {
-  if (!results || results.length !== expected) return `expected ${expected} results, got ${results?.length ?? 0}`;
-  for (const r of results) if (r.value !== StatusCodes.Good.value) return r.toString();
-  return null;
-}
-
-/** node-opcua's connect errors are multi-line prose: keep the cause. */
-function shortReason(message: string): string {
-  const cause = /Err = \((.*)\)/.exec(message);
-  return cause?.[1] ?? message.split('\n')[0] ?? message;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -1,16 +1,10 @@
 /**
  * PlcSimulator: the line's PLC, standing in for a real one.
  *
- * PLC logic (runs whether or not the OPC UA server is up):
- *  - parts are counted by a photo-eye: one UDP datagram on 127.0.0.1:photoEyePort
- *    (or one `partArrived()` call) = one part, ids 1, 2, 3… in arrival order;
- *  - each part holds a reject-gate window of `gateWindowMs`; a valid accept
- *    (Pass = true AND Code = 0) for that PartId inside the window accepts it, any
- *    other result rejects it, no result rejects it when the window closes
- *    (RejectedTimeout). First result wins; later ones are DuplicateResults;
- *    results after the window are LateResults (the part stays rejected);
- *  - a result for a part not seen yet is held and applied if that part arrives
- *    within gateWindowMs of the result, else counted in OrphanResults.
+ * PLC logic (gate-windows.ts; runs whether or not the OPC UA server is up):
+ * parts are counted by a photo-eye, one UDP datagram on 127.0.0.1:photoEyePort
+ * (or one `partArrived()` call) = one part; each part holds a reject-gate window
+ * of `gateWindowMs` and is a reject unless a valid accept arrives inside it.
  *
  * OPC UA: the address space is built from plc-contract.ts. Results are latched
  * per WriteRequest by a hook on `server.engine.write`, which sees the whole
@@ -34,20 +28,12 @@ import {
   PLC_NAMESPACE_URI, plcTags, stationTags, type PlcCounters, type PlcDataType, type PlcTagKey,
   type StationTagKey,
 } from './plc-contract.js';
-import { quietNodeOpcua } from './plc-link.js';
+import { GateWindows, type OutcomeSummary, type PartOutcome } from './gate-windows.js';
+import { quietNodeOpcua } from './plc-connection.js';
+
+export type { OutcomeSummary, PartOutcome } from './gate-windows.js';
 
 quietNodeOpcua();
-
-export interface PartOutcome {
-  outcome: 'accepted' | 'rejected' | 'timeout';
-  pass: boolean | null;
-  code: number | null;
-  score: number | null;
-  /** result time minus photo-eye time, ms (negative: result came before the trigger) */
-  resultAfterMs: number | null;
-  /** a result came after the window closed (outcome stays 'timeout') */
-  late: boolean;
-}
 
 export interface PlcSimulatorOptions {
   port: number;
@@ -65,32 +51,9 @@ export interface PlcSimulatorOptions {
   maxOutcomes?: number;
 }
 
-/** Outcomes of a range of parts (what the bench and plc-sim-process ask for). */
-export interface OutcomeSummary {
-  /** parts in the range the photo-eye has seen (decided or window still open) */
-  parts: number;
-  /** outcome 'accepted' */
-  accepted: number;
-  /** outcome 'rejected' (a result said reject, or was invalid) */
-  rejected: number;
-  /** outcome 'timeout' (no result inside the window) */
-  timeout: number;
-  /** a result came after the window */
-  late: number;
-  /** parts with no result at all: neither in time nor late */
-  noResult: number;
-  /** parts whose PLC outcome disagrees with the result the station sent (should be 0) */
-  mismatched: number;
-}
-
-interface OutcomeRecord extends PartOutcome { arrivedAt: number }
-interface Latched { pass: boolean | null; code: number | null; score: number | null; valid: boolean }
-interface Held extends Latched { receivedAt: number }
-
 const OPC_TYPE: Record<PlcDataType, DataType> = {
   Boolean: DataType.Boolean, UInt16: DataType.UInt16, UInt32: DataType.UInt32, Float: DataType.Float,
 };
-const MAX_HELD = 1024;
 
 export class PlcSimulator {
   readonly gateWindowMs: number;
@@ -102,25 +65,14 @@ export class PlcSimulator {
   private readonly certFolder: string;
   private readonly ownsCertFolder: boolean;
   private readonly heartbeatTimeoutMs: number;
-  private readonly maxOutcomes: number;
   private readonly photoEyeWanted: number | undefined;
 
   private server: OPCUAServer | null = null;
   private starting: Promise<void> | null = null;
   private socket: dgram.Socket | null = null;
   private housekeeping: NodeJS.Timeout | null = null;
-  private gateTimer: NodeJS.Timeout | null = null;
+  private readonly gates: GateWindows;
 
-  private readonly c: Omit<PlcCounters, 'StationAlive' | 'GateWindowMs'> = {
-    Parts: 0, Accepted: 0, Rejected: 0, RejectedTimeout: 0, LateResults: 0, SequenceMismatch: 0,
-    DuplicateResults: 0, ResultsReceived: 0, OrphanResults: 0,
-  };
-  private lastArrivedId = 0;
-  private lastStrobeId = 0;
-  /** undecided parts, id → photo-eye time; insertion order = arrival order */
-  private readonly open = new Map<number, number>();
-  private readonly held = new Map<number, Held>();
-  private readonly outcomeMap = new Map<number, OutcomeRecord>();
   /** last values written to the station's variables (read-back only, never latched) */
   private readonly registers: Record<StationTagKey, boolean | number> = {
     pass: false, code: 0, score: 0, partId: 0, heartbeat: 0,
@@ -134,7 +86,7 @@ export class PlcSimulator {
     this.photoEyeWanted = opts.photoEyePort;
     this.log = (opts.logger ?? rootLogger).child({ mod: 'plc-sim' });
     this.heartbeatTimeoutMs = (opts.heartbeatIntervalMs ?? 500) * (opts.heartbeatTimeoutFactor ?? 3);
-    this.maxOutcomes = opts.maxOutcomes ?? 100_000;
+    this.gates = new GateWindows(this.gateWindowMs, opts.maxOutcomes ?? 100_000, this.log);
     this.ownsCertFolder = !opts.certificateFolder;
     this.certFolder = opts.certificateFolder ?? mkdtempSync(join(tmpdir(), 'plc-sim-pki-'));
   }
@@ -162,8 +114,8 @@ export class PlcSimulator {
   async stop(): Promise<void> {
     await this.stopServer();
     if (this.housekeeping) clearInterval(this.housekeeping);
-    if (this.gateTimer) clearTimeout(this.gateTimer);
-    this.housekeeping = this.gateTimer = null;
+    this.gates.stop();
+    this.housekeeping = null;
     const socket = this.socket;
     this.socket = null;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
@@ -220,143 +172,28 @@ export class PlcSimulator {
   }
 
   /** The photo-eye saw a part. Returns its PartId. */
-  partArrived(): number {
-    const now = performance.now();
-    const id = ++this.lastArrivedId;
-    this.c.Parts++;
-    const held = this.held.get(id);
-    if (held) {
-      this.held.delete(id);
-      if (now - held.receivedAt <= this.gateWindowMs) {
-        this.decide(id, now, held, held.receivedAt - now);
-        return id;
-      }
-      this.c.OrphanResults++;
-    }
-    this.open.set(id, now);
-    this.armGate(now);
-    return id;
-  }
+  partArrived(): number { return this.gates.partArrived(); }
 
   counters(): PlcCounters {
-    return { ...this.c, StationAlive: this.stationAlive(), GateWindowMs: this.gateWindowMs };
+    return { ...this.gates.counters, StationAlive: this.stationAlive(), GateWindowMs: this.gateWindowMs };
   }
 
   /** Snapshot of the decided parts (last maxOutcomes), PartId → outcome. */
-  outcomes(): Map<number, PartOutcome> {
-    const m = new Map<number, PartOutcome>();
-    for (const [id, r] of this.outcomeMap) {
-      m.set(id, { outcome: r.outcome, pass: r.pass, code: r.code, score: r.score,
-        resultAfterMs: r.resultAfterMs, late: r.late });
-    }
-    return m;
-  }
+  outcomes(): Map<number, PartOutcome> { return this.gates.outcomes(); }
 
   /** Summary over PartIds [from, to] (inclusive). Parts evicted from the outcome history are not counted. */
-  outcomeSummary(from: number, to: number): OutcomeSummary {
-    const sum: OutcomeSummary = { parts: 0, accepted: 0, rejected: 0, timeout: 0, late: 0, noResult: 0, mismatched: 0 };
-    const last = Math.min(to, this.lastArrivedId);
-    for (let id = Math.max(1, from); id <= last; id++) {
-      const r = this.outcomeMap.get(id);
-      if (!r) { if (this.open.has(id)) sum.parts++; continue; }
-      sum.parts++;
-      if (r.late) sum.late++;
-      if (r.outcome === 'timeout') {
-        sum.timeout++;
-        if (!r.late) sum.noResult++;
-        continue;
-      }
-      if (r.outcome === 'accepted') sum.accepted++; else sum.rejected++;
-      const saidAccept = r.pass === true && r.code === 0;
-      if ((r.outcome === 'accepted') !== saidAccept) sum.mismatched++;
-    }
-    return sum;
-  }
+  outcomeSummary(from: number, to: number): OutcomeSummary { return this.gates.outcomeSummary(from, to); }
 
   /** Parts whose window is still open. */
-  get pendingParts(): number { return this.open.size; }
+  get pendingParts(): number { return this.gates.pendingParts; }
 
   stationAlive(): boolean {
     return this.lastHeartbeatChangeAt !== null
       && performance.now() - this.lastHeartbeatChangeAt <= this.heartbeatTimeoutMs;
   }
 
-  // ------------------------------------------------------------ PLC logic
-
-  /** One strobe (PartId write) with the values latched from the same request. */
-  private onResult(partId: number, r: Latched): void {
-    const now = performance.now();
-    this.c.ResultsReceived++;
-    if (partId !== this.lastStrobeId + 1) this.c.SequenceMismatch++;
-    this.lastStrobeId = partId;
-    if (!r.valid) this.log.warn({ partId, ...r }, 'invalid result (Pass/Code/Score missing or mistyped before the strobe): reject');
-    if (partId === 0) { this.c.OrphanResults++; return; }
-    if (partId > this.lastArrivedId) { // result before trigger: hold it
-      if (this.held.has(partId)) this.c.DuplicateResults++;
-      else if (this.held.size >= MAX_HELD) this.c.OrphanResults++;
-      else this.held.set(partId, { ...r, receivedAt: now });
-      return;
-    }
-    const arrivedAt = this.open.get(partId);
-    if (arrivedAt !== undefined) {
-      this.open.delete(partId);
-      if (now - arrivedAt <= this.gateWindowMs) { this.decide(partId, arrivedAt, r, now - arrivedAt); return; }
-      this.timeout(partId, arrivedAt); // window closed, gate timer not run yet
-    }
-    const rec = this.outcomeMap.get(partId);
-    if (rec && (rec.outcome !== 'timeout' || rec.late)) { this.c.DuplicateResults++; return; }
-    this.c.LateResults++;
-    if (rec) {
-      rec.late = true;
-      rec.pass = r.pass; rec.code = r.code; rec.score = r.score;
-      rec.resultAfterMs = now - rec.arrivedAt;
-    }
-  }
-
-  private decide(id: number, arrivedAt: number, r: Latched, afterMs: number): void {
-    const accept = r.valid && r.pass === true && r.code === 0;
-    if (accept) this.c.Accepted++; else this.c.Rejected++;
-    this.record(id, { outcome: accept ? 'accepted' : 'rejected', pass: r.pass, code: r.code, score: r.score,
-      resultAfterMs: afterMs, late: false, arrivedAt });
-  }
-
-  private timeout(id: number, arrivedAt: number): void {
-    this.c.RejectedTimeout++;
-    this.c.Rejected++;
-    this.record(id, { outcome: 'timeout', pass: null, code: null, score: null, resultAfterMs: null, late: false, arrivedAt });
-  }
-
-  private record(id: number, rec: OutcomeRecord): void {
-    this.outcomeMap.set(id, rec);
-    if (this.outcomeMap.size > this.maxOutcomes) {
-      const oldest = this.outcomeMap.keys().next();
-      if (!oldest.done) this.outcomeMap.delete(oldest.value);
-    }
-  }
-
-  /** One timer, due when the oldest open window closes (windows close in arrival order). */
-  private armGate(now: number): void {
-    if (this.gateTimer) return;
-    const first = this.open.values().next();
-    if (first.done) return;
-    const delay = Math.max(1, Math.ceil(first.value + this.gateWindowMs - now) + 1);
-    this.gateTimer = setTimeout(() => {
-      this.gateTimer = null;
-      const t = performance.now();
-      for (const [id, at] of this.open) {
-        if (t - at <= this.gateWindowMs) break;
-        this.open.delete(id);
-        this.timeout(id, at);
-      }
-      this.armGate(t);
-    }, delay);
-  }
-
   private houseKeep(): void {
-    const now = performance.now();
-    for (const [id, h] of this.held) {
-      if (now - h.receivedAt > this.gateWindowMs) { this.held.delete(id); this.c.OrphanResults++; }
-    }
+    this.gates.expireHeld();
     const alive = this.stationAlive();
     if (alive !== this.aliveReported) {
       this.aliveReported = alive;
@@ -413,7 +250,7 @@ export class PlcSimulator {
         this.registers[key] = v;
       });
     }
-    const c = this.c;
+    const c = this.gates.counters;
     for (const [key, tag] of Object.entries(plcTags) as [PlcTagKey, typeof plcTags[PlcTagKey]][]) {
       const get = key === 'StationAlive' ? () => this.stationAlive()
         : key === 'GateWindowMs' ? () => this.gateWindowMs
@@ -455,7 +292,7 @@ export class PlcSimulator {
         case 'score': if (ok) score = v.value as number; else bad = true; break;
         case 'partId':
           if (!ok) break; // node-opcua answers BadTypeMismatch; no strobe
-          this.onResult(v.value as number, { pass, code, score, valid: !bad && pass !== null && code !== null && score !== null });
+          this.gates.onResult(v.value as number, { pass, code, score, valid: !bad && pass !== null && code !== null && score !== null });
           pass = code = score = null; bad = false; // a second result in the same request needs its own values
           break;
         default: break;

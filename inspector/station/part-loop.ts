@@ -16,7 +16,7 @@ import { Alarm, type Alarms } from './alarms.js';
 
 /** What the loop needs of its collaborators: the narrowest interfaces. */
 export interface LoopInference {
-  infer(frame: Uint8Array): Promise<{ score: number; inferenceMs: number; map: Float32Array; mapWidth: number; mapHeight: number }>;
+  infer(frame: Uint8Array, ringSlot?: number): Promise<{ score: number; inferenceMs: number; map: Float32Array; mapWidth: number; mapHeight: number }>;
   readonly threshold: number;
   readonly modelName: string;
   readonly modelVersion: string;
@@ -89,7 +89,7 @@ export class PartLoop {
     let inferenceMs = Number.NaN;
     let map: { data: Float32Array; width: number; height: number } | undefined;
     try {
-      const r = await this.inference.infer(frame.data);
+      const r = await this.inference.infer(frame.data, frame.slot);
       score = r.score;
       inferenceMs = r.inferenceMs;
       map = { data: r.map, width: r.mapWidth, height: r.mapHeight };

@@ -9,7 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import type { StationConfig } from './config.js';
-import { CaptureHost } from '../capture/capture-host.js';
+import { CaptureHost, RING_SLOTS } from '../capture/capture-host.js';
+import { FrameRing } from '../capture/frame-ring.js';
 import { ModelRunner } from '../inference/model-runner.js';
 import { PlcLink } from '../plc/plc-link.js';
 import { defaultPlcNodeIds } from '../plc/plc-contract.js';
@@ -46,13 +47,15 @@ export class Station {
     const { camera, model, plc: plcCfg, results } = config;
     mkdirSync(dirname(resolve(results.dbPath)), { recursive: true });
 
-    // the model first: a bad package is a coded error before anything else opens
+    // the model first: a bad package is a coded error before anything else opens.
+    // The inference worker reads frames straight from the capture ring.
+    const ring = FrameRing.allocate(RING_SLOTS, camera.width * camera.height);
     const runner = await ModelRunner.create({
       packageDir: model.packageDir, frame: { width: camera.width, height: camera.height },
       providers: model.providers, intraOpNumThreads: model.intraOpNumThreads, warmupRuns: model.warmupRuns,
       // shared, not transferred: an ArrayBuffer arriving back on the main thread counts as a fresh
       // 1.3 MB external allocation there, and at 100 parts/s that kept V8 in back-to-back mark-compacts
-      transport: 'shared',
+      transport: 'shared', inputRing: ring.buffers,
       logger: log.child({ mod: 'inference' }),
     });
     const cleanup: Array<() => Promise<unknown>> = [() => runner.close()];
@@ -82,7 +85,7 @@ export class Station {
         folder: camera.folder, cacheDir: camera.cacheDir, device: camera.device, ip: camera.ip, url: camera.url,
         photoEyePort: camera.photoEyePort, restart: camera.restart, firstFrameTimeoutMs: camera.firstFrameTimeoutMs,
         stallTimeoutMs: camera.stallTimeoutMs, logger: log.child({ mod: 'capture' }),
-      }, log.child({ mod: 'capture' }));
+      }, log.child({ mod: 'capture' }), ring);
       cleanup.push(() => source.stop());
       const snapshot = (): CountersSnapshot => ({ camera: { ...source.stats }, plc: { ...plc.counters }, images: { ...images.stats } });
       metrics = new StationMetrics(snapshot, { station: config.station.name });
@@ -133,6 +136,7 @@ export class Station {
     await this.server?.close();
     await this.images.close();
     await this.store.close();
+    this.plc.removeAllListeners('state'); // a link closed on purpose is not an alarm
     await this.plc.stop();
     await this.runner.close();
     this.log.info({ parts: this.loop.rec.parts }, 'station stopped');
