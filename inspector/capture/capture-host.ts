@@ -16,10 +16,12 @@ import type { CaptureConfig } from './create-source.js';
 import type { CaptureWorkerData, FromCapture, ToCapture } from './capture-worker.js';
 
 /**
- * Frames that may wait for the part loop before the oldest is dropped. Three
- * frames at 100 parts/s is 30 ms of slack, well inside a PLC gate window.
+ * Frames that may wait for the part loop before the oldest is dropped. Four
+ * frames at 100 parts/s is 40 ms of slack, well inside a PLC gate window
+ * (50–200 ms): a part that waits still gets its verdict in time, a part that is
+ * dropped is a certain (fail-safe) reject.
  */
-export const MAILBOX_DEPTH = 3;
+export const MAILBOX_DEPTH = 4;
 /** Ring slots: the waiting frames, one in inference, one being filled, one spare. */
 export const RING_SLOTS = MAILBOX_DEPTH + 3;
 

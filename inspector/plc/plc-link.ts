@@ -238,9 +238,25 @@ export class PlcLink extends EventEmitter {
     client.on('connection_lost', () => this.linkDown(gen, 'connection lost'));
     client.on('close', () => this.linkDown(gen, 'connection closed'));
     (session as unknown as EventEmitter).on('session_closed', () => this.linkDown(gen, 'session closed'));
+    await this.warmUp(session);
     if (this.everConnected) this.counters.reconnects++;
     this.everConnected = true;
     this.setState('connected');
+  }
+
+  /**
+   * Exercise the result-write path before the link is called connected: the
+   * first requests JIT-compile node-opcua's encoders (tens of ms), which would
+   * otherwise land on the first parts. Pass, Code and Score without the PartId
+   * strobe are latched by nothing, so the PLC sees no result.
+   */
+  private async warmUp(session: ClientSession): Promise<void> {
+    const noStrobe = this.values.result.slice(0, 3);
+    try {
+      for (let i = 0; i < 20 && !this.stopped; i++) await session.write(noStrobe);
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'plc write warm-up failed');
+    }
   }
 
   private scheduleRetry(reason: string): void {

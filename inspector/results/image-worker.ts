@@ -181,6 +181,12 @@ function main(): void {
     else post({ type: 'threads', id: msg.id, self: ownTid(), threads: listThreads() });
   });
 
+  // warm libvips up (its first encode loads codecs and starts threads: tens of ms of CPU)
+  // before the station goes live, not on the first reject
+  chain = sharp(Buffer.alloc(64 * 64), { raw: { width: 64, height: 64, channels: 1 } })
+    .toColourspace('b-w').png({ compressionLevel: 0 }).toBuffer()
+    .then(() => reniceLibvips(), () => undefined);
+
   post({
     type: 'ready', tid: ownTid(), nice: os.getPriority(0),
     uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4),
