@@ -48,6 +48,8 @@ export interface ModelRunnerOptions {
   logger?: Logger;
   /** how frames reach the worker; see inference-worker.ts (default 'transfer', the cheaper one) */
   transport?: FrameTransport;
+  /** 'graph' forces the compiled ONNX preprocessing (default 'auto': JS area binning where it applies) */
+  preprocess?: 'auto' | 'graph';
   /** shared transport: the capture ring, so `infer(frame, slot)` skips the main-thread copy */
   inputRing?: { frames: SharedArrayBuffer; slots: number; slotBytes: number };
   /** extra ORT session options merged over the defaults (e.g. `extra` config entries) */
@@ -133,6 +135,7 @@ export class ModelRunner extends EventEmitter {
       kind: WORKER_KIND, packageDir: opts.packageDir, frame: { width, height }, providers,
       intraOpNumThreads: opts.intraOpNumThreads, warmupRuns: opts.warmupRuns, transport, frameSab,
       inputRing: transport === 'shared' ? opts.inputRing ?? null : null,
+      preprocess: opts.preprocess ?? 'auto',
       ...(opts.sessionOptions ? { sessionOptions: opts.sessionOptions } : {}),
     };
     const worker = spawnTsWorker(new URL('./inference-worker.ts', import.meta.url), init, { name: 'inference' });
@@ -155,7 +158,7 @@ export class ModelRunner extends EventEmitter {
       frameSab ? new Uint8Array(frameSab) : null, log, transport === 'shared' ? opts.inputRing ?? null : null);
     log.info({
       model: `${runner.modelName}@${runner.modelVersion}`, provider: ready.provider, fallbacks: ready.fallbacks,
-      placement: ready.placement, transport, startup: ready.startup,
+      placement: ready.placement, transport, preprocess: ready.preprocess, startup: ready.startup,
     }, 'model runner ready');
     return runner;
   }
