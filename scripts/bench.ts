@@ -78,9 +78,12 @@ const report: BenchReport = {
   frame_to_verdict_ms: { p50: f2v.p50, p99: f2v.p99, max: f2v.max },
   plc_write_ms: (({ p50, p99, max }) => ({ p50, p99, max }))(rec.plcWrite.summary()),
   bare_inference_ms: { p50: bare.p50, p99: bare.p99 },
+  bare_preprocess_and_inference_ms: bare.withPreprocess,
+  preprocess: station.runner.startup.preprocess,
   stages_ms: Object.fromEntries((['dispatch', 'inference', 'frameToVerdict', 'plcWrite'] as const)
     .map((k) => { const s = rec[k].summary(); return [k, { p50: s.p50, p99: s.p99 }]; })),
   ratio_f2v_p50_over_bare_p50: f2v.p50 / bare.p50,
+  ratio_f2v_p50_over_bare_with_preprocess_p50: f2v.p50 / bare.withPreprocess.p50,
   parts: {
     sent: opts.parts,
     verdicts: rec.parts,

@@ -22,14 +22,19 @@ export interface BinningPlan {
 
 /** Whether the fast path applies: gray, integer factors, rows of whole 32-bit words. */
 export function canBin(plan: { channels: number; resize: { kind: string; factorX?: number; factorY?: number } }, frameWidth: number): boolean {
-  return plan.channels === 1 && plan.resize.kind === 'area' && plan.resize.factorX === 4 && frameWidth % 4 === 0;
+  return plan.channels === 1 && plan.resize.kind === 'area' && plan.resize.factorX === 4 && frameWidth % 4 === 0
+    && (plan.resize.factorY ?? 0) >= 1 && (plan.resize.factorY ?? 0) <= 128;
 }
 
 /**
  * Bin `src` (width×height GRAY8, its byteOffset a multiple of 4) into `out`
- * ((height/fy)×(width/4) floats). `acc` is a scratch row of width/4 floats.
+ * ((height/fy)×(width/4) floats). `acc` is a scratch row of width/4 words.
+ *
+ * Each 32-bit load holds 4 pixels; `(w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff)`
+ * sums them in pairs into two 16-bit lanes, which cannot overflow for up to
+ * 128 rows (128 × 510 < 65536); the lanes are added once per output pixel.
  */
-export function binArea4(src: Uint8Array, p: BinningPlan, out: Float32Array, acc: Float32Array): void {
+export function binArea4(src: Uint8Array, p: BinningPlan, out: Float32Array, acc: Uint32Array): void {
   const words = new Uint32Array(src.buffer, src.byteOffset, (p.width * p.height) >>> 2);
   const outW = p.width >>> 2;
   const outH = (p.height / p.factorY) | 0;
@@ -42,11 +47,14 @@ export function binArea4(src: Uint8Array, p: BinningPlan, out: Float32Array, acc
       let i = row;
       for (let ox = 0; ox < outW; ox++) {
         const w = words[i++]!;
-        acc[ox]! += (w & 0xff) + ((w >>> 8) & 0xff) + ((w >>> 16) & 0xff) + (w >>> 24);
+        acc[ox]! += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
       }
       row += outW;
     }
     const base = oy * outW;
-    for (let ox = 0; ox < outW; ox++) out[base + ox] = acc[ox]! * k + add;
+    for (let ox = 0; ox < outW; ox++) {
+      const s = acc[ox]!;
+      out[base + ox] = ((s & 0xffff) + (s >>> 16)) * k + add;
+    }
   }
 }
