@@ -4,7 +4,8 @@
  * (arv-fake-gv-camera-0.8), and the error paths.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { GVCP_PORT, killProcess, portFree, startFakeCamera } from './helpers/fake-gige-camera.js';
 import dgram from 'node:dgram';
 import { mkdtemp, rm, stat, utimes } from 'node:fs/promises';
 import os from 'node:os';
@@ -160,29 +161,6 @@ describe('replay', () => {
     }
   });
 });
-
-const GVCP_PORT = 3956;
-
-async function portFree(port: number): Promise<boolean> {
-  const s = dgram.createSocket('udp4');
-  return new Promise((resolve) => {
-    s.once('error', () => { s.close(); resolve(false); });
-    s.bind(port, '127.0.0.1', () => { s.close(); resolve(true); });
-  });
-}
-
-function startFakeCamera(): ChildProcess {
-  const cam = spawn('arv-fake-gv-camera-0.8', ['-i', '127.0.0.1'], { stdio: 'ignore' });
-  cam.on('error', () => undefined);
-  return cam;
-}
-
-async function killProcess(cam: ChildProcess): Promise<void> {
-  if (cam.exitCode !== null || cam.signalCode !== null) return;
-  const gone = new Promise<void>((r) => cam.once('exit', () => r()));
-  cam.kill('SIGKILL');
-  await gone;
-}
 
 describe('GigE Vision over the real protocol (arv-fake-gv-camera-0.8 on loopback)', () => {
   it('streams by IP through a locked camera, notices it dying, restarts with backoff, resumes with seq continuing', async () => {

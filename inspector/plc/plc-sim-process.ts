@@ -5,18 +5,10 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { OutcomeSummary } from './gate-windows.js';
 
-export interface PartOutcomeSummary {
-  parts: number;
-  accepted: number;
-  rejected: number;
-  timeout: number;
-  late: number;
-  /** parts with no result at all: neither in time nor late */
-  noResult: number;
-  /** parts whose PLC outcome disagrees with the result the station sent (should be 0) */
-  mismatched: number;
-}
+/** Outcomes of a range of parts, as the simulator summarises them. */
+export type PartOutcomeSummary = OutcomeSummary;
 
 export class PlcSimProcess {
   private constructor(private readonly child: ChildProcess, readonly endpoint: string) {}

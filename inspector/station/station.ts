@@ -91,7 +91,7 @@ export class Station {
       metrics = new StationMetrics(snapshot, { station: config.station.name });
 
       plc.on('state', (s: string) => alarms.set(Alarm.PLC_LINK_DOWN, s !== 'connected', `link ${s} (${plcCfg.endpoint})`));
-      source.on('state', (s: string) => alarms.set(Alarm.CAMERA_DOWN, s === 'restarting', `camera ${s}`));
+      source.on('state', (s: string) => alarms.set(Alarm.CAMERA_DOWN, s === 'restarting' || s === 'stopped', `camera ${s}`));
       runner.on('error', (err: Error & { code?: string }) => alarms.set(Alarm.MODEL_DOWN, true, `${err.code ?? 'ERROR'}: ${err.message}`));
 
       await plc.start();
@@ -125,6 +125,7 @@ export class Station {
 
   /** Stop the camera and let the last part's verdict reach the PLC (the station stays up). */
   async stopCapture(): Promise<void> {
+    this.source.removeAllListeners('state'); // a camera stopped on purpose is not an alarm
     await this.source.stop();
     await this.loopDone;
     await this.loop.drain();
