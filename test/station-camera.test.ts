@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../inspector/core/logger.js';
+import { sleep, until } from './helpers/wait.js';
 import { freePort } from '../inspector/core/free-port.js';
 import { resolveConfig } from '../inspector/station/config.js';
 import { Station } from '../inspector/station/station.js';
@@ -15,14 +16,6 @@ import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
 import { Alarm } from '../inspector/station/alarms.js';
 import { killProcess, startFakeCamera, waitForGvcpPortFree } from './helpers/fake-gige-camera.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('camera lost under a running station', () => {
   it('raises CAMERA_DOWN, counts the restarts, and inspects again once the camera is back', async () => {

@@ -8,20 +8,13 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../inspector/core/logger.js';
+import { sleep, until } from './helpers/wait.js';
 import { freePort } from '../inspector/core/free-port.js';
 import { resolveConfig } from '../inspector/station/config.js';
 import { Station } from '../inspector/station/station.js';
 import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
 import { Alarm } from '../inspector/station/alarms.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 describe('PLC server stopped mid-run', () => {
   it('keeps inspecting, alarms, stores every result, reconnects; the PLC fail-safe-rejects the parts without a verdict', async () => {
