@@ -26,6 +26,7 @@ import { checkSessionContract, loadModelPackage } from './model-package.js';
 import { FRAME_INPUT_NAME, compileDeployedGraph } from './preprocess-graph.js';
 import { createSessionWithFallback, type MinimalLogger, type ProviderFallback } from './providers.js';
 import { binArea4, canBin } from './area-binning.js';
+import { toErrorData, type CodedErrorData } from '../core/error-transport.js';
 
 export type FrameTransport = 'transfer' | 'shared';
 
@@ -61,9 +62,6 @@ export type ToWorker =
   | { t: 'bench'; runs: number; buf: ArrayBuffer | null; keep?: boolean }
   | { t: 'crash' };
 
-export type { CodedErrorData } from '../core/error-transport.js';
-import type { CodedErrorData } from '../core/error-transport.js';
-import { toErrorData } from '../core/error-transport.js';
 
 export type FromWorker =
   | { t: 'log'; level: 'warn' | 'info'; obj: object; msg: string }
@@ -79,7 +77,6 @@ export type FromWorker =
   | { t: 'inferError'; error: CodedErrorData; buf: ArrayBuffer | null }
   | { t: 'bench'; samples: number[]; withPreprocess: number[]; buf: ArrayBuffer | null };
 
-const toData = toErrorData;
 
 function frameBytesOf(init: WorkerInit): number {
   return init.frame.width * init.frame.height;
@@ -217,7 +214,7 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
             reply.buf = m.buf;
             post(reply, giveBack(m.buf));
           } catch (err) {
-            post({ t: 'inferError', error: toData(err), buf: m.buf }, giveBack(m.buf));
+            post({ t: 'inferError', error: toErrorData(err), buf: m.buf }, giveBack(m.buf));
           }
           return;
         }
@@ -241,7 +238,7 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
             }
             post({ t: 'bench', samples, withPreprocess: binning ? withPreprocess : samples, buf: m.buf }, giveBack(m.buf));
           } catch (err) {
-            post({ t: 'inferError', error: toData(err), buf: m.buf }, giveBack(m.buf));
+            post({ t: 'inferError', error: toErrorData(err), buf: m.buf }, giveBack(m.buf));
           }
           return;
         }
@@ -257,6 +254,6 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
 if (!isMainThread && parentPort && (workerData as Partial<WorkerInit> | null)?.kind === WORKER_KIND) {
   const port = parentPort;
   main(port, workerData as WorkerInit).catch((err: unknown) => {
-    port.postMessage({ t: 'error', error: toData(err) } satisfies FromWorker);
+    port.postMessage({ t: 'error', error: toErrorData(err) } satisfies FromWorker);
   });
 }

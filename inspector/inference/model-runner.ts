@@ -20,7 +20,7 @@ import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 import * as codedErrors from '../core/errors.js';
-import { reviveError as reviveCodedError } from '../core/error-transport.js';
+import { reviveError } from '../core/error-transport.js';
 import { FrameShapeMismatchError, InferenceBusyError, InferenceWorkerExitedError, InferenceClosedError } from '../core/errors.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import { spawnTsWorker } from '../core/spawn-ts-worker.js';
@@ -28,16 +28,12 @@ import type { Manifest } from './manifest-schema.js';
 import type { ProviderFallback } from './providers.js';
 import { validateProviders } from './providers.js';
 import {
-  WORKER_KIND, type CodedErrorData, type FrameTransport, type FromWorker, type ToWorker, type WorkerInit,
+  WORKER_KIND, type FrameTransport, type FromWorker, type ToWorker, type WorkerInit,
 } from './inference-worker.js';
 
 // Runner-specific codes (candidates for core/errors.ts).
 
 
-/** Re-create a worker's error on this thread: same class (when known), code and message. */
-export function reviveError(data: CodedErrorData): Error & { code: string } {
-  return reviveCodedError(data, 'the inference worker');
-}
 
 export interface ModelRunnerOptions {
   packageDir: string;
@@ -145,7 +141,7 @@ export class ModelRunner extends EventEmitter {
       const onMessage = (m: FromWorker): void => {
         if (m.t === 'log') log[m.level](m.obj, m.msg);
         else if (m.t === 'ready') { cleanup(); resolve(m); }
-        else if (m.t === 'error') { cleanup(); reject(reviveError(m.error)); }
+        else if (m.t === 'error') { cleanup(); reject(reviveError(m.error, 'the inference worker')); }
       };
       const onError = (err: Error): void => { cleanup(); reject(new InferenceWorkerExitedError(`failed to start: ${err.message}`)); };
       const onExit = (code: number): void => { cleanup(); reject(new InferenceWorkerExitedError(`exited with code ${code} during start-up`)); };
@@ -270,7 +266,7 @@ export class ModelRunner extends EventEmitter {
       case 'inferError':
         if (!p) return;
         this.pending = null;
-        p.reject(reviveError(m.error));
+        p.reject(reviveError(m.error, 'the inference worker'));
         return;
       default:
         return;

@@ -7,8 +7,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { OutcomeSummary } from './gate-windows.js';
 
-/** Outcomes of a range of parts, as the simulator summarises them. */
-export type PartOutcomeSummary = OutcomeSummary;
 
 export class PlcSimProcess {
   private constructor(private readonly child: ChildProcess, readonly endpoint: string) {}
@@ -46,8 +44,8 @@ export class PlcSimProcess {
   }
 
   /** Outcomes of parts [from, to] (photo-eye ids), summarised by the simulator. */
-  async outcomes(from: number, to: number): Promise<PartOutcomeSummary> {
-    return (await this.ask<{ summary: PartOutcomeSummary }>({ type: 'outcomes', from, to }, 'outcomes')).summary;
+  async outcomes(from: number, to: number): Promise<OutcomeSummary> {
+    return (await this.ask<{ summary: OutcomeSummary }>({ type: 'outcomes', from, to }, 'outcomes')).summary;
   }
 
   async stop(): Promise<void> {

@@ -29,10 +29,3 @@ export class LatencyRecorder {
   reset(): void { this.n = 0; }
 }
 
-/** Percentile summary of a plain array (for tests and reports). */
-export function percentiles(values: ArrayLike<number>): { p50: number; p99: number; max: number } {
-  const r = new LatencyRecorder(Math.max(1, values.length));
-  for (let i = 0; i < values.length; i++) r.record(values[i]!);
-  const s = r.summary();
-  return { p50: s.p50, p99: s.p99, max: s.max };
-}
