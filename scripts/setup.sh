@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine with Node 20 for inline-inspector, idempotently:
-# Debian packages (GStreamer, Aravis), npm dependencies, test fixtures.
+# Debian packages (GStreamer, Aravis, OpenCV, PyTorch, Chromium), npm dependencies, test fixtures.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-tools aravis-tools aravis-tools-cli libaravis-dev
+  libopencv-dev                       # @u4/opencv4nodejs builds against Debian's OpenCV 4.6
+  python3-torch python3-onnx          # the reference trainer (models/training), run by /usr/bin/python3
+  chromium                            # the browser the UI tests drive (playwright-core)
 )
 
 missing=()
@@ -24,7 +27,8 @@ else
 fi
 
 # npm: onnxruntime-node's postinstall fetches GPU providers from an unreachable feed; skip it.
-export ONNXRUNTIME_NODE_INSTALL=skip
+# @u4/opencv4nodejs would git-clone and build OpenCV; build the binding against Debian's instead.
+export ONNXRUNTIME_NODE_INSTALL=skip OPENCV4NODEJS_DISABLE_AUTOBUILD=1 JOBS=max
 stamp=node_modules/.inspector-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
