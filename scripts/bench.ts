@@ -19,6 +19,7 @@ import { Station } from '../inspector/station/station.js';
 import { PlcSimProcess } from '../inspector/plc/plc-sim-process.js';
 import { freePort } from '../inspector/core/free-port.js';
 import { formatBenchTable, type BenchReport } from './bench-report.js';
+import { benchUndistortStage } from '../calibration/undistort-bench.js';
 
 const opts = new Command('bench')
   .option('--parts <n>', 'parts to inspect', (v) => parseInt(v, 10), 2000)
@@ -55,6 +56,8 @@ while (station.source.lastSeq < opts.parts) await new Promise((r) => setTimeout(
 const wallS = (performance.now() - t0) / 1000;
 await station.stopCapture();
 const bare = await station.runner.benchBare(opts.bareRuns);
+// stage `undistort`: the lens table applied to the binned frame (the station's lens, else a typical one)
+const undistort = benchUndistortStage(config.calibration.dir, config.camera, 5000);
 await new Promise((r) => setTimeout(r, opts.gateWindowMs + 200)); // let the last gate windows close
 const plc = await plcSim.outcomes(1, opts.parts);
 const counters = await plcSim.counters();
@@ -80,8 +83,11 @@ const report: BenchReport = {
   bare_inference_ms: { p50: bare.p50, p99: bare.p99 },
   bare_preprocess_and_inference_ms: bare.withPreprocess,
   preprocess: station.runner.startup.preprocess,
-  stages_ms: Object.fromEntries((['dispatch', 'inference', 'frameToVerdict', 'plcWrite'] as const)
+  // registration: only for packages whose manifest registers frames (included in the inference stage)
+  stages_ms: Object.fromEntries((['dispatch', 'registration', 'inference', 'frameToVerdict', 'plcWrite'] as const)
+    .filter((k) => k !== 'registration' || rec.registration.count > 0)
     .map((k) => { const s = rec[k].summary(); return [k, { p50: s.p50, p99: s.p99 }]; })),
+  unregistrable: rec.unregistrable,
   ratio_f2v_p50_over_bare_p50: f2v.p50 / bare.p50,
   ratio_f2v_p50_over_bare_with_preprocess_p50: f2v.p50 / bare.withPreprocess.p50,
   parts: {
@@ -98,9 +104,11 @@ const report: BenchReport = {
   stored_results: stored,
   images,
   capture,
+  undistort_ms: undistort,
   wall_s: wallS,
 };
 
 process.stdout.write(formatBenchTable(report));
+process.stdout.write(`  stage undistort    ${undistort.p50.toFixed(3)}  ${undistort.p99.toFixed(3)}   (${undistort.lut}, ${undistort.lens})\n`);
 if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
 log.info({ json: opts.json }, 'bench done');

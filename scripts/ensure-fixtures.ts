@@ -26,3 +26,9 @@ if (complete('train') && complete('test')) {
   console.log('fixtures: generating test-images/ (deterministic, ~1 min)');
   execFileSync(process.execPath, ['--import', 'tsx', join(root, 'scripts/generate-test-images.ts'), '--out', out], { stdio: 'inherit', cwd: root });
 }
+
+// The QA UI bundle (ui/dist, gitignored) is built here too, so `npm test` and
+// scripts/setup.sh (which runs this file) both leave a station that serves its pages.
+const { buildUi } = await import('./build-ui.js');
+const ui = await buildUi();
+console.log(`ui: built ui/dist in ${ui.ms.toFixed(0)} ms`);

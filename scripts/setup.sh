@@ -39,5 +39,6 @@ else
   echo "$want" > "$stamp"
 fi
 
-# Test fixtures are generated, deterministic, and never committed.
+# Test fixtures are generated, deterministic, and never committed. The same script
+# builds the QA UI (scripts/build-ui.ts → ui/dist, gitignored) after npm ci.
 npx tsx scripts/ensure-fixtures.ts

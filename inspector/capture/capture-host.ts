@@ -14,6 +14,7 @@ import { LatestFrameMailbox, type FrameSourceStats, type SourceState } from './f
 import { Counter, FrameRing } from './frame-ring.js';
 import type { CaptureConfig } from './create-source.js';
 import type { CaptureWorkerData, FromCapture, ToCapture } from './capture-worker.js';
+import type { CaptureChecksConfig } from '../../calibration/station-calibration.js';
 
 /**
  * Frames that may wait for the part loop before the oldest is dropped. Four
@@ -33,8 +34,11 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
   private _state: SourceState = 'starting';
   private stopped: Promise<void> | null = null;
 
-  /** `ring`: share one allocated elsewhere (the inference worker reads frames straight from it). */
-  constructor(private readonly config: CaptureConfig, private readonly log: Logger, ring?: FrameRing) {
+  /**
+   * `ring`: share one allocated elsewhere (the inference worker reads frames straight from it).
+   * `checks`: sample focus/exposure in the worker; each sample is emitted as 'checks'.
+   */
+  constructor(private readonly config: CaptureConfig, private readonly log: Logger, ring?: FrameRing, checks: CaptureChecksConfig | null = null) {
     super();
     const { logger: _unused, ...plain } = config;
     void _unused;
@@ -42,7 +46,7 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
     this.releasers = this.ring.views.map((_, i) => () => this.ring.release(i));
     this.mailbox = new LatestFrameMailbox((f) => f.release?.(), MAILBOX_DEPTH);
     this.worker = spawnTsWorker(new URL('./capture-worker.ts', import.meta.url),
-      { config: plain, ring: this.ring.buffers } satisfies CaptureWorkerData);
+      { config: plain, ring: this.ring.buffers, checks } satisfies CaptureWorkerData);
     this.worker.on('message', (m: FromCapture) => this.onMessage(m));
     this.worker.on('error', (err) => {
       this.log.error({ err }, 'capture worker failed');
@@ -103,6 +107,8 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
       });
     } else if (m.t === 'state') {
       this.setState(m.state as SourceState);
+    } else if (m.t === 'checks') {
+      this.emit('checks', m.checks);
     }
   }
 

@@ -12,22 +12,31 @@ import { toErrorData } from '../core/error-transport.js';
 import { createFrameSource, type CaptureConfig } from './create-source.js';
 import { Counter, FrameRing, type FrameRingBuffers } from './frame-ring.js';
 import type { GstFrameSource } from './gst-frame-source.js';
+import { computeChecks, type ImageChecks } from '../../calibration/image-checks.js';
+import type { CaptureChecksConfig } from '../../calibration/station-calibration.js';
 
-export interface CaptureWorkerData { config: Omit<CaptureConfig, 'logger'>; ring: FrameRingBuffers }
+export interface CaptureWorkerData {
+  config: Omit<CaptureConfig, 'logger'>;
+  ring: FrameRingBuffers;
+  /** focus/exposure checks on one frame every `intervalMs` (calibration/image-checks.ts); null: off */
+  checks?: CaptureChecksConfig | null;
+}
 export type FromCapture =
   | { t: 'started'; restarts: number }
   | { t: 'start-error'; error: ReturnType<typeof toErrorData> }
   | { t: 'state'; state: string }
   | { t: 'frame'; slot: number; seq: number; capturedNs: bigint; sourceRef: string | undefined }
+  | { t: 'checks'; checks: ImageChecks }
   | { t: 'stopped' };
 export type ToCapture = { t: 'start' } | { t: 'stop' };
 
 if (!parentPort) throw new Error('capture-worker must run in a worker thread');
 const port = parentPort;
-const { config, ring: ringBuffers } = workerData as CaptureWorkerData;
+const { config, ring: ringBuffers, checks } = workerData as CaptureWorkerData;
 const ring = new FrameRing(ringBuffers);
 const log = logger.child({ mod: 'capture' });
 let source: GstFrameSource | null = null;
+let lastCheckMs = 0;
 
 function publishStats(s: GstFrameSource): void {
   ring.set(Counter.FRAMES, s.stats.frames);
@@ -43,6 +52,11 @@ async function pump(s: GstFrameSource): Promise<void> {
     if (slot < 0) { ring.count(Counter.RING_FULL_DROPS); continue; } // counted, never silent
     ring.views[slot]!.set(frame.data);
     port.postMessage({ t: 'frame', slot, seq: frame.seq, capturedNs: frame.capturedNs, sourceRef: frame.sourceRef } satisfies FromCapture);
+    // about once a second: focus/exposure of this frame, from this thread's own copy (~1 ms, strided)
+    if (checks && Date.now() - lastCheckMs >= checks.intervalMs) {
+      lastCheckMs = Date.now();
+      port.postMessage({ t: 'checks', checks: computeChecks(frame.data, config.width, config.height, { roi: checks.roi, step: checks.step }) } satisfies FromCapture);
+    }
   }
   publishStats(s);
 }

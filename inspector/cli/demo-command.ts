@@ -5,6 +5,8 @@ import { resolveConfig } from '../station/config.js';
 import { Station } from '../station/station.js';
 import { PlcSimProcess } from '../plc/plc-sim-process.js';
 import { untilSignal } from './signals.js';
+import { reviewDbPathFor } from '../review/review-db.js';
+import { ensureDemoAccount } from '../review/demo-account.js';
 
 /**
  * `inspector demo`: the PLC simulator (own process) and a station fed by the
@@ -28,9 +30,11 @@ export function demoCommand(): Command {
           plc: { endpoint: plcSim.endpoint },
           server: { port: o.port },
         });
+        const demo = await ensureDemoAccount(reviewDbPathFor(config.results.dbPath));
         station = await Station.start(config, logger);
         const http = `http://${station.httpAddress?.replace(/^https?:\/\//, '') ?? `127.0.0.1:${o.port}`}`;
         process.stdout.write(`\nstation demo running: ${o.rate} parts/s, PLC simulator at ${plcSim.endpoint}\n` +
+          `  UI:      ${http}/   (log in as ${demo.username} / ${demo.password})\n  API:     ${http}/docs\n` +
           `  health:  ${http}/health\n  metrics: ${http}/metrics\n  stop:    Ctrl-C\n\n`);
         const every = setInterval(() => {
           void plcSim.counters().then((c) => logger.info({ plc: c, parts: station?.loop.rec.parts }, 'line'));

@@ -5,6 +5,13 @@ import { Command } from 'commander';
 import { runCommand } from './run-command.js';
 import { demoCommand } from './demo-command.js';
 import { plcSimCommand } from './plc-sim-command.js';
+import { exportCommand } from './export-command.js';
+import { retentionCommand } from './retention-command.js';
+import { evalCommand } from './eval-command.js';
+import { calibrateCommand } from './calibrate-command.js';
+import { teachCommand } from './teach-command.js';
+import { accountCommands } from './users-command.js';
+import { modelsCommand } from './models-command.js';
 
 const program = new Command()
   .name('inspector')
@@ -14,6 +21,13 @@ const program = new Command()
 program.addCommand(runCommand());
 program.addCommand(demoCommand());
 program.addCommand(plcSimCommand());
+program.addCommand(exportCommand());
+program.addCommand(retentionCommand());
+program.addCommand(evalCommand());
+program.addCommand(calibrateCommand());
+program.addCommand(teachCommand());
+for (const c of accountCommands()) program.addCommand(c);
+program.addCommand(modelsCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -18,15 +18,22 @@
  * map is then copied into the shared Float32Array the main thread reads.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { setPriority } from 'node:os';
 import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { FrameShapeMismatchError, ModelOutputInvalidError } from '../core/errors.js';
 import type { Manifest } from './manifest-schema.js';
 import { checkSessionContract, loadModelPackage } from './model-package.js';
 import { FRAME_INPUT_NAME, compileDeployedGraph } from './preprocess-graph.js';
-import { createSessionWithFallback, type MinimalLogger, type ProviderFallback } from './providers.js';
+import { createSessionWithFallback, type MinimalLogger, type ProviderFallback, type ProviderName } from './providers.js';
+import { unsupportedOpFromOrtMessage } from './provider-ops.js';
 import { binArea4, canBin } from './area-binning.js';
+import { buildUndistortLut, remapF32, remapU8, type UndistortLut } from '../../calibration/undistort-map.js';
+import type { CameraModel } from '../../calibration/camera-model.js';
 import { toErrorData, type CodedErrorData } from '../core/error-transport.js';
+// type-only: frame-registration loads OpenCV, whose addon crashes the process when it is loaded again in a
+// worker after another worker that loaded it was terminated; only packages with `registration` load it
+import type { RegistrationFigures } from '../teach/frame-registration.js';
 
 export type FrameTransport = 'transfer' | 'shared';
 
@@ -55,6 +62,13 @@ export interface WorkerInit {
    * 'graph': always the compiled graph (tests compare the two).
    */
   preprocess?: 'auto' | 'graph';
+  /** nice value for this worker thread (and the ORT threads it creates): shadow/validation runners yield to the live one */
+  nice?: number;
+  /**
+   * The station's lens calibration (full-frame pixels): frames are undistorted right after
+   * binning through a precomputed table at the model-input size (calibration/undistort-map.ts)
+   */
+  undistort?: { camera: CameraModel } | null;
 }
 
 export type ToWorker =
@@ -73,7 +87,9 @@ export type FromWorker =
     startup: { loadMs: number; sessionMs: number; warmupMs: number; warmupLastMs: number };
   }
   | { t: 'error'; error: CodedErrorData }
-  | { t: 'result'; score: number; inferenceMs: number; buf: ArrayBuffer | null }
+  | { t: 'result'; score: number; inferenceMs: number; buf: ArrayBuffer | null;
+    /** manifest `registration`: this frame's figures (ok=false: not registered, score NaN, session not run) */
+    registration?: RegistrationFigures | null }
   | { t: 'inferError'; error: CodedErrorData; buf: ArrayBuffer | null }
   | { t: 'bench'; samples: number[]; withPreprocess: number[]; buf: ArrayBuffer | null };
 
@@ -108,27 +124,34 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
   const dims = [1, 1, height, width];
 
   // ---- start-up
+  if (init.nice) setPriority(0, init.nice); // per thread on Linux; ORT's pool threads inherit it
   const t0 = performance.now();
-  const pkg = await loadModelPackage(init.packageDir);
+  const pkg = await loadModelPackage(init.packageDir, { providers: init.providers as ProviderName[] });
   const { manifest } = pkg;
   const { bytes, plan } = compileDeployedGraph(pkg.model, manifest, init.frame);
   for (const note of plan.notes) logger.warn({ model: manifest.name }, note);
   const binning = (init.preprocess ?? 'auto') === 'auto' && canBin(plan, width)
     ? { width, height, factorX: 4, factorY: (plan.resize as { factorY: number }).factorY, mul: plan.mul[0]!, add: plan.add[0]! }
     : null;
+  // manifest `registration`: resize to uint8, register, warp, normalise in JS; the session runs the model alone
+  const frameReg = manifest.registration
+    ? await (await import('../teach/frame-registration.js')).createFrameRegistration(pkg.dir, manifest, init.frame, { mul: plan.mul[0]!, add: plan.add[0]! }, binning)
+    : null;
   const t1 = performance.now();
-  const { session, provider, fallbacks, placement } = await createSessionWithFallback(binning ? pkg.modelBytes : bytes, {
-    providers: init.providers, intraOpNumThreads: init.intraOpNumThreads, logger,
+  const { session, provider, fallbacks: sessionFallbacks, placement } = await createSessionWithFallback(binning || frameReg ? pkg.modelBytes : bytes, {
+    providers: pkg.providers ?? init.providers, intraOpNumThreads: init.intraOpNumThreads, logger,
     ...(init.sessionOptions ? { sessionOptions: init.sessionOptions } : {}),
-  });
+  }).catch((err: Error) => { throw unsupportedOpFromOrtMessage('onnxruntime', err.message) ?? err; });
+  const fallbacks = [...pkg.opSkips, ...sessionFallbacks];
   const inputShape = [...manifest.input.shape];
-  checkSessionContract(session, binning
+  checkSessionContract(session, binning || frameReg
     ? [{ name: manifest.input.name, type: 'float32', shape: inputShape }]
     : [{ name: FRAME_INPUT_NAME, type: 'uint8', shape: dims }], manifest);
   const t2 = performance.now();
 
   const scoreSpec = manifest.outputs.score;
-  const mapSpec = manifest.outputs.map;
+  // classification models have no map: an empty one keeps the runner's shapes uniform
+  const mapSpec = manifest.outputs.map ?? { name: '', shape: [0, 0] };
   const mapLen = mapSpec.shape.reduce((a, b) => a * b, 1);
   const scoreLocal = new Float32Array(scoreSpec.shape.reduce((a, b) => a * b, 1));
   const mapLocal = new Float32Array(mapLen);
@@ -136,7 +159,7 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
   const mapShared = new Float32Array(mapSab);
   const fetches: InferenceSession.NullableOnnxValueMapType = {
     [scoreSpec.name]: new ort.Tensor('float32', scoreLocal, scoreSpec.shape),
-    [mapSpec.name]: new ort.Tensor('float32', mapLocal, mapSpec.shape),
+    ...(mapLen > 0 ? { [mapSpec.name]: new ort.Tensor('float32', mapLocal, mapSpec.shape) } : {}),
   };
   const staging = new Uint8Array(frameBytes);
   const stagingTensor = new ort.Tensor('uint8', staging, dims);
@@ -146,18 +169,33 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
     : [];
   const binned = new Float32Array(inputShape.reduce((a, b) => a * b, 1));
   const binAcc = new Uint32Array(width >>> 2);
-  const feeds: Record<string, ort.Tensor> = binning
+  const feeds: Record<string, ort.Tensor> = binning || frameReg
     ? { [manifest.input.name]: new ort.Tensor('float32', binned, inputShape) }
     : { [FRAME_INPUT_NAME]: stagingTensor };
-  /** put a frame where the session reads it: bin it (fast path) or stage it (graph path) */
+  // lens calibration: a table at the model-input size (binning path) or the full frame (graph path)
+  let lut: UndistortLut | null = null;
+  let lutFull: UndistortLut | null = null;
+  const unwarped = new Float32Array(init.undistort && binning ? binned.length : 0);
+  if (init.undistort && frameReg) {
+    logger.warn({ model: manifest.name }, 'lens undistortion is not applied on the registration path yet: frames are registered as the camera sees them');
+  } else if (init.undistort && binning) {
+    lut = buildUndistortLut(init.undistort.camera, init.frame, 4, binning.factorY);
+  } else if (init.undistort) {
+    lutFull = buildUndistortLut(init.undistort.camera, init.frame, 1);
+    logger.warn({ model: manifest.name }, 'lens undistortion on the full frame (no JS binning for this model): ~5 ms per frame');
+  }
+  /** put a frame where the session reads it: bin it (fast path) or stage it (graph path), undistorted when calibrated */
   const load = (src: Uint8Array): void => {
-    if (binning) binArea4(src, binning, binned, binAcc);
+    if (lut) { binArea4(src, binning!, unwarped, binAcc); remapF32(unwarped, lut, binned); return; }
+    if (lutFull) { remapU8(src, lutFull, staging); return; }
+    if (frameReg) frameReg.prepare(src, binned);
+    else if (binning) binArea4(src, binning, binned, binAcc);
     else staging.set(src);
   };
 
   // ---- warm-up on a synthetic frame; every run's outputs must be finite
   syntheticFrame(staging, width);
-  if (binning) load(staging);
+  if (binning || frameReg) load(staging);
   const runs = Math.max(1, init.warmupRuns);
   let lastMs = 0;
   for (let i = 0; i < runs; i++) {
@@ -181,14 +219,15 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
   });
 
   // ---- hot path
-  const reply = { t: 'result' as const, score: 0, inferenceMs: 0, buf: null as ArrayBuffer | null };
+  const reply = { t: 'result' as const, score: 0, inferenceMs: 0, buf: null as ArrayBuffer | null,
+    registration: frameReg ? frameReg.last : null };
   const transferList: ArrayBuffer[] = [];
   const bindFrame = (buf: ArrayBuffer | null, slot = -1): void => {
     if (slot >= 0) {
       load(ringViews[slot]!);
     } else if (init.transport === 'transfer') {
       if (!buf || buf.byteLength !== frameBytes) throw new FrameShapeMismatchError(`worker got ${buf?.byteLength ?? 0} bytes, expected ${frameBytes}`);
-      if (binning) load(new Uint8Array(buf));
+      if (binning || frameReg || lutFull) load(new Uint8Array(buf));
       else feeds[FRAME_INPUT_NAME] = new ort.Tensor('uint8', new Uint8Array(buf), dims);
     } else {
       load(sharedFrame!);
@@ -207,9 +246,11 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
           try {
             const s = performance.now(); // the fast path's binning is preprocessing: it counts
             bindFrame(m.buf, m.slot);
-            await session.run(feeds, fetches);
+            const unregistrable = frameReg !== null && !frameReg.last.ok;
+            if (!unregistrable) await session.run(feeds, fetches);
             reply.inferenceMs = performance.now() - s;
-            reply.score = scoreLocal[0]!;
+            reply.score = unregistrable ? Number.NaN : scoreLocal[0]!;
+            if (unregistrable) mapLocal.fill(0);
             mapShared.set(mapLocal);
             reply.buf = m.buf;
             post(reply, giveBack(m.buf));

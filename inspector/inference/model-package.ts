@@ -7,7 +7,13 @@
  *   manifest not JSON, or not a Manifest          → INSPECTOR_MODEL_MANIFEST_INVALID (first errors, with paths)
  *   sha256(model.onnx) ≠ manifest.sha256           → INSPECTOR_MODEL_HASH_MISMATCH
  *   model.onnx not an ONNX protobuf with a graph  → INSPECTOR_MODEL_MALFORMED
+ *   an extra file (`files`) missing              → INSPECTOR_MODEL_PACKAGE_MISSING
+ *   sha256 of an extra file ≠ manifest.sha256s     → INSPECTOR_MODEL_HASH_MISMATCH
  *   graph inputs/outputs ≠ manifest (names, dtype, static shapes) → INSPECTOR_MODEL_CONTRACT_MISMATCH
+ *   no configured provider can run the graph's ops → INSPECTOR_MODEL_UNSUPPORTED_OP (when `providers` is given)
+ *
+ * A model whose warm-up output is NaN/inf is refused later, by the inference
+ * worker (INSPECTOR_MODEL_OUTPUT_INVALID): that needs a session.
  *
  * The contract is checked twice: on the decoded proto here, and on the
  * session's inputMetadata/outputMetadata once a session exists
@@ -22,7 +28,9 @@ import {
   ModelContractMismatchError, ModelHashMismatchError, ModelMalformedError, ModelManifestInvalidError,
   ModelPackageMissingError,
 } from '../core/errors.js';
-import { Manifest } from './manifest-schema.js';
+import { MANIFEST_SCHEMAS, type Manifest } from './manifest-schema.js';
+import { providersForModel } from './provider-ops.js';
+import type { ProviderFallback, ProviderName } from './providers.js';
 import {
   decodeModel, describeValueInfo, formatDescription, graphInputs, opsetVersion, type Dim, type ModelProto,
 } from './onnx-graph.js';
@@ -41,6 +49,15 @@ export interface ModelPackage {
   sha256: string;
   /** the decoded graph (already checked against the manifest) */
   model: ModelProto;
+  /** the configured providers that can run the graph's ops (all of them when no list was given) */
+  providers: ProviderName[] | null;
+  /** providers of the list skipped because the graph uses an op they lack */
+  opSkips: ProviderFallback[];
+}
+
+export interface LoadPackageOptions {
+  /** provider preference list: refuse (INSPECTOR_MODEL_UNSUPPORTED_OP) when none can run the graph */
+  providers?: readonly ProviderName[];
 }
 
 async function isFile(path: string): Promise<boolean | null> {
@@ -51,17 +68,24 @@ async function isFile(path: string): Promise<boolean | null> {
   }
 }
 
+function schemaErrors(schema: (typeof MANIFEST_SCHEMAS)[1 | 2], value: unknown): string[] {
+  const out: string[] = [];
+  for (const e of Value.Errors(schema, value)) {
+    out.push(`${e.path || '/'}: ${e.message}`);
+    if (out.length >= MAX_LISTED_ERRORS) break;
+  }
+  return out;
+}
+
 /** Schema + cross-field checks; returns problems as "path: message" lines. */
 export function manifestProblems(value: unknown): string[] {
-  if (!Value.Check(Manifest, value)) {
-    const out: string[] = [];
-    for (const e of Value.Errors(Manifest, value)) {
-      out.push(`${e.path || '/'}: ${e.message}`);
-      if (out.length >= MAX_LISTED_ERRORS) break;
-    }
-    return out;
+  const version = (value as { schemaVersion?: unknown } | null)?.schemaVersion;
+  if (version !== 1 && version !== 2) {
+    return [`/schemaVersion: ${JSON.stringify(version)} is not a supported manifest schema version (1, 2)`];
   }
-  const m = value;
+  const schema = MANIFEST_SCHEMAS[version];
+  if (!Value.Check(schema, value)) return schemaErrors(schema, value);
+  const m = value as Manifest;
   const problems: string[] = [];
   const channels = m.input.shape[1];
   for (const k of ['mean', 'std'] as const) {
@@ -69,10 +93,46 @@ export function manifestProblems(value: unknown): string[] {
     if (n !== 1 && n !== channels) problems.push(`/input/normalisation/${k}: ${n} values for ${channels} channel(s)`);
   }
   if (m.input.colour === 'gray' && channels !== 1) problems.push(`/input/shape/1: colour gray needs 1 channel, not ${channels}`);
-  if (m.outputs.map.shape.length < 2) problems.push('/outputs/map/shape: needs at least 2 dims (…, H, W)');
-  if (m.outputs.score.name === m.outputs.map.name) problems.push('/outputs: score and map have the same name');
-  for (const c of m.outputs.defectClasses) {
-    if (!m.outputs.classes.includes(c)) problems.push(`/outputs/defectClasses: '${c}' is not in classes`);
+  const o = m.outputs;
+  const k = o.classes.length;
+  if (o.kind === 'classification') {
+    if (o.map) problems.push('/outputs/map: a classification model has no map output');
+    if (!o.probabilities) problems.push('/outputs/probabilities: a classification model needs a probabilities output [1,K]');
+  } else if (!o.map) {
+    problems.push(`/outputs/map: kind ${o.kind} needs a map output`);
+  }
+  if (o.map) {
+    const s = o.map.shape;
+    if (s.length < 2) problems.push('/outputs/map/shape: needs at least 2 dims (…, H, W)');
+    if (o.kind === 'anomaly_map' && s.length === 4 && s[1] !== 1) problems.push(`/outputs/map/shape/1: an anomaly map has 1 channel, not ${s[1]}`);
+    if (o.kind === 'segmentation' && (s.length !== 4 || (s[1] !== 1 && s[1] !== k))) {
+      problems.push(`/outputs/map/shape: a segmentation map is [1,1,h,w] or [1,${k},h,w] (one channel per class), not [${s.join(',')}]`);
+    }
+  }
+  if (o.probabilities) {
+    const s = o.probabilities.shape;
+    if (s[s.length - 1] !== k) problems.push(`/outputs/probabilities/shape: last dim ${s[s.length - 1]} ≠ ${k} classes`);
+  }
+  const names = [o.score.name, o.map?.name, o.probabilities?.name].filter((x): x is string => x !== undefined);
+  if (new Set(names).size !== names.length) problems.push(`/outputs: output names repeat (${names.join(', ')})`);
+  if (new Set(o.classes).size !== k) problems.push('/outputs/classes: class names repeat');
+  for (const c of o.defectClasses) {
+    if (!o.classes.includes(c)) problems.push(`/outputs/defectClasses: '${c}' is not in classes`);
+  }
+  for (const c of Object.keys(m.decision.classThresholds ?? {})) {
+    if (!o.classes.includes(c)) problems.push(`/decision/classThresholds: '${c}' is not in classes`);
+    else if (!o.defectClasses.includes(c)) problems.push(`/decision/classThresholds: '${c}' is not a defect class`);
+  }
+  const files = m.files ?? [];
+  const hashes = m.sha256s ?? {};
+  if (new Set(files).size !== files.length) problems.push('/files: a file is listed twice');
+  for (const f of files) {
+    if (f === MODEL_FILE || f === MANIFEST_FILE) problems.push(`/files: ${f} is part of every package; do not list it`);
+    if (!(f in hashes)) problems.push(`/sha256s: no hash for '${f}'`);
+  }
+  for (const f of Object.keys(hashes)) if (!files.includes(f)) problems.push(`/sha256s: '${f}' is not in files`);
+  if (m.registration && !files.includes(m.registration.reference)) {
+    problems.push(`/registration/reference: '${m.registration.reference}' is not in files`);
   }
   return problems;
 }
@@ -119,6 +179,15 @@ function sameShape(got: readonly Dim[] | null, want: readonly number[]): boolean
 
 const fmt = (s: readonly number[]): string => `[${s.join(',')}]`;
 
+/** The outputs the manifest declares, by role (score always; map and probabilities by kind). */
+export function outputRoles(manifest: Manifest): Array<['score' | 'map' | 'probabilities', { name: string; shape: number[] }]> {
+  const o = manifest.outputs;
+  const roles: Array<['score' | 'map' | 'probabilities', { name: string; shape: number[] }]> = [['score', o.score]];
+  if (o.map) roles.push(['map', o.map]);
+  if (o.probabilities) roles.push(['probabilities', o.probabilities]);
+  return roles;
+}
+
 /** Problems between a decoded graph and the manifest (empty when they agree). */
 export function graphContractProblems(model: ModelProto, manifest: Manifest): string[] {
   const problems: string[] = [];
@@ -138,7 +207,7 @@ export function graphContractProblems(model: ModelProto, manifest: Manifest): st
     problems.push(`graph has an extra input ${formatDescription(extra)} the appliance cannot feed`);
   }
   const outputs = (graph.output ?? []).map(describeValueInfo);
-  for (const [role, spec] of [['score', manifest.outputs.score], ['map', manifest.outputs.map]] as const) {
+  for (const [role, spec] of outputRoles(manifest)) {
     const o = outputs.find((x) => x.name === spec.name);
     if (!o) {
       problems.push(`${role} output '${spec.name}' not in graph outputs [${outputs.map((x) => x.name).join(', ')}]`);
@@ -170,10 +239,7 @@ export interface ExpectedTensor {
  */
 export function checkSessionContract(session: Pick<InferenceSession, 'inputMetadata' | 'outputMetadata'>,
   inputs: readonly ExpectedTensor[], manifest: Manifest): void {
-  const outputs: ExpectedTensor[] = [
-    { name: manifest.outputs.score.name, type: 'float32', shape: manifest.outputs.score.shape },
-    { name: manifest.outputs.map.name, type: 'float32', shape: manifest.outputs.map.shape },
-  ];
+  const outputs: ExpectedTensor[] = outputRoles(manifest).map(([, spec]) => ({ name: spec.name, type: 'float32', shape: spec.shape }));
   const problems: string[] = [];
   const check = (kind: string, meta: readonly InferenceSession.ValueMetadata[], want: ExpectedTensor): void => {
     const m = meta.find((x) => x.name === want.name);
@@ -197,7 +263,7 @@ export function checkSessionContract(session: Pick<InferenceSession, 'inputMetad
  * Load and check a model package. Nothing is handed to a runtime until every
  * check has passed.
  */
-export async function loadModelPackage(dir: string): Promise<ModelPackage> {
+export async function loadModelPackage(dir: string, opts: LoadPackageOptions = {}): Promise<ModelPackage> {
   const abs = resolve(dir);
   const folder = await stat(abs).then((s) => s.isDirectory(), () => null);
   if (folder === null) throw new ModelPackageMissingError(`folder ${abs} does not exist`);
@@ -210,12 +276,23 @@ export async function loadModelPackage(dir: string): Promise<ModelPackage> {
   if (missing.length > 0) throw new ModelPackageMissingError(`${missing.join(' and ')} missing in ${abs}`);
 
   const manifest = parseManifest(await readFile(manifestPath, 'utf8'), manifestPath);
+  const extra = manifest.files ?? [];
+  const absent: string[] = [];
+  for (const f of extra) if ((await isFile(join(abs, f))) !== true) absent.push(f);
+  if (absent.length > 0) throw new ModelPackageMissingError(`${absent.join(', ')} listed in the manifest but missing in ${abs}`);
+
   const bytes = await readFile(modelPath);
   const modelBytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const sha256 = sha256Hex(modelBytes);
   if (sha256 !== manifest.sha256) throw new ModelHashMismatchError(modelPath, sha256, manifest.sha256);
+  for (const f of extra) {
+    const got = sha256Hex(await readFile(join(abs, f)));
+    const want = manifest.sha256s![f]!;
+    if (got !== want) throw new ModelHashMismatchError(join(abs, f), got, want);
+  }
 
   const model = decodeModelFile(modelBytes, modelPath);
   checkGraphContract(model, manifest);
-  return { dir: abs, manifest, modelBytes, sha256, model };
+  const { usable, skipped } = opts.providers ? providersForModel(model, opts.providers) : { usable: null, skipped: [] };
+  return { dir: abs, manifest, modelBytes, sha256, model, providers: usable, opSkips: skipped };
 }

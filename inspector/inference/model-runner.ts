@@ -25,6 +25,7 @@ import { FrameShapeMismatchError, InferenceBusyError, InferenceWorkerExitedError
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import { spawnTsWorker } from '../core/spawn-ts-worker.js';
 import type { Manifest } from './manifest-schema.js';
+import type { RegistrationFigures } from '../teach/frame-registration.js';
 import type { ProviderFallback } from './providers.js';
 import { validateProviders } from './providers.js';
 import {
@@ -46,10 +47,14 @@ export interface ModelRunnerOptions {
   transport?: FrameTransport;
   /** 'graph' forces the compiled ONNX preprocessing (default 'auto': JS area binning where it applies) */
   preprocess?: 'auto' | 'graph';
+  /** nice value of the worker thread (e.g. 10 for shadow and validation runners); default 0 */
+  nice?: number;
   /** shared transport: the capture ring, so `infer(frame, slot)` skips the main-thread copy */
   inputRing?: { frames: SharedArrayBuffer; slots: number; slotBytes: number };
   /** extra ORT session options merged over the defaults (e.g. `extra` config entries) */
   sessionOptions?: InferenceSession.SessionOptions;
+  /** the station's lens calibration: frames are undistorted right after binning (see inference-worker.ts) */
+  undistort?: WorkerInit['undistort'];
 }
 
 export interface InferResult {
@@ -60,6 +65,11 @@ export interface InferResult {
   map: Float32Array;
   mapWidth: number;
   mapHeight: number;
+  /**
+   * Packages with a manifest `registration`: this frame's registration (the worker's object,
+   * overwritten by the next infer()). ok=false: the frame could not be registered, score is NaN.
+   */
+  registration?: RegistrationFigures | null;
 }
 
 export interface BenchResult {
@@ -133,7 +143,7 @@ export class ModelRunner extends EventEmitter {
       kind: WORKER_KIND, packageDir: opts.packageDir, frame: { width, height }, providers,
       intraOpNumThreads: opts.intraOpNumThreads, warmupRuns: opts.warmupRuns, transport, frameSab,
       inputRing: transport === 'shared' ? opts.inputRing ?? null : null,
-      preprocess: opts.preprocess ?? 'auto',
+      preprocess: opts.preprocess ?? 'auto', nice: opts.nice ?? 0, undistort: opts.undistort ?? null,
       ...(opts.sessionOptions ? { sessionOptions: opts.sessionOptions } : {}),
     };
     const worker = spawnTsWorker(new URL('./inference-worker.ts', import.meta.url), init, { name: 'inference' });
@@ -249,12 +259,13 @@ export class ModelRunner extends EventEmitter {
       case 'result':
         if (!p) return;
         this.pending = null;
-        if (!Number.isFinite(m.score)) {
+        if (!Number.isFinite(m.score) && m.registration?.ok !== false) {
           p.reject(new codedErrors.ModelOutputInvalidError(`score is ${m.score}`));
           return;
         }
         (p.resolve as (v: InferResult) => void)({
           score: m.score, inferenceMs: m.inferenceMs, map: this.map, mapWidth: this.mapWidth, mapHeight: this.mapHeight,
+          ...(m.registration ? { registration: m.registration } : {}),
         });
         return;
       case 'bench':

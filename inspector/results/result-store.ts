@@ -21,7 +21,7 @@ import type { ResultRecord, Verdict } from '../core/types.js';
 import { spawnTsWorker } from '../core/spawn-ts-worker.js';
 // Type-only: importing store-worker.ts for values would run the worker here.
 import type {
-  BatchCounts, FromStoreWorker, QuerySpec, RowTuple, StoreOp, StoreWorkerData, ToStoreWorker,
+  BatchCounts, FromStoreWorker, QuerySpec, RowTuple, ShadowReportRows, ShadowTuple, StoreOp, StoreWorkerData, ToStoreWorker,
 } from './store-worker.js';
 
 export type StoreRecord = ResultRecord & { runId: string };
@@ -137,6 +137,16 @@ export class ResultStore {
     ];
     this.stats.added++;
     this.enqueue({ k: 'ins', row });
+  }
+
+  /** Queue a shadow model's verdict on a part (model registry shadow mode). Never blocks, never drops. */
+  addShadow(row: ShadowTuple): void {
+    this.enqueue({ k: 'shd', row });
+  }
+
+  /** Agreement of a shadow model with the live verdicts; sees everything queued before the call. */
+  async shadowReport(q: { modelName: string; modelVersion: string; runId?: string; limit: number }): Promise<ShadowReportRows> {
+    return (await this.ask({ kind: 'shadowReport', ...q })) as ShadowReportRows;
   }
 
   /**

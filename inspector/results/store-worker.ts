@@ -36,14 +36,38 @@ export interface UpdateOp {
   k: 'upd'; runId: string; seq: number; mask: number;
   plcWriteMs: number | null; plcStatus: string | null; imagePath: string | null; anomalyMapPath: string | null;
 }
+/** A shadow model's verdict on a part, beside the live one (registry/shadow-tap.ts), in SHADOW_COLUMNS order. */
+export type ShadowTuple = [
+  runId: string, seq: number, modelName: string, modelVersion: string, score: number, verdict: Verdict,
+  liveModelName: string, liveModelVersion: string, liveScore: number, liveVerdict: Verdict, agree: 0 | 1,
+  inferenceMs: number, atMs: number,
+];
+export const SHADOW_COLUMNS = [
+  'run_id', 'seq', 'model_name', 'model_version', 'score', 'verdict', 'live_model_name', 'live_model_version',
+  'live_score', 'live_verdict', 'agree', 'inference_ms', 'at_ms',
+] as const;
+
 export type StoreOp =
   | { k: 'run'; runId: string; startedAtMs: number; configJson: string }
   | { k: 'ins'; row: RowTuple }
+  | { k: 'shd'; row: ShadowTuple }
   | UpdateOp;
 
 export type QuerySpec =
   | { kind: 'count'; runId?: string }
-  | { kind: 'rows'; runId?: string; verdict?: Verdict; limit: number; offset: number; order: 'asc' | 'desc' };
+  | { kind: 'rows'; runId?: string; verdict?: Verdict; limit: number; offset: number; order: 'asc' | 'desc' }
+  | { kind: 'shadowReport'; modelName: string; modelVersion: string; runId?: string; limit: number };
+
+/** Answer of a 'shadowReport' query: agreement of a shadow model with the live verdicts. */
+export interface ShadowReportRows {
+  compared: number; agree: number; disagree: number;
+  /** live pass / shadow reject, and live reject / shadow pass */
+  shadowRejectsLivePasses: number; shadowPassesLiveRejects: number;
+  disagreements: Array<{
+    run_id: string; seq: number; score: number | null; verdict: Verdict; live_model_version: string;
+    live_score: number | null; live_verdict: Verdict; image_path: string | null; source_ref: string | null;
+  }>;
+}
 
 export type ToStoreWorker =
   | { type: 'batch'; id: number; ops: StoreOp[]; replay: boolean }
@@ -111,6 +135,24 @@ export const MIGRATIONS: readonly string[] = [
      op_json TEXT NOT NULL,
      error TEXT NOT NULL
    );`,
+  // 2: shadow verdicts (model registry): one row per part a shadow model scored
+  `CREATE TABLE shadow_results (
+     run_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     model_name TEXT NOT NULL,
+     model_version TEXT NOT NULL,
+     score REAL,
+     verdict TEXT NOT NULL,
+     live_model_name TEXT NOT NULL,
+     live_model_version TEXT NOT NULL,
+     live_score REAL,
+     live_verdict TEXT NOT NULL,
+     agree INTEGER NOT NULL,
+     inference_ms REAL,
+     at_ms INTEGER NOT NULL,
+     PRIMARY KEY (run_id, seq, model_name, model_version)
+   );
+   CREATE INDEX shadow_results_model ON shadow_results (model_name, model_version, agree);`,
 ];
 
 export const INSERT_COLUMNS = [
@@ -128,6 +170,21 @@ export function migrate(db: Database.Database): number {
     })();
   }
   return version;
+}
+
+/** Agreement of one shadow model with the live verdicts (all runs, or one). */
+function shadowReport(db: Database.Database, q: Extract<QuerySpec, { kind: 'shadowReport' }>): ShadowReportRows {
+  const where = `s.model_name = @modelName AND s.model_version = @modelVersion${q.runId !== undefined ? ' AND s.run_id = @runId' : ''}`;
+  const p = { modelName: q.modelName, modelVersion: q.modelVersion, runId: q.runId, limit: q.limit };
+  const c = db.prepare(`SELECT count(*) AS compared, coalesce(sum(agree), 0) AS agree,
+      coalesce(sum(CASE WHEN agree = 0 AND live_verdict = 'pass' THEN 1 ELSE 0 END), 0) AS shadowRejectsLivePasses,
+      coalesce(sum(CASE WHEN agree = 0 AND live_verdict = 'reject' THEN 1 ELSE 0 END), 0) AS shadowPassesLiveRejects
+    FROM shadow_results s WHERE ${where}`).get(p) as Omit<ShadowReportRows, 'disagree' | 'disagreements'>;
+  const disagreements = db.prepare(`SELECT s.run_id, s.seq, s.score, s.verdict, s.live_model_version, s.live_score, s.live_verdict,
+      r.image_path, r.source_ref
+    FROM shadow_results s LEFT JOIN results r ON r.run_id = s.run_id AND r.seq = s.seq
+    WHERE ${where} AND s.agree = 0 ORDER BY s.run_id, s.seq LIMIT @limit`).all(p) as ShadowReportRows['disagreements'];
+  return { ...c, disagree: c.compared - c.agree, disagreements };
 }
 
 // ---------------------------------------------------------------- worker --
@@ -172,6 +229,9 @@ function main(): void {
   const dropParked = db.prepare('DELETE FROM pending_updates WHERE run_id = ? AND seq = ?');
   const countParked = db.prepare('SELECT count(*) AS n FROM pending_updates').pluck();
   const quarantine = db.prepare('INSERT INTO quarantine (at_ms, op_json, error) VALUES (?, ?, ?)');
+  const insertShadow = db.prepare(
+    `INSERT INTO shadow_results (${SHADOW_COLUMNS.join(', ')}) VALUES (${SHADOW_COLUMNS.map(() => '?').join(', ')})
+     ON CONFLICT DO NOTHING`);
   let parked = countParked.get() as number;
 
   const apply = (op: StoreOp, c: BatchCounts): void => {
@@ -186,6 +246,8 @@ function main(): void {
           parked--;
         }
       }
+    } else if (op.k === 'shd') {
+      insertShadow.run(op.row); // not counted as results; a replayed one adds nothing
     } else if (op.k === 'upd') {
       const { k: _k, ...params } = op;
       if (updateResult.run(params).changes > 0) { c.updated++; return; }
@@ -219,6 +281,7 @@ function main(): void {
   });
 
   const query = (q: QuerySpec): unknown => {
+    if (q.kind === 'shadowReport') return shadowReport(db, q);
     if (q.kind === 'count') {
       const sql = q.runId === undefined ? 'SELECT count(*) FROM results' : 'SELECT count(*) FROM results WHERE run_id = ?';
       const stmt = db.prepare(sql).pluck();

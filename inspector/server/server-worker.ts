@@ -1,27 +1,42 @@
 /**
  * Runs the Fastify server in its own worker thread, so HTTP traffic never
- * shares the event loop with the part loop. Station state comes over RPC.
+ * shares the event loop with the part loop. Station state comes over RPC;
+ * the live feed arrives as batched messages and fans out over WebSocket.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { logger } from '../core/logger.js';
-import { buildApp } from './app.js';
+import { buildApp, type AppOptions } from './app.js';
 import { RpcClient } from './rpc.js';
+import { LiveHub } from './live-hub.js';
+import type { LiveMessage } from './live-feed.js';
 import type { StationView } from './station-view.js';
 
-interface ServerWorkerData { host: string; port: number }
+export interface ServerWorkerData {
+  host: string;
+  port: number;
+  /** what buildApp needs besides the view (paths, review rules) */
+  app?: Pick<AppOptions, 'reviewDbPath' | 'resultsDbPath' | 'imagesDir' | 'doubtMargin' | 'stationClasses' | 'cookieSecure' | 'uiDir' | 'calibrationDir'>;
+  /** the station's newest-frame buffer (LiveFeed.frameBuffer) */
+  liveFrameBuffer?: SharedArrayBuffer;
+}
 
 if (!parentPort) throw new Error('server-worker must run in a worker thread');
 const port = parentPort;
-const { host, port: listenPort } = workerData as ServerWorkerData;
+const data = workerData as ServerWorkerData;
 const rpc = new RpcClient(port);
 const view: StationView = {
   health: () => rpc.call('health'),
   metrics: () => rpc.call('metrics'),
+  call: <T>(method: string, args?: unknown, timeoutMs?: number) => rpc.call<T>(method, args, timeoutMs),
 };
+const live = new LiveHub();
+port.on('message', (msg: { type?: string; m?: LiveMessage }) => {
+  if (msg?.type === 'live' && msg.m) live.publish(msg.m);
+});
 
-const app = await buildApp({ view, logger: logger.child({ mod: 'server' }) });
+const app = await buildApp({ ...data.app, view, live, liveFrameBuffer: data.liveFrameBuffer, logger: logger.child({ mod: 'server' }) });
 try {
-  const address = await app.listen({ host, port: listenPort });
+  const address = await app.listen({ host: data.host, port: data.port });
   port.postMessage({ type: 'listening', address });
 } catch (err) {
   port.postMessage({ type: 'listen-error', error: { code: (err as { code?: string }).code ?? 'INSPECTOR_LISTEN', message: (err as Error).message } });

@@ -28,7 +28,22 @@ export const HealthReport = Type.Object({
 });
 export type HealthReport = Static<typeof HealthReport>;
 
+/** The live model as the review API needs it (RPC `model`). */
+export interface LiveModelInfo {
+  name: string;
+  version: string;
+  threshold: number;
+  /** the manifest's `outputs` section (defectClasses / classes are read from it) */
+  outputs: unknown;
+}
+
 export interface StationView {
   health(): Promise<HealthReport>;
   metrics(): Promise<{ contentType: string; body: string }>;
+  /**
+   * Any other question for the station (the server worker's RpcClient.call):
+   * `model`, `liveFrame`, and whatever handlers other features add through
+   * ServerHost.handle(). Absent when the app runs without a station (tests).
+   */
+  call?<T>(method: string, args?: unknown, timeoutMs?: number): Promise<T>;
 }

@@ -8,6 +8,10 @@ export const Alarm = {
   CAMERA_DOWN: 'CAMERA_DOWN',
   MODEL_DOWN: 'MODEL_DOWN',
   PLC_LINK_DOWN: 'PLC_LINK_DOWN',
+  /** sharpness fell below the calibrated band (knocked or defocused camera; calibration/image-checks.ts) */
+  FOCUS_DRIFT: 'FOCUS_DRIFT',
+  /** brightness left the calibrated band or too many pixels saturate (lamp, exposure) */
+  EXPOSURE_DRIFT: 'EXPOSURE_DRIFT',
 } as const;
 export type AlarmName = (typeof Alarm)[keyof typeof Alarm];
 

@@ -18,6 +18,8 @@ export const StationConfig = Type.Object({
     name: Type.String({ default: 'station-1' }),
     /** the verdict budget in ms; verdicts slower than this are counted as over budget */
     budgetMs: Type.Number({ exclusiveMinimum: 0, default: 5 }),
+    /** defect classes QA may label, added to the live model's own (served at /api/classes) */
+    defectClasses: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { default: [] }),
   }, { default: {} }),
   camera: Type.Object({
     template: Type.Union([Type.Literal('replay'), Type.Literal('testsrc'), Type.Literal('v4l2'), Type.Literal('gige'), Type.Literal('rtsp')], { default: 'replay' }),
@@ -66,6 +68,47 @@ export const StationConfig = Type.Object({
     host: Type.String({ default: '127.0.0.1' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     enabled: Type.Boolean({ default: true }),
+    /** the session cookie's Secure flag (browsers accept it on http://localhost too) */
+    secureCookies: Type.Boolean({ default: true }),
+  }, { default: {} }),
+  /** camera calibration (calibration/): the versioned calibration folder and how the station uses it */
+  calibration: Type.Object({
+    dir: Type.String({ default: 'var/calibration' }),
+    /** undistort frames with the lens calibration (folded into the binning step) */
+    undistort: Type.Boolean({ default: true }),
+    /** focus/exposure checks on one frame every N ms in the capture worker (0: off) */
+    checkIntervalMs: Type.Integer({ minimum: 0, default: 1000 }),
+  }, { default: {} }),
+  /** model registry and lifecycle (inspector/registry/) */
+  registry: Type.Object({
+    /** packages live in <root>/<name>/<version>/ */
+    root: Type.String({ default: 'models' }),
+    /** live/shadow/previous pointers and the change history (JSON, written atomically) */
+    statePath: Type.String({ default: 'var/registry-state.json' }),
+    /** the golden set: labelled images (ground-truth.json + files) a candidate must score well on */
+    goldenDir: Type.String({ default: 'test-images/test' }),
+    /** how many golden images to use (class-balanced subset) */
+    goldenImages: Type.Integer({ minimum: 2, default: 40 }),
+    /** a candidate may be at most this much less accurate than the live model (0.02 = 2 points) */
+    accuracyMargin: Type.Number({ minimum: 0, maximum: 1, default: 0.02 }),
+    /** P99 inference budget for a candidate in ms; default: station.budgetMs */
+    latencyBudgetMs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /** warm-up frames (golden images, cycled) the candidate's P99 is measured on */
+    warmupFrames: Type.Integer({ minimum: 1, default: 100 }),
+  }, { default: {} }),
+  /** image retention (inspector/retention): labelled and exported images are never deleted */
+  retention: Type.Object({
+    enabled: Type.Boolean({ default: true }),
+    /** disk budget for <imagesDir>/images + exports, in bytes */
+    budgetBytes: Type.Integer({ minimum: 0, default: 20 * 1024 ** 3 }),
+    /** unlabelled rejects are kept this many days */
+    rejectDays: Type.Number({ minimum: 0, default: 30 }),
+    /** unlabelled passes are all kept this many days, then only a sample */
+    passDays: Type.Number({ minimum: 0, default: 1 }),
+    /** the pass sample: keep one saved pass in N (stable hash of runId:seq) */
+    passKeepEvery: Type.Integer({ minimum: 1, default: 10 }),
+    /** time between passes (the first runs one interval after start) */
+    intervalMs: Type.Integer({ minimum: 1000, default: 15 * 60_000 }),
   }, { default: {} }),
 });
 

@@ -7,7 +7,7 @@
  */
 import client from 'prom-client';
 
-const STAGES = ['dispatch', 'inference', 'frame_to_verdict', 'plc_write'] as const;
+const STAGES = ['dispatch', 'inference', 'registration', 'frame_to_verdict', 'plc_write'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** Buckets in seconds from 0.25 ms to 250 ms: the interesting range is 0.5–10 ms. */
@@ -27,6 +27,7 @@ export class StationMetrics {
   private readonly verdicts: client.Counter<'verdict' | 'code'>;
   private readonly overBudget: client.Counter;
   private readonly alarm: client.Gauge<'alarm'>;
+  private readonly imageCheck: client.Gauge<'check'>;
   /** per-stage children resolved once: observe() does no label lookup per part */
   private readonly stageChild: Record<Stage, client.Histogram.Internal<'stage'>>;
 
@@ -47,6 +48,8 @@ export class StationMetrics {
       name: 'inspector_over_budget_total', help: 'Verdicts that took longer than the station budget', registers: [this.registry],
     });
     this.alarm = new client.Gauge({ name: 'inspector_alarm', help: '1 while an alarm is raised', labelNames: ['alarm'], registers: [this.registry] });
+    this.imageCheck = new client.Gauge({ name: 'inspector_image_check', help: 'Focus/exposure checks of the last sampled frame (tenengrad, laplacian_var, mean, saturated_fraction, dark_fraction)',
+      labelNames: ['check'], registers: [this.registry] });
 
     const fromSnapshot = (name: string, help: string, pick: (s: CountersSnapshot) => number) =>
       new client.Counter({ name, help, registers: [this.registry], collect() { this.reset(); this.inc(pick(snapshot())); } });
@@ -69,6 +72,15 @@ export class StationMetrics {
     this.parts.inc();
     this.verdicts.inc({ verdict, code: String(code) });
     if (overBudget) this.overBudget.inc();
+  }
+
+  /** the capture worker's focus/exposure sample (about once a second) */
+  setImageChecks(c: { tenengrad: number; laplacianVar: number; mean: number; saturatedFraction: number; darkFraction: number }): void {
+    this.imageCheck.set({ check: 'tenengrad' }, c.tenengrad);
+    this.imageCheck.set({ check: 'laplacian_var' }, c.laplacianVar);
+    this.imageCheck.set({ check: 'mean' }, c.mean);
+    this.imageCheck.set({ check: 'saturated_fraction' }, c.saturatedFraction);
+    this.imageCheck.set({ check: 'dark_fraction' }, c.darkFraction);
   }
 
   setAlarm(name: string, raised: boolean): void {

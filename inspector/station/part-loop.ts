@@ -9,14 +9,18 @@
 import type { Frame, ResultRecord } from '../core/types.js';
 import type { ResultPatch } from '../results/result-store.js';
 import { describeError } from '../core/errors.js';
+import { ResultCode } from '../core/types.js';
 import { decide, shouldSaveImage } from './verdict.js';
 import { LatencyRecorder } from './latency-recorder.js';
 import type { StationMetrics } from './metrics.js';
 import { Alarm, type Alarms } from './alarms.js';
+import type { PartFeed } from '../server/live-feed.js';
 
 /** What the loop needs of its collaborators: the narrowest interfaces. */
 export interface LoopInference {
-  infer(frame: Uint8Array, ringSlot?: number): Promise<{ score: number; inferenceMs: number; map: Float32Array; mapWidth: number; mapHeight: number }>;
+  infer(frame: Uint8Array, ringSlot?: number): Promise<{ score: number; inferenceMs: number; map: Float32Array; mapWidth: number; mapHeight: number;
+    /** packages with a manifest `registration`: ok=false makes the part an UNREGISTRABLE reject */
+    registration?: { ok: boolean; ms: number } | null }>;
   readonly threshold: number;
   readonly modelName: string;
   readonly modelVersion: string;
@@ -28,6 +32,10 @@ export interface LoopPlc {
 export interface LoopStore {
   add(record: ResultRecord & { runId: string }): void;
   update(seq: number, runId: string, patch: ResultPatch): void;
+}
+/** A shadow model beside the live one (registry/shadow-tap.ts): true = it took the frame and releases it. */
+export interface LoopShadow {
+  offer(frame: Frame, live: { runId: string; verdict: 'pass' | 'reject'; score: number; modelName: string; modelVersion: string; imageQueued: boolean }): boolean;
 }
 export interface LoopImages {
   offer(job: { seq: number; runId: string; frame: Uint8Array; map?: { data: Float32Array; width: number; height: number }; verdict: 'pass' | 'reject' }): string | null;
@@ -45,6 +53,9 @@ export interface LoopOptions {
 export class LoopRecorders {
   readonly dispatch = new LatencyRecorder();
   readonly inference = new LatencyRecorder();
+  /** registration (resize + register + warp) inside the inference worker, for packages that register */
+  readonly registration = new LatencyRecorder();
+  unregistrable = 0;
   readonly frameToVerdict = new LatencyRecorder();
   readonly plcWrite = new LatencyRecorder();
   parts = 0;
@@ -60,9 +71,15 @@ export class PartLoop {
   readonly rec = new LoopRecorders();
   private inFlightWrites = 0;
   private settledWaiters: Array<() => void> = [];
+  /** the part being processed (its inference may be in flight) */
+  private current: Promise<void> | null = null;
+  /** shadow model fed every frame after the live verdict; never awaited */
+  shadow: LoopShadow | null = null;
+  /** the live feed of the HTTP server (server/live-feed.ts): a few typed-array writes per part */
+  feed: PartFeed | null = null;
 
   constructor(
-    private readonly inference: LoopInference,
+    private inference: LoopInference,
     private readonly plc: LoopPlc,
     private readonly store: LoopStore,
     private readonly images: LoopImages,
@@ -73,7 +90,27 @@ export class PartLoop {
 
   /** Consume frames until the source ends. */
   async run(frames: AsyncIterable<Frame>): Promise<void> {
-    for await (const frame of frames) await this.process(frame);
+    for await (const frame of frames) {
+      this.current = this.process(frame);
+      await this.current;
+    }
+  }
+
+  /** The model the next part will use. */
+  get live(): LoopInference {
+    return this.inference;
+  }
+
+  /**
+   * Swap the model between two parts: every part reads the model once, when it
+   * starts, so the part in flight finishes on the old one. Resolves with the
+   * old model once that part is done (close it then, not before).
+   */
+  async swapInference(next: LoopInference): Promise<LoopInference> {
+    const previous = this.inference;
+    this.inference = next;
+    await this.current?.catch(() => undefined);
+    return previous;
   }
 
   /** Resolves once every PLC write issued so far has settled. */
@@ -84,22 +121,27 @@ export class PartLoop {
 
   private async process(frame: Frame): Promise<void> {
     const { seq, capturedNs } = frame;
+    const inference = this.inference; // once per part: a swap takes effect at the next part
     const dispatchMs = Number(process.hrtime.bigint() - capturedNs) / NS_PER_MS;
     let score = Number.NaN;
     let inferenceMs = Number.NaN;
     let map: { data: Float32Array; width: number; height: number } | undefined;
+    let regOk = true;
+    let regMs = Number.NaN;
     try {
-      const r = await this.inference.infer(frame.data, frame.slot);
+      const r = await inference.infer(frame.data, frame.slot);
       score = r.score;
       inferenceMs = r.inferenceMs;
-      map = { data: r.map, width: r.mapWidth, height: r.mapHeight };
+      if (r.registration) { regOk = r.registration.ok; regMs = r.registration.ms; }
+      map = r.mapWidth > 0 ? { data: r.map, width: r.mapWidth, height: r.mapHeight } : undefined; // classification: no map
       if (this.alarms.isRaised(Alarm.MODEL_DOWN)) this.alarms.set(Alarm.MODEL_DOWN, false);
     } catch (err) {
       this.rec.inferenceErrors++;
       const e = describeError(err);
       this.alarms.set(Alarm.MODEL_DOWN, true, `${e.code}: ${e.message}`);
     }
-    const decision = decide(score, this.inference.threshold);
+    const decision = regOk ? decide(score, inference.threshold)
+      : { verdict: 'reject' as const, code: ResultCode.UNREGISTRABLE }; // not registered: a reject with its own code
     const frameToVerdictMs = Number(process.hrtime.bigint() - capturedNs) / NS_PER_MS;
 
     // 1. the PLC first: nothing else may delay the write request
@@ -112,17 +154,23 @@ export class PartLoop {
     const { runId } = this.opts;
     this.store.add({
       runId, seq, capturedAtMs: Date.now() - frameToVerdictMs, verdict: decision.verdict, code: decision.code,
-      score, modelName: this.inference.modelName, modelVersion: this.inference.modelVersion, provider: this.inference.provider,
+      score, modelName: inference.modelName, modelVersion: inference.modelVersion, provider: inference.provider,
       timings: { dispatchMs, inferenceMs, frameToVerdictMs, plcWriteMs: null },
       plcStatus: 'pending', sourceRef: frame.sourceRef ?? null, imagePath: null, anomalyMapPath: null,
     });
 
     // 3. the image, bounded: a full queue drops the image (counted), never the result
-    if (shouldSaveImage(this.opts.saveImages, decision.verdict, score, this.inference.threshold,
+    let imageQueued = false;
+    if (shouldSaveImage(this.opts.saveImages, decision.verdict, score, inference.threshold,
       seq, this.opts.passSampleEvery, this.opts.doubtMargin)) {
-      this.images.offer({ seq, runId, frame: frame.data, map, verdict: decision.verdict });
+      imageQueued = this.images.offer({ seq, runId, frame: frame.data, map, verdict: decision.verdict }) !== null;
     }
-    frame.release?.(); // inference and the image writer copied what they need
+    this.feed?.part(seq, decision.verdict, decision.code, score, frameToVerdictMs, inference.modelVersion, imageQueued, frame.data);
+    // 3b. the shadow model (if any) reads the same ring slot; it releases the frame when it is done
+    const shadowTook = this.shadow?.offer(frame, {
+      runId, verdict: decision.verdict, score, modelName: inference.modelName, modelVersion: inference.modelVersion, imageQueued,
+    }) === true;
+    if (!shadowTook) frame.release?.(); // inference and the image writer copied what they need
 
     // 4. counting
     const r = this.rec;
@@ -131,6 +179,8 @@ export class PartLoop {
     r.frameToVerdict.record(frameToVerdictMs);
     if (Number.isFinite(inferenceMs)) { r.inference.record(inferenceMs); this.metrics.observeStage('inference', inferenceMs); }
     if (overBudget) r.overBudget++;
+    if (Number.isFinite(regMs)) { r.registration.record(regMs); this.metrics.observeStage('registration', regMs); }
+    if (!regOk) r.unregistrable++;
     this.metrics.observeStage('dispatch', dispatchMs);
     this.metrics.observeStage('frame_to_verdict', frameToVerdictMs);
     this.metrics.countPart(decision.verdict, decision.code, overBudget);

@@ -20,19 +20,31 @@ import { StationMetrics, type CountersSnapshot } from './metrics.js';
 import { Alarm, Alarms } from './alarms.js';
 import { PartLoop } from './part-loop.js';
 import { buildHealth } from './health.js';
-import { ServerHost } from '../server/server-host.js';
+import { StationCalibration } from '../../calibration/station-calibration.js';
+import type { ServerHost } from '../server/server-host.js';
+import { startStationServer } from '../server/start-server.js';
 import type { HealthReport } from '../server/station-view.js';
+import { RetentionScheduler } from '../retention/retention-scheduler.js';
+import { reviewDbPathFor } from '../review/review-db.js';
+import { ModelLifecycle } from '../registry/lifecycle.js';
+import { RegistryState } from '../registry/registry-state.js';
+import { modelRpcHandlers } from '../registry/rpc-handlers.js';
 
 export class Station {
   readonly startedAt = Date.now();
   private loopDone: Promise<void> | null = null;
   private server: ServerHost | null = null;
+  /** periodic image retention (off the hot path, in its own worker); null when disabled */
+  retention: RetentionScheduler | null = null;
+  /** model registry lifecycle: push/promote/shadow/rollback (set during start) */
+  models!: ModelLifecycle;
 
   private constructor(
     readonly config: StationConfig,
     readonly runId: string,
     readonly source: CaptureHost,
-    readonly runner: ModelRunner,
+    /** the live model; replaced by a promotion or rollback (ModelLifecycle) */
+    public runner: ModelRunner,
     readonly plc: PlcLink,
     readonly store: ResultStore,
     readonly images: ImageWriter,
@@ -50,12 +62,17 @@ export class Station {
     // the model first: a bad package is a coded error before anything else opens.
     // The inference worker reads frames straight from the capture ring.
     const ring = FrameRing.allocate(RING_SLOTS, camera.width * camera.height);
+    // lens (undistortion in the inference worker), ROI and focus/exposure reference (drift alarms)
+    const calibration = StationCalibration.load(config.calibration, { width: camera.width, height: camera.height }, log.child({ mod: 'calibration' }));
+    // the registry's live model when it has one, else the configured package
+    const registryState = RegistryState.open(config.registry.statePath);
+    const initial = await ModelLifecycle.initialPackage(config, registryState);
     const runner = await ModelRunner.create({
-      packageDir: model.packageDir, frame: { width: camera.width, height: camera.height },
+      packageDir: initial.dir, frame: { width: camera.width, height: camera.height },
       providers: model.providers, intraOpNumThreads: model.intraOpNumThreads, warmupRuns: model.warmupRuns,
       // shared, not transferred: an ArrayBuffer arriving back on the main thread counts as a fresh
       // 1.3 MB external allocation there, and at 100 parts/s that kept V8 in back-to-back mark-compacts
-      transport: 'shared', inputRing: ring.buffers,
+      transport: 'shared', inputRing: ring.buffers, undistort: calibration.undistort,
       logger: log.child({ mod: 'inference' }),
     });
     const cleanup: Array<() => Promise<unknown>> = [() => runner.close()];
@@ -85,14 +102,24 @@ export class Station {
         folder: camera.folder, cacheDir: camera.cacheDir, device: camera.device, ip: camera.ip, url: camera.url,
         photoEyePort: camera.photoEyePort, restart: camera.restart, firstFrameTimeoutMs: camera.firstFrameTimeoutMs,
         stallTimeoutMs: camera.stallTimeoutMs, logger: log.child({ mod: 'capture' }),
-      }, log.child({ mod: 'capture' }), ring);
+      }, log.child({ mod: 'capture' }), ring, calibration.captureChecks);
       cleanup.push(() => source.stop());
       const snapshot = (): CountersSnapshot => ({ camera: { ...source.stats }, plc: { ...plc.counters }, images: { ...images.stats } });
       metrics = new StationMetrics(snapshot, { station: config.station.name });
+      const retention = config.retention.enabled ? RetentionScheduler.start({
+        ...config.retention, imagesDir: results.imagesDir, resultsDbPath: results.dbPath,
+        reviewDbPath: reviewDbPathFor(results.dbPath), store, registry: metrics.registry, logger: log.child({ mod: 'retention' }),
+      }) : null;
+      cleanup.push(async () => retention?.close());
 
       plc.on('state', (s: string) => alarms.set(Alarm.PLC_LINK_DOWN, s !== 'connected', `link ${s} (${plcCfg.endpoint})`));
+      source.on('checks', (c: Parameters<StationCalibration['onChecks']>[0]) => calibration.onChecks(c, {
+        setAlarm: (name, raised, detail) => alarms.set(Alarm[name], raised, detail), setChecks: (v) => metrics?.setImageChecks(v) }));
       source.on('state', (s: string) => alarms.set(Alarm.CAMERA_DOWN, s === 'restarting' || s === 'stopped', `camera ${s}`));
-      runner.on('error', (err: Error & { code?: string }) => alarms.set(Alarm.MODEL_DOWN, true, `${err.code ?? 'ERROR'}: ${err.message}`));
+      const watchRunner = (r: ModelRunner): void => {
+        r.on('error', (err: Error & { code?: string }) => alarms.set(Alarm.MODEL_DOWN, true, `${err.code ?? 'ERROR'}: ${err.message}`));
+      };
+      watchRunner(runner);
 
       await plc.start();
       alarms.set(Alarm.PLC_LINK_DOWN, plc.state !== 'connected', `link ${plc.state} (${plcCfg.endpoint})`);
@@ -102,11 +129,17 @@ export class Station {
         passSampleEvery: results.passSampleEvery, doubtMargin: results.doubtMargin,
       });
       const station = new Station(config, runId, source, runner, plc, store, images, metrics, alarms, loop, log);
+      station.retention = retention;
+      station.models = new ModelLifecycle({
+        config, runId, loop, store, images, inputRing: ring.buffers, logger: log.child({ mod: 'models' }),
+        onLive: (r) => { watchRunner(r); station.runner = r; },
+      }, registryState, runner, initial.ref);
+      await station.models.adoptStartPackage(runner, initial.dir);
       await source.start();
       station.loopDone = loop.run(source);
       if (config.server.enabled) {
-        station.server = await ServerHost.start({ host: config.server.host, port: config.server.port },
-          { health: () => Promise.resolve(station.health()), metrics: () => metrics!.text() }, log.child({ mod: 'server' }));
+        station.server = await startStationServer(station, log.child({ mod: 'server' }));
+        for (const [method, fn] of Object.entries(modelRpcHandlers(station.models))) station.server.handle(method, fn);
       }
       log.info({ runId, model: `${runner.modelName}@${runner.modelVersion}`, provider: runner.provider, camera: camera.template,
         plc: plc.state, http: station.server?.address }, 'station running');
@@ -134,6 +167,8 @@ export class Station {
   /** Stop capture, let the last verdicts reach the PLC, flush every record, then close. */
   async stop(): Promise<void> {
     await this.stopCapture();
+    await this.retention?.close();
+    await this.models.close();
     await this.server?.close();
     await this.images.close();
     await this.store.close();

@@ -1,0 +1,100 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import { Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { logger } from '../core/logger.js';
+import { openDataset } from '../eval/datasets.js';
+import { LAYOUTS, type Layout } from '../eval/dataset-types.js';
+import { EvalOptionError } from '../eval/errors.js';
+import { EvalReport } from '../eval/report-schema.js';
+import { runEval } from '../eval/run-eval.js';
+
+interface EvalCliOptions {
+  model?: string;
+  dataset: string;
+  json: string;
+  layout?: Layout;
+  teachPerPair?: boolean;
+  teachDownscale?: number;
+  teachOptions?: Record<string, unknown>;
+  split?: string;
+  limit?: number;
+  threads: number;
+  perImage?: boolean;
+  progress: boolean;
+}
+
+const positiveInt = (what: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive integer`);
+  return n;
+};
+
+/** The figures worth a line on the terminal. */
+function summary(r: EvalReport): string {
+  const f = (v: number | null, d = 4): string => (v === null ? 'n/a' : v.toFixed(d));
+  const c = r.confusion_matrix;
+  return [
+    `${r.dataset.images} images (${r.dataset.good} good, ${r.dataset.defective} defective), ${r.dataset.layout}`
+      + `${r.dataset.split ? ` split ${r.dataset.split}` : ''}; model ${r.model.name}@${r.model.version} (${r.model.kind}), threshold ${r.threshold}`,
+    `image_auroc ${f(r.image_auroc)}  precision ${f(r.precision)}  recall ${f(r.recall)}  f1 ${f(r.f1)}  accuracy ${f(r.accuracy)}`,
+    `confusion tp ${c.tp} fp ${c.fp} tn ${c.tn} fn ${c.fn};  per class: ${Object.entries(r.per_class_recall).map(([k, v]) => `${k} ${v.detected}/${v.total}`).join(', ') || 'n/a'}`,
+    `defect_region_recall ${f(r.defect_region_recall)} (${r.regions.gt_hit}/${r.regions.gt_defects})  false_regions_per_image ${f(r.false_regions_per_image, 3)}`,
+    `latency p50 ${r.latency_ms.p50.toFixed(2)} ms  p99 ${r.latency_ms.p99.toFixed(2)} ms  (${r.seconds} s in all)`,
+  ].join('\n');
+}
+
+/**
+ * `inspector eval --model PKG --dataset DIR --json FILE`: score a dataset
+ * with a model package exactly as the station would, and write the metrics.
+ */
+export function evalCommand(): Command {
+  return new Command('eval')
+    .description('evaluate a model package on a labelled dataset (Folder/MVTec, DeepPCB, magnetic tile, fixtures)')
+    .option('-m, --model <dir>', 'model package folder (model.onnx + manifest.json)')
+    .requiredOption('-d, --dataset <dir>', 'dataset folder')
+    .requiredOption('-j, --json <file>', 'write the report (JSON) here')
+    .option('--layout <layout>', `dataset layout, detected when left out (${LAYOUTS.join('|')})`, (v: string) => {
+      if (!(LAYOUTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${LAYOUTS.join(', ')}`);
+      return v as Layout;
+    })
+    .option('--teach-per-pair', 'DeepPCB: teach a package from each pair\'s template, then judge its tested image')
+    .option('--teach-downscale <n>', 'downscale passed to teachPackage (per-pair teach)', positiveInt('--teach-downscale'))
+    .option('--teach-options <json>', 'more teachPackage options for per-pair teach, as JSON (e.g. \'{"halfLevel":20}\')', (v: string) => {
+      let o: unknown;
+      try { o = JSON.parse(v); } catch { throw new InvalidArgumentError('not JSON'); }
+      if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InvalidArgumentError('a JSON object');
+      return o as Record<string, unknown>;
+    })
+    .option('--split <name>', 'Folder/MVTec: the split folder (train|test); DeepPCB: the list file')
+    .option('--limit <n>', 'evaluate at most N images (DeepPCB: N pairs)', positiveInt('--limit'))
+    .option('--threads <n>', 'onnxruntime intra-op threads', positiveInt('--threads'), 1)
+    .option('--per-image', 'include every image\'s score and regions in the report')
+    .option('--no-progress', 'no progress bar')
+    .action(async (o: EvalCliOptions) => {
+      const log = logger.child({ mod: 'eval' });
+      if (!o.model && !o.teachPerPair) throw new EvalOptionError('--model PKG is required (or --teach-per-pair)');
+      if (o.model && o.teachPerPair) throw new EvalOptionError('--model and --teach-per-pair exclude each other');
+      const dataset = await openDataset(o.dataset, { layout: o.layout, split: o.split, limit: o.limit });
+      const bar = o.progress && process.stderr.isTTY
+        ? new cliProgress.SingleBar({ format: 'eval [{bar}] {value}/{total} {eta}s', stream: process.stderr }, cliProgress.Presets.shades_classic)
+        : null;
+      bar?.start(1, 0);
+      const report = await runEval({
+        dataset, ...(o.model ? { modelDir: o.model } : {}), teachPerPair: o.teachPerPair ?? false,
+        ...(o.teachDownscale ? { teachDownscale: o.teachDownscale } : {}),
+        ...(o.teachOptions ? { teachOptions: o.teachOptions } : {}),
+        intraOpNumThreads: o.threads, perImage: o.perImage ?? false, log,
+        command: ['inspector', ...process.argv.slice(2)].join(' '),
+        onProgress: (done, total) => { bar?.setTotal(total); bar?.update(done); },
+      }).finally(() => bar?.stop());
+      if (!Value.Check(EvalReport, report)) {
+        const e = [...Value.Errors(EvalReport, report)][0];
+        throw new Error(`internal: report does not match its schema at ${e?.path}: ${e?.message}`);
+      }
+      await mkdir(dirname(o.json), { recursive: true });
+      await writeFile(o.json, `${JSON.stringify(report, null, 2)}\n`);
+      process.stdout.write(`${summary(report)}\nwrote ${o.json}\n`);
+    });
+}

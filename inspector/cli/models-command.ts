@@ -1,0 +1,99 @@
+/**
+ * `inspector models …`: the model registry through the station's HTTP API.
+ *
+ *   inspector models push DIR                      upload a package folder (model.onnx, manifest.json, listed files)
+ *   inspector models list | history
+ *   inspector models show NAME VERSION
+ *   inspector models shadow NAME VERSION | shadow --stop
+ *   inspector models report [NAME VERSION]         shadow agreement report
+ *   inspector models promote NAME VERSION          validation gate + live swap (prints the gate's checks)
+ *   inspector models rollback
+ *   inspector models delete NAME VERSION
+ *
+ * Every subcommand takes --url (default http://127.0.0.1:8080 or INSPECTOR_URL)
+ * and --token (or INSPECTOR_TOKEN: a bearer token from POST /api/tokens).
+ * A refused request prints the server's code and message and exits 1.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { MANIFEST_FILE, MODEL_FILE, parseManifest } from '../inference/model-package.js';
+
+interface Conn { url: string; token?: string }
+
+function connection(cmd: Command): Conn {
+  const o = cmd.optsWithGlobals<{ url?: string; token?: string }>();
+  const token = o.token ?? process.env.INSPECTOR_TOKEN;
+  return { url: (o.url ?? process.env.INSPECTOR_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, ''), ...(token ? { token } : {}) };
+}
+
+/** One API call; a non-2xx answer becomes a coded error (main.ts prints `code: message`). */
+export async function api<T>(c: Conn, method: string, path: string, body?: FormData | object): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (c.token) headers.authorization = `Bearer ${c.token}`;
+  let payload: FormData | string | undefined;
+  if (body instanceof FormData) payload = body;
+  else if (body !== undefined) { payload = JSON.stringify(body); headers['content-type'] = 'application/json'; }
+  const res = await fetch(`${c.url}${path}`, { method, headers, body: payload });
+  const text = await res.text();
+  const json = text ? JSON.parse(text) as unknown : null;
+  if (!res.ok) {
+    const e = (json ?? {}) as { code?: string; message?: string };
+    throw Object.assign(new Error(e.message ?? `${res.status} ${res.statusText}`), { code: e.code ?? `HTTP_${res.status}` });
+  }
+  return json as T;
+}
+
+/** The multipart form for a package folder: model.onnx, manifest.json and the files the manifest lists. */
+export async function packageForm(dir: string): Promise<FormData> {
+  const manifest = parseManifest(await readFile(join(dir, MANIFEST_FILE), 'utf8'), join(dir, MANIFEST_FILE));
+  const form = new FormData();
+  for (const f of [MODEL_FILE, MANIFEST_FILE, ...(manifest.files ?? [])]) {
+    form.append(f, new Blob([await readFile(join(dir, f))]), f);
+  }
+  return form;
+}
+
+const print = (v: unknown): void => { process.stdout.write(`${JSON.stringify(v, null, 2)}\n`); };
+const path = (name: string, version: string): string => `/api/models/${encodeURIComponent(name)}/${encodeURIComponent(version)}`;
+
+export function modelsCommand(): Command {
+  const models = new Command('models')
+    .description('model registry: push, list, show, shadow, promote, roll back, delete (through the station\'s HTTP API)')
+    .option('--url <url>', 'station HTTP address (default INSPECTOR_URL or http://127.0.0.1:8080)')
+    .option('--token <token>', 'bearer token (default INSPECTOR_TOKEN)');
+
+  models.command('push').argument('<dir>', 'package folder').description('upload a package; it is checked before it lands')
+    .action(async (dir: string, _o, cmd: Command) => print(await api(connection(cmd), 'POST', '/api/models', await packageForm(dir))));
+  models.command('list').description('registered packages, live / shadow / rollback stack')
+    .action(async (_o, cmd: Command) => {
+      const r = await api<{ models: Array<{ name: string; version: string; live: boolean; shadow: boolean; previous: number; kind: string | null; threshold: number | null }> }>(connection(cmd), 'GET', '/api/models');
+      for (const m of r.models) {
+        const tags = [m.live ? 'LIVE' : '', m.shadow ? 'SHADOW' : '', m.previous ? `rollback#${m.previous}` : ''].filter(Boolean).join(' ');
+        process.stdout.write(`${m.name}@${m.version}\t${m.kind ?? '?'}\tthreshold ${m.threshold ?? '?'}\t${tags}\n`);
+      }
+    });
+  models.command('history').description('every registry change: who and when')
+    .action(async (_o, cmd: Command) => print(await api(connection(cmd), 'GET', '/api/models/history')));
+  models.command('show').argument('<name>').argument('<version>').description('one package with its manifest')
+    .action(async (name: string, version: string, _o, cmd: Command) => print(await api(connection(cmd), 'GET', path(name, version))));
+  models.command('shadow').argument('[name]').argument('[version]').option('--stop', 'stop shadowing')
+    .description('run a model beside the live one on every frame')
+    .action(async (name: string | undefined, version: string | undefined, o: { stop?: boolean }, cmd: Command) => {
+      if (o.stop) return print(await api(connection(cmd), 'DELETE', '/api/models/shadow'));
+      if (!name || !version) throw Object.assign(new Error('shadow NAME VERSION, or shadow --stop'), { code: 'INSPECTOR_USAGE' });
+      print(await api(connection(cmd), 'POST', `${path(name, version)}/shadow`, {}));
+    });
+  models.command('report').argument('[name]').argument('[version]').description('shadow agreement report')
+    .action(async (name: string | undefined, version: string | undefined, _o, cmd: Command) => {
+      const q = name && version ? `?name=${encodeURIComponent(name)}&version=${encodeURIComponent(version)}` : '';
+      print(await api(connection(cmd), 'GET', `/api/models/shadow/report${q}`));
+    });
+  models.command('promote').argument('<name>').argument('<version>').description('validation gate, then a live swap')
+    .action(async (name: string, version: string, _o, cmd: Command) => print(await api(connection(cmd), 'POST', `${path(name, version)}/promote`, {})));
+  models.command('rollback').description('swap back to the previous live model')
+    .action(async (_o, cmd: Command) => print(await api(connection(cmd), 'POST', '/api/models/rollback', {})));
+  models.command('delete').argument('<name>').argument('<version>').description('remove a package (not live, shadow or the rollback target)')
+    .action(async (name: string, version: string, _o, cmd: Command) => print(await api(connection(cmd), 'DELETE', path(name, version))));
+  return models;
+}

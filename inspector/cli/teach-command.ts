@@ -1,0 +1,57 @@
+/**
+ * `inspector teach --good DIR --out PKG`: teach a variation model from good
+ * images in a folder and write it as a model package (see inspector/teach/).
+ */
+import { readdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { Command } from 'commander';
+import { readGray } from '../core/gray-image.js';
+import { logger } from '../core/logger.js';
+import { teachPackage } from '../teach/teach-package.js';
+import { TeachNoImagesError } from '../teach/errors.js';
+
+const IMAGE_EXT = /\.(png|jpe?g|bmp|tiff?)$/i;
+
+interface TeachCliOptions {
+  good: string; out: string; name?: string; version: string; downscale: number; limit?: number;
+  registration: boolean; mapPool?: number; maxShiftPx?: number; maxRotationDeg?: number; minQuality?: number;
+}
+
+export function teachCommand(): Command {
+  const int = (v: string): number => parseInt(v, 10);
+  return new Command('teach')
+    .description('teach a variation model (ONNX package) from good images: align, learn per-pixel reference and tolerance')
+    .requiredOption('--good <dir>', 'folder of good images (png, jpg, bmp, tif), one part each, same size')
+    .requiredOption('--out <dir>', 'package folder to write, e.g. models/bracket-taught/1.0.0')
+    .option('--name <name>', 'package name (default: the parent folder of --out)')
+    .option('--version <v>', 'package version', '1.0.0')
+    .option('--downscale <n>', 'integer frame → model input factor', int, 4)
+    .option('--limit <n>', 'use at most n images (sorted by name)', int)
+    .option('--no-registration', 'take the images as already aligned; do not register frames at run time')
+    .option('--map-pool <n>', 'anomaly-map cell size in model-input pixels', int)
+    .option('--max-shift-px <n>', 'registration: largest shift accepted (model-input pixels)', parseFloat)
+    .option('--max-rotation-deg <n>', 'registration: largest rotation accepted', parseFloat)
+    .option('--min-quality <q>', 'registration: lowest quality (0..1) accepted', parseFloat)
+    .action(async (o: TeachCliOptions) => {
+      const files = (await readdir(o.good)).filter((f) => IMAGE_EXT.test(f)).sort().slice(0, o.limit ?? Infinity);
+      if (files.length === 0) throw new TeachNoImagesError(`no image files in ${o.good}`);
+      const good = [];
+      for (const f of files) good.push(await readGray(join(o.good, f)));
+      const name = o.name ?? basename(join(o.out, '..'));
+      const reg = { ...(o.maxShiftPx !== undefined ? { maxShiftPx: o.maxShiftPx } : {}),
+        ...(o.maxRotationDeg !== undefined ? { maxRotationDeg: o.maxRotationDeg } : {}),
+        ...(o.minQuality !== undefined ? { minQuality: o.minQuality } : {}) };
+      const r = await teachPackage({
+        good, outDir: o.out, name, version: o.version, downscale: o.downscale,
+        trainingData: `${o.good} (${files.length} good image(s))`,
+        command: `inspector teach ${process.argv.slice(3).join(' ')}`,
+        registration: o.registration ? reg : false,
+        ...(o.mapPool !== undefined ? { mapPool: o.mapPool } : {}),
+        log: logger,
+      });
+      process.stdout.write(`taught ${r.manifest.name}@${r.manifest.version} from ${good.length - r.skipped.length} image(s)`
+        + `${r.skipped.length ? ` (${r.skipped.length} not registrable, left out)` : ''} → ${r.packageDir}\n`
+        + `input ${r.manifest.input.shape.join('x')}, max score on the teaching images ${Math.max(...r.teachScores).toFixed(3)}`
+        + ` (threshold ${r.manifest.decision.threshold})\n`);
+    });
+}

@@ -1,0 +1,196 @@
+/**
+ * Evaluate a model package (or per-pair teaching) on a dataset and build the
+ * report (report-schema.ts). Each image is read with the appliance's decoder
+ * (readGray), scored with the package's own preprocessing (package-scorer.ts),
+ * decided with the station's rule (`decide`), and its defect regions are the
+ * connected components of the map at the decision threshold
+ * (`regionsFromMap`, minDefectAreaPx applied), in image pixels.
+ *
+ * Per-pair teach (DeepPCB): for each pair, a package is taught from the
+ * template alone (`teachPackage`), then the tested image is judged with it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readGray, type GrayImage } from '../core/gray-image.js';
+import { logger as rootLogger, type Logger } from '../core/logger.js';
+import { regionsFromMap, scaleForFrame, type DefectRegion } from '../inference/defect-regions.js';
+import { percentile } from '../inference/model-runner.js';
+import { decide } from '../station/verdict.js';
+import type { EvalDataset, EvalItem } from './dataset-types.js';
+import { EvalDatasetError, EvalOptionError } from './errors.js';
+import {
+  auroc, confusion, groundTruthFromMask, matchRegions, perClassRecall, precisionRecallF1, type GroundTruth, type RegionMatch,
+} from './metrics.js';
+import { PackageScorer, type ScoredImage } from './package-scorer.js';
+import type { EvalImageRecord, EvalReport } from './report-schema.js';
+import { teachPackage, type TeachOptions } from '../teach/teach-package.js';
+
+export interface RunEvalOptions {
+  dataset: EvalDataset;
+  /** package folder; not used with teachPerPair */
+  modelDir?: string;
+  teachPerPair?: boolean;
+  /** teachPackage's downscale for per-pair teaching */
+  teachDownscale?: number;
+  /** further teachPackage options for per-pair teaching (variation, halfLevel, smoothPx, mapPool, registration) */
+  teachOptions?: Partial<Omit<TeachOptions, 'good' | 'outDir' | 'name' | 'version' | 'trainingData' | 'log'>>;
+  intraOpNumThreads?: number;
+  perImage?: boolean;
+  command?: string;
+  log?: Logger;
+  onProgress?: (done: number, total: number) => void;
+}
+
+async function groundTruthOf(item: EvalItem, img: GrayImage): Promise<GroundTruth> {
+  if (item.boxes) return { kind: 'boxes', boxes: item.boxes };
+  if (item.mask) {
+    const m = await readGray(item.mask);
+    if (m.width !== img.width || m.height !== img.height) {
+      throw new EvalDatasetError(`${item.mask}: mask ${m.width}x${m.height} but image ${img.width}x${img.height}`);
+    }
+    return groundTruthFromMask(m.data, m.width, m.height, item.defectClass);
+  }
+  return item.label === 'good' ? { kind: 'boxes', boxes: [] } : { kind: 'none' };
+}
+
+interface Judged { record: EvalImageRecord; match: RegionMatch | null }
+
+async function judge(scorer: PackageScorer, item: EvalItem, img: GrayImage): Promise<Judged> {
+  const s: ScoredImage = await scorer.score(img);
+  const { threshold, minDefectAreaPx } = scorer.manifest.decision;
+  // decide() rejects a NaN score (an unregistrable frame): the station rejects it too (UNREGISTRABLE)
+  const predicted = decide(s.score, threshold).verdict === 'reject';
+  const regions: DefectRegion[] = s.map
+    ? regionsFromMap(s.map, s.mapWidth, s.mapHeight, threshold, minDefectAreaPx, scaleForFrame(s.mapWidth, s.mapHeight, img.width, img.height))
+    : [];
+  const gt = await groundTruthOf(item, img);
+  // no map (classification, or a frame not registered): no regions; with localised GT they all count as missed
+  const match = gt.kind !== 'none' && (s.map || s.registered === false) ? matchRegions(regions, gt) : null;
+  return {
+    match,
+    record: {
+      id: item.id, label: item.label, defectClass: item.defectClass, width: img.width, height: img.height,
+      // an unregistrable frame is rejected unscored: it ranks as the most defective for the AUROC
+      score: s.registered === false ? 1 : s.score, predictedDefect: predicted, ms: s.ms, regions, registered: s.registered,
+      gtDefects: match?.gtTotal ?? null, gtHit: match?.gtHit ?? null, falseRegions: match?.falseRegions ?? null,
+    },
+  };
+}
+
+export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
+  const t0 = performance.now();
+  const { dataset } = opts;
+  const judged: Judged[] = [];
+  let model: EvalReport['model'];
+  const threads = opts.intraOpNumThreads ?? 1;
+
+  if (opts.teachPerPair) {
+    const pairs = dataset.items.filter((i) => i.label === 'defect' && i.template);
+    if (pairs.length === 0) throw new EvalOptionError('--teach-per-pair needs a dataset of template/tested pairs (DeepPCB)');
+    const scratch = await mkdtemp(join(tmpdir(), 'inspector-eval-teach-'));
+    // one package per pair: its "taught" info line would drown the output
+    const teachLog = (opts.log ?? rootLogger).child({ mod: 'eval-teach' }, { level: 'warn' });
+    let last: PackageScorer | null = null;
+    try {
+      for (const [i, item] of pairs.entries()) {
+        const template = await readGray(item.template!);
+        const { packageDir } = await teachPackage({
+          ...opts.teachOptions,
+          good: [template], outDir: join(scratch, `pair-${i}`), name: 'pair', version: '1.0.0',
+          trainingData: `template ${item.template}`, ...(opts.teachDownscale ? { downscale: opts.teachDownscale } : {}),
+          log: teachLog,
+        });
+        const scorer = await PackageScorer.open(packageDir, { intraOpNumThreads: threads });
+        try {
+          judged.push(await judge(scorer, item, await readGray(item.image)));
+        } finally {
+          await scorer.close();
+        }
+        last = scorer;
+        await rm(join(scratch, `pair-${i}`), { recursive: true, force: true });
+        opts.onProgress?.(i + 1, pairs.length);
+      }
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+    const m = last!.manifest;
+    model = {
+      source: 'per-pair teach (teachPackage on each template)', name: m.name, version: m.version, kind: m.outputs.kind,
+      threshold: m.decision.threshold, minDefectAreaPx: m.decision.minDefectAreaPx,
+      registration: m.registration ? 'applied' : 'none',
+    };
+  } else {
+    if (!opts.modelDir) throw new EvalOptionError('--model is required (or --teach-per-pair)');
+    const scorer = await PackageScorer.open(opts.modelDir, { intraOpNumThreads: threads });
+    try {
+      for (const [i, item] of dataset.items.entries()) {
+        judged.push(await judge(scorer, item, await readGray(item.image)));
+        opts.onProgress?.(i + 1, dataset.items.length);
+      }
+    } finally {
+      await scorer.close();
+    }
+    const m = scorer.manifest;
+    model = {
+      source: opts.modelDir, name: m.name, version: m.version, kind: m.outputs.kind,
+      threshold: m.decision.threshold, minDefectAreaPx: m.decision.minDefectAreaPx,
+      registration: m.registration ? 'applied' : 'none',
+    };
+  }
+  return buildReport(judged, dataset, model, opts, (performance.now() - t0) / 1000);
+}
+
+function buildReport(judged: Judged[], dataset: EvalDataset, model: EvalReport['model'], opts: RunEvalOptions,
+  seconds: number): EvalReport {
+  const recs = judged.map((j) => j.record);
+  const positive = recs.map((r) => r.label === 'defect');
+  const predicted = recs.map((r) => r.predictedDefect);
+  const c = confusion(predicted, positive);
+  const prf = precisionRecallF1(c);
+  const ms = recs.map((r) => r.ms);
+  const matches = judged.map((j) => j.match).filter((m): m is RegionMatch => m !== null);
+  const sum = (f: (m: RegionMatch) => number): number => matches.reduce((a, m) => a + f(m), 0);
+  const gtDefects = sum((m) => m.gtTotal);
+  const gtHit = sum((m) => m.gtHit);
+  const falseRegions = sum((m) => m.falseRegions);
+  const perClassRegion: EvalReport['regions']['per_class_recall'] = {};
+  for (const m of matches) {
+    for (const [cls, v] of Object.entries(m.perClass)) {
+      const e = (perClassRegion[cls] ??= { recall: 0, hit: 0, total: 0 });
+      e.hit += v.hit;
+      e.total += v.total;
+    }
+  }
+  for (const e of Object.values(perClassRegion)) e.recall = e.total ? e.hit / e.total : 0;
+  const round = (v: number | null): number | null => (v === null ? null : Math.round(v * 1e6) / 1e6);
+  return {
+    schemaVersion: 1,
+    model,
+    dataset: {
+      root: dataset.root, layout: dataset.layout, split: dataset.split, images: recs.length,
+      good: positive.filter((p) => !p).length, defective: positive.filter(Boolean).length,
+      classes: dataset.classes, teachPerPair: opts.teachPerPair ?? false,
+    },
+    image_auroc: round(auroc(recs.map((r) => r.score), positive)),
+    threshold: model.threshold,
+    precision: round(prf.precision),
+    recall: round(prf.recall),
+    f1: round(prf.f1),
+    accuracy: round(prf.accuracy),
+    false_reject_rate: round(c.fp + c.tn > 0 ? c.fp / (c.fp + c.tn) : null),
+    unregistrable: recs.filter((r) => r.registered === false).length,
+    confusion_matrix: c,
+    per_class_recall: perClassRecall(recs.map((r) => r.defectClass), predicted),
+    latency_ms: { p50: round(percentile(ms, 0.5)) ?? 0, p99: round(percentile(ms, 0.99)) ?? 0, runs: ms.length },
+    defect_region_recall: round(gtDefects > 0 ? gtHit / gtDefects : null),
+    false_regions_per_image: round(matches.length > 0 ? falseRegions / matches.length : null),
+    regions: {
+      images: matches.length, gt_defects: gtDefects, gt_hit: gtHit, predicted: sum((m) => m.predicted), false: falseRegions,
+      per_class_recall: Object.fromEntries(Object.entries(perClassRegion).sort(([a], [b]) => a.localeCompare(b))),
+    },
+    seconds: Math.round(seconds * 10) / 10,
+    command: opts.command ?? '',
+    ...(opts.perImage ? { per_image: recs } : {}),
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * Figures for the Stats page, computed in SQL on the read-only query
+ * connection (results + ATTACHed review database):
+ * - per hour: parts, passes, rejects, yield, reject rate, frame→verdict
+ *   percentiles (exact, nearest rank, via window functions) and mean
+ * - rejects per result code, and per QA defect class (labels `true_defect`)
+ * - the frame→verdict latency histogram over the whole range
+ * - agreement between the model and QA labels: false reject rate (labelled
+ *   rejects that QA calls false_reject), escapes found by review (passes QA
+ *   calls true_defect), overall agreement; `unsure` labels count in neither
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+
+const HOUR_MS = 3_600_000;
+/** upper edges (ms) of the latency histogram; the last bucket is open */
+export const LATENCY_EDGES_MS = [0.5, 1, 1.5, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 50, 100] as const;
+
+export interface HourStats {
+  hour: string; hourMs: number; parts: number; passes: number; rejects: number;
+  yield: number | null; rejectRate: number | null;
+  latency: { count: number; p50: number | null; p90: number | null; p99: number | null; max: number | null; mean: number | null };
+}
+
+export interface Stats {
+  from: string; to: string;
+  totals: { parts: number; passes: number; rejects: number; yield: number | null; rejectRate: number | null };
+  hours: HourStats[];
+  rejectsByCode: Array<{ code: number; count: number }>;
+  rejectsByClass: Array<{ defectClass: string; count: number }>;
+  latencyHistogram: Array<{ leMs: number | null; count: number }>;
+  agreement: {
+    labelledRejects: number; falseRejects: number; falseRejectRate: number | null;
+    labelledPasses: number; escapesFound: number; escapeRate: number | null;
+    agreeing: number; labelled: number; agreement: number | null; unsure: number;
+  };
+}
+
+const ratio = (a: number, b: number): number | null => (b > 0 ? a / b : null);
+/** nearest-rank index ceil(q*n) in SQL (no ceil() in this SQLite build) */
+const rank = (q: number): string => `MAX(1, CAST(${q} * n AS INTEGER) + (${q} * n > CAST(${q} * n AS INTEGER)))`;
+
+export function computeStats(db: BetterSqlite3.Database, from: number, to: number): Stats {
+  const hours = db.prepare(`
+    WITH t AS (
+      SELECT CAST(captured_at_ms / ${HOUR_MS} AS INTEGER) AS h, verdict, frame_to_verdict_ms AS ms,
+        ROW_NUMBER() OVER (PARTITION BY CAST(captured_at_ms / ${HOUR_MS} AS INTEGER), frame_to_verdict_ms IS NULL ORDER BY frame_to_verdict_ms) AS rn,
+        COUNT(frame_to_verdict_ms) OVER (PARTITION BY CAST(captured_at_ms / ${HOUR_MS} AS INTEGER)) AS n
+      FROM results WHERE captured_at_ms >= ? AND captured_at_ms < ?)
+    SELECT h, COUNT(*) AS parts, SUM(verdict = 'pass') AS passes, SUM(verdict = 'reject') AS rejects,
+      MAX(n) AS lat_n, AVG(ms) AS mean, MAX(ms) AS max,
+      MAX(CASE WHEN ms IS NOT NULL AND rn = ${rank(0.5)} THEN ms END) AS p50,
+      MAX(CASE WHEN ms IS NOT NULL AND rn = ${rank(0.9)} THEN ms END) AS p90,
+      MAX(CASE WHEN ms IS NOT NULL AND rn = ${rank(0.99)} THEN ms END) AS p99
+    FROM t GROUP BY h ORDER BY h`).all(from, to) as Array<{
+      h: number; parts: number; passes: number; rejects: number; lat_n: number; mean: number | null; max: number | null;
+      p50: number | null; p90: number | null; p99: number | null;
+    }>;
+
+  const byCode = db.prepare(`SELECT code, COUNT(*) AS count FROM results
+    WHERE verdict = 'reject' AND captured_at_ms >= ? AND captured_at_ms < ? GROUP BY code ORDER BY code`).all(from, to) as Array<{ code: number; count: number }>;
+
+  const byClass = db.prepare(`SELECT COALESCE(l.defect_class, '(unclassified)') AS defectClass, COUNT(*) AS count
+    FROM results r JOIN rv.labels l ON l.run_id = r.run_id AND l.seq = r.seq
+    WHERE l.verdict = 'true_defect' AND r.captured_at_ms >= ? AND r.captured_at_ms < ?
+    GROUP BY 1 ORDER BY count DESC, defectClass`).all(from, to) as Array<{ defectClass: string; count: number }>;
+
+  const bucketCase = `CASE ${LATENCY_EDGES_MS.map((e, i) => `WHEN frame_to_verdict_ms <= ${e} THEN ${i}`).join(' ')} ELSE ${LATENCY_EDGES_MS.length} END`;
+  const hist = db.prepare(`SELECT ${bucketCase} AS b, COUNT(*) AS count FROM results
+    WHERE frame_to_verdict_ms IS NOT NULL AND captured_at_ms >= ? AND captured_at_ms < ? GROUP BY b`).all(from, to) as Array<{ b: number; count: number }>;
+  const histCounts = new Array<number>(LATENCY_EDGES_MS.length + 1).fill(0);
+  for (const h of hist) histCounts[h.b] = h.count;
+
+  const a = db.prepare(`SELECT
+      SUM(r.verdict = 'reject' AND l.verdict IN ('true_defect','false_reject')) AS labelledRejects,
+      SUM(r.verdict = 'reject' AND l.verdict = 'false_reject') AS falseRejects,
+      SUM(r.verdict = 'pass' AND l.verdict IN ('true_defect','false_reject')) AS labelledPasses,
+      SUM(r.verdict = 'pass' AND l.verdict = 'true_defect') AS escapesFound,
+      SUM(l.verdict = 'unsure') AS unsure
+    FROM results r JOIN rv.labels l ON l.run_id = r.run_id AND l.seq = r.seq
+    WHERE r.captured_at_ms >= ? AND r.captured_at_ms < ?`).get(from, to) as Record<string, number | null>;
+  const n = (k: string): number => a[k] ?? 0;
+  const labelled = n('labelledRejects') + n('labelledPasses');
+  const agreeing = (n('labelledRejects') - n('falseRejects')) + (n('labelledPasses') - n('escapesFound'));
+
+  const parts = hours.reduce((s, h) => s + h.parts, 0);
+  const passes = hours.reduce((s, h) => s + h.passes, 0);
+  const rejects = hours.reduce((s, h) => s + h.rejects, 0);
+  return {
+    from: new Date(from).toISOString(), to: new Date(to).toISOString(),
+    totals: { parts, passes, rejects, yield: ratio(passes, parts), rejectRate: ratio(rejects, parts) },
+    hours: hours.map((h) => ({
+      hourMs: h.h * HOUR_MS, hour: new Date(h.h * HOUR_MS).toISOString(), parts: h.parts, passes: h.passes, rejects: h.rejects,
+      yield: ratio(h.passes, h.parts), rejectRate: ratio(h.rejects, h.parts),
+      latency: { count: h.lat_n, p50: h.p50, p90: h.p90, p99: h.p99, max: h.max, mean: h.mean },
+    })),
+    rejectsByCode: byCode,
+    rejectsByClass: byClass,
+    latencyHistogram: histCounts.map((count, i) => ({ leMs: LATENCY_EDGES_MS[i] ?? null, count })),
+    agreement: {
+      labelledRejects: n('labelledRejects'), falseRejects: n('falseRejects'), falseRejectRate: ratio(n('falseRejects'), n('labelledRejects')),
+      labelledPasses: n('labelledPasses'), escapesFound: n('escapesFound'), escapeRate: ratio(n('escapesFound'), n('labelledPasses')),
+      agreeing, labelled, agreement: ratio(agreeing, labelled), unsure: n('unsure'),
+    },
+  };
+}

@@ -1,0 +1,157 @@
+/**
+ * Calibration API (admin writes, any logged-in user reads), all under /api/calibration:
+ *   GET  /api/calibration                     the current version (404 before the first save)
+ *   GET  /api/calibration/versions            every version, newest last
+ *   GET  /api/calibration/versions/:version   one version
+ *   POST /api/calibration/activate {version}  point the station at a version (rollback)
+ *   POST /api/calibration/lens {imagesDir, board}   lens from board images in a folder on the station
+ *   POST /api/calibration/plane {points, mm} | {imagePath, board}   plane and scale
+ *   PUT  /api/calibration/roi {x, y, width, height}
+ *   POST /api/calibration/checks/reference {imagePath} | {values}   focus/exposure reference
+ *   POST /api/calibration/check {imagePath}   focus/exposure figures of an image (no save)
+ * Every change is a new version of the calibration file and an audit record.
+ * Lens and plane fits are synchronous OpenCV calls of up to a few seconds: they
+ * run in the server worker, never on the station's hot-path thread. A new
+ * calibration takes effect on the station's next start.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { readGray } from '../../core/gray-image.js';
+import { CalibrationStore, CalibrationDoc, BoardSchema, RoiSection, type CalibrationPatch } from '../../../calibration/calibration-file.js';
+import { CalibrationBadInputError, CalibrationMissingError } from '../../../calibration/errors.js';
+import { computeChecks, DEFAULT_BANDS } from '../../../calibration/image-checks.js';
+import { validateRoi } from '../../../calibration/roi.js';
+import { ErrorReply, authErrors } from './schemas.js';
+
+const Pt = Type.Object({ x: Type.Number(), y: Type.Number() });
+const Versioned = Type.Object({ version: Type.Integer(), doc: CalibrationDoc });
+const Checks = Type.Object({
+  tenengrad: Type.Number(), laplacianVar: Type.Number(), mean: Type.Number(), p01: Type.Number(), p99: Type.Number(),
+  saturatedFraction: Type.Number(), darkFraction: Type.Number(), histogram: Type.Array(Type.Number()), samples: Type.Integer(),
+});
+const errs = { ...authErrors, 404: ErrorReply, 409: ErrorReply, 422: ErrorReply };
+
+export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const store = (): CalibrationStore => {
+    if (!app.settings.calibrationDir) throw new CalibrationMissingError('this server has no calibration folder configured');
+    return new CalibrationStore(app.settings.calibrationDir);
+  };
+  const save = (actor: string, action: string, patch: CalibrationPatch, note?: string): { version: number; doc: CalibrationDoc } => {
+    const s = store();
+    const before = s.current();
+    const doc = s.save(patch, { actor, ...(note ? { note } : {}) });
+    const key = Object.keys(patch)[0] as keyof CalibrationPatch;
+    app.audit.record({ actor, action, target: `calibration:v${doc.version}`, before: before ? { version: before.version, [key]: before[key] ?? null } : null,
+      after: { version: doc.version, [key]: doc[key] ?? null } });
+    return { version: doc.version, doc };
+  };
+  const tags = ['calibration'];
+
+  app.get('/api/calibration', {
+    preHandler: app.requireRole('operator', 'qa', 'ml', 'admin'),
+    schema: { description: 'The current calibration version', tags, response: { 200: Versioned, ...errs } },
+  }, async () => {
+    const doc = store().current();
+    if (!doc) throw new CalibrationMissingError('no calibration saved yet');
+    return { version: doc.version, doc };
+  });
+
+  app.get('/api/calibration/versions', {
+    preHandler: app.requireRole('operator', 'qa', 'ml', 'admin'),
+    schema: { description: 'All calibration versions', tags, response: { 200: Type.Array(Type.Object({
+      version: Type.Integer(), createdAt: Type.String(), createdBy: Type.String(), note: Type.Optional(Type.String()),
+      sections: Type.Array(Type.String()), current: Type.Boolean() })), ...errs } },
+  }, async () => store().list());
+
+  app.get('/api/calibration/versions/:version', {
+    preHandler: app.requireRole('operator', 'qa', 'ml', 'admin'),
+    schema: { description: 'One calibration version', tags, params: Type.Object({ version: Type.Integer({ minimum: 1 }) }), response: { 200: Versioned, ...errs } },
+  }, async (req) => ({ version: req.params.version, doc: store().get(req.params.version) }));
+
+  app.post('/api/calibration/activate', {
+    preHandler: app.requireRole('admin'),
+    schema: { description: 'Point the station at an existing version (rollback)', tags,
+      body: Type.Object({ version: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), response: { 200: Versioned, ...errs } },
+  }, async (req) => {
+    const s = store();
+    const before = s.currentVersion();
+    const doc = s.activate(req.body.version);
+    app.audit.record({ actor: req.user!.name, action: 'calibration.activate', target: `calibration:v${doc.version}`, before: { version: before }, after: { version: doc.version } });
+    return { version: doc.version, doc };
+  });
+
+  app.post('/api/calibration/lens', {
+    preHandler: app.requireRole('admin'),
+    schema: { description: 'Calibrate the lens from checkerboard images in a folder on the station', tags,
+      body: Type.Object({ imagesDir: Type.String({ minLength: 1 }), board: BoardSchema, minViews: Type.Optional(Type.Integer({ minimum: 3 })) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ version: Type.Integer(), rms: Type.Number(), used: Type.Integer(), distinct: Type.Integer(),
+        views: Type.Array(Type.Object({ name: Type.String(), found: Type.Boolean(), rms: Type.Union([Type.Number(), Type.Null()]),
+          corners: Type.Union([Type.Array(Pt), Type.Null()]) })) }), ...errs } },
+  }, async (req) => {
+    const { calibrateLens } = await import('../../../calibration/lens-calibration.js'); // OpenCV only when asked
+    let files: string[];
+    try { files = readdirSync(req.body.imagesDir).filter((f) => /\.(png|jpe?g|bmp|tiff?)$/i.test(f)).sort(); } catch (err) {
+      throw new CalibrationBadInputError(`cannot read ${req.body.imagesDir}: ${(err as Error).message}`);
+    }
+    const images = await Promise.all(files.map(async (f) => ({ name: f, image: await readGray(join(req.body.imagesDir, f)) })));
+    const r = calibrateLens(images, req.body.board, req.body.minViews ? { minViews: req.body.minViews } : {});
+    const { version } = save(req.user!.name, 'calibration.lens', { lens: { camera: r.camera, imageSize: r.imageSize, board: req.body.board,
+      rms: r.rms, views: r.used, distinctViews: r.distinct } }, `lens from ${files.length} images`);
+    return { version, rms: r.rms, used: r.used, distinct: r.distinct, views: r.views.map((v) => ({ name: v.name, found: v.found, rms: v.rms, corners: v.corners })) };
+  });
+
+  app.post('/api/calibration/plane', {
+    preHandler: app.requireRole('admin'),
+    schema: { description: 'Plane homography and mm per pixel, from four or more marked points or a board image on the station', tags,
+      body: Type.Union([
+        Type.Object({ points: Type.Array(Pt, { minItems: 4 }), mm: Type.Array(Pt, { minItems: 4 }) }, { additionalProperties: false }),
+        Type.Object({ imagePath: Type.String({ minLength: 1 }), board: BoardSchema }, { additionalProperties: false }),
+      ]),
+      response: { 200: Type.Object({ version: Type.Integer(), mmPerPx: Type.Number(), mmPerPxX: Type.Number(), mmPerPxY: Type.Number(),
+        residualMm: Type.Number(), undistorted: Type.Boolean() }), ...errs } },
+  }, async (req) => {
+    const { planeFromBoard, planeFromPoints } = await import('../../../calibration/plane.js');
+    const cur = store().current();
+    const lens = cur?.lens?.camera ?? null;
+    const body = req.body;
+    const plane = 'points' in body
+      ? planeFromPoints(body.points, body.mm, cur?.frame ?? { width: 1280, height: 1024 }, lens)
+      : planeFromBoard(await readGray(body.imagePath), body.board, lens);
+    const { version } = save(req.user!.name, 'calibration.plane', { plane });
+    return { version, mmPerPx: plane.mmPerPx, mmPerPxX: plane.mmPerPxX, mmPerPxY: plane.mmPerPxY, residualMm: plane.residualMm, undistorted: plane.undistorted };
+  });
+
+  app.put('/api/calibration/roi', {
+    preHandler: app.requireRole('admin'),
+    schema: { description: 'Store the region of interest (frame pixels)', tags, body: RoiSection, response: { 200: Versioned, ...errs } },
+  }, async (req) => {
+    const frame = store().current()?.frame ?? { width: 1280, height: 1024 };
+    const roi = validateRoi(req.body, frame);
+    return save(req.user!.name, 'calibration.roi', { roi: { x: roi.x, y: roi.y, width: roi.width, height: roi.height } });
+  });
+
+  app.post('/api/calibration/check', {
+    preHandler: app.requireRole('operator', 'qa', 'ml', 'admin'),
+    schema: { description: 'Focus and exposure figures of an image on the station (inside the ROI)', tags,
+      body: Type.Object({ imagePath: Type.String({ minLength: 1 }) }, { additionalProperties: false }), response: { 200: Checks, ...errs } },
+  }, async (req) => {
+    const img = await readGray(req.body.imagePath).catch((err: Error) => { throw new CalibrationBadInputError(err.message); });
+    return computeChecks(img.data, img.width, img.height, { roi: store().current()?.roi ?? null, step: 2 });
+  });
+
+  app.post('/api/calibration/checks/reference', {
+    preHandler: app.requireRole('admin'),
+    schema: { description: 'Save the focus/exposure reference the running station is compared with', tags,
+      body: Type.Object({ imagePath: Type.String({ minLength: 1 }), bands: Type.Optional(Type.Object({
+        sharpnessDropMax: Type.Number({ minimum: 0, maximum: 1 }), meanDeltaMax: Type.Number({ minimum: 0 }), saturatedMax: Type.Number({ minimum: 0, maximum: 1 }) })) },
+      { additionalProperties: false }),
+      response: { 200: Versioned, ...errs } },
+  }, async (req) => {
+    const img = await readGray(req.body.imagePath).catch((err: Error) => { throw new CalibrationBadInputError(err.message); });
+    const c = computeChecks(img.data, img.width, img.height, { roi: store().current()?.roi ?? null, step: 2 });
+    return save(req.user!.name, 'calibration.checks', { checks: { reference: { tenengrad: c.tenengrad, laplacianVar: c.laplacianVar, mean: c.mean,
+      saturatedFraction: c.saturatedFraction, darkFraction: c.darkFraction }, bands: req.body.bands ?? { ...DEFAULT_BANDS } } });
+  });
+};

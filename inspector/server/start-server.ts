@@ -1,0 +1,39 @@
+/**
+ * Start the station's HTTP server (worker thread) with everything it needs:
+ * database and image paths, the RPC handlers (health, metrics, model,
+ * liveFrame) and the live feed the part loop fills. Keeps station.ts short.
+ */
+import { resolve } from 'node:path';
+import type { Logger } from '../core/logger.js';
+import type { Station } from '../station/station.js';
+import { reviewDbPathFor } from '../review/review-db.js';
+import { ServerHost } from './server-host.js';
+import { LiveFeed } from './live-feed.js';
+import type { LiveModelInfo } from './station-view.js';
+
+export async function startStationServer(station: Station, log: Logger): Promise<ServerHost> {
+  const { config } = station;
+  const feed = LiveFeed.allocate(station.runId, config.camera.width, config.camera.height);
+  const model = (): LiveModelInfo => {
+    const r = station.runner;
+    return { name: r.modelName, version: r.modelVersion, threshold: r.threshold, outputs: (r.manifest as { outputs?: unknown }).outputs ?? null };
+  };
+  const host = await ServerHost.start({
+    host: config.server.host, port: config.server.port, liveFrameBuffer: feed.frameBuffer,
+    app: {
+      resultsDbPath: resolve(config.results.dbPath), reviewDbPath: reviewDbPathFor(config.results.dbPath),
+      imagesDir: resolve(config.results.imagesDir), doubtMargin: config.results.doubtMargin,
+      stationClasses: config.station.defectClasses, calibrationDir: resolve(config.calibration.dir),
+      cookieSecure: config.server.secureCookies,
+    },
+  }, {
+    health: () => Promise.resolve(station.health()),
+    metrics: () => station.metrics.text(),
+    model: () => Promise.resolve(model()),
+    liveFrame: () => feed.nextFrame(),
+  }, log);
+  station.loop.feed = feed;
+  feed.start((m) => host.post(m), () => station.health());
+  host.onClose(() => { feed.stop(); station.loop.feed = null; });
+  return host;
+}

@@ -1,0 +1,369 @@
+#!/usr/bin/python3
+"""Train a small defect segmenter from a Folder (Anomalib "Folder" / MVTec AD style) dataset,
+the format the appliance exports, and write a complete model package (schema version 2).
+
+    /usr/bin/python3 models/training/train_folder.py --data EXPORT/train --test-data EXPORT/test \
+        --out .cache/eval/models/mt/1.0.0 --name mt --version 1.0.0 --size 256 --epochs 30 --seed 1
+
+Dataset layout (one split):
+
+    good/*.png|jpg...                 good parts
+    defect/<class>/*.png|jpg...       defective parts, one folder per defect class
+    masks/<class>/<stem>.<ext>        optional pixel masks (same stem as the image; >= 128 = defect)
+
+(MVTec AD's own `<class>/` + `ground_truth/<class>/<stem>_mask.png` is read too.)
+
+Images of any size are decoded by the appliance's own decoder (sharp, through
+decode_images.ts) and resized to --size x --size with a bilinear resize
+(half-pixel centres, no antialiasing) and normalised x = (p/255 - 0.5)/0.25:
+the manifest declares exactly that (`resize: linear`), and the appliance
+compiles it in front of model.onnx, so train and station preprocess alike.
+
+Network: per-image standardisation, 3 stride-2 conv blocks, 2 dilated context
+blocks, a 1x1 segmentation head (map, 1/8 resolution, the defect area) and an
+image head (one more stride-2 block, global average + max pool, linear: the
+score, which decides). Outputs:
+`map` = sigmoid(seg logits) [1,1,S/8,S/8], `score` = sigmoid(image logit) [1].
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train import auroc, block, dumps_compact, sha256_file  # noqa: E402  (shared helpers of the default trainer)
+
+SCALE = 1.0 / 255.0
+MEAN = 0.5
+STD = 0.25
+CELL = 8
+IMG_EXT = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# ---------------------------------------------------------------- data
+
+def _images(folder):
+    if not os.path.isdir(folder):
+        return []
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.lower().endswith(IMG_EXT))
+
+
+def _find_mask(root, cls, image_path):
+    stem = os.path.splitext(os.path.basename(image_path))[0]
+    for folder, suffix in ((os.path.join(root, 'masks', cls), ''), (os.path.join(root, 'ground_truth', cls), '_mask')):
+        for ext in IMG_EXT:
+            p = os.path.join(folder, stem + suffix + ext)
+            if os.path.isfile(p):
+                return p
+    return None
+
+
+def list_folder(root):
+    """[(image, label 0/1, class, mask or None)] of a Folder/MVTec split, in a stable order."""
+    items = [(p, 0, 'good', None) for p in _images(os.path.join(root, 'good'))]
+    defect_root = os.path.join(root, 'defect')
+    if os.path.isdir(defect_root):
+        classes = sorted(d for d in os.listdir(defect_root) if os.path.isdir(os.path.join(defect_root, d)))
+        base = defect_root
+    else:  # MVTec AD: every folder but good/ and ground_truth/ is a defect class
+        classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
+                         and d not in ('good', 'masks', 'ground_truth', 'train', 'test'))
+        base = root
+    for cls in classes:
+        items += [(p, 1, cls, _find_mask(root, cls, p)) for p in _images(os.path.join(base, cls))]
+    if not items:
+        sys.exit(f'{root}: no images (expected good/ and defect/<class>/)')
+    return items
+
+
+def decode(paths):
+    """Decode with the appliance's decoder (sharp via decode_images.ts) -> list of uint8 HxW arrays."""
+    tsx = os.environ.get('INSPECTOR_TSX', os.path.join(REPO, 'node_modules', '.bin', 'tsx'))
+    script = os.path.join(REPO, 'models', 'training', 'decode_images.ts')
+    proc = subprocess.run([tsx, script], input=json.dumps([os.path.abspath(p) for p in paths]).encode(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    if proc.returncode != 0:
+        sys.exit(f'decoding failed: {proc.stderr.decode(errors="replace").strip()}')
+    out, buf, pos = [], proc.stdout, 0
+    for _ in paths:
+        w, h = np.frombuffer(buf, dtype='<u4', count=2, offset=pos)
+        pos += 8
+        out.append(np.frombuffer(buf, dtype=np.uint8, count=int(w) * int(h), offset=pos).reshape(int(h), int(w)))
+        pos += int(w) * int(h)
+    return out
+
+
+def preprocess(img_u8, size):
+    """uint8 HxW -> [1,1,S,S] float32, exactly what the compiled manifest graph does (Cast, Resize linear, Mul/Add)."""
+    x = torch.from_numpy(img_u8.copy())[None, None].float()
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
+    return (x * SCALE - MEAN) / STD
+
+
+def load(items, size):
+    imgs = decode([it[0] for it in items])
+    mask_items = [(i, it[3]) for i, it in enumerate(items) if it[3]]
+    masks = dict(zip([i for i, _ in mask_items], decode([m for _, m in mask_items]))) if mask_items else {}
+    xs, ts, has_mask = [], [], []
+    cells = size // CELL
+    for i, (path, label, _, _) in enumerate(items):
+        xs.append(preprocess(imgs[i], size))
+        if i in masks:
+            m = torch.from_numpy((masks[i] >= 128).astype(np.float32))[None, None]
+            if m.shape[-2:] != imgs[i].shape:
+                sys.exit(f'{path}: mask size {tuple(m.shape[-2:])} != image size {imgs[i].shape}')
+            ts.append(F.adaptive_max_pool2d(m, (cells, cells)))
+        else:
+            ts.append(torch.zeros(1, 1, cells, cells))
+        # a defect without a (non-empty) mask says nothing about where: no segmentation loss on it
+        has_mask.append(bool(label == 0 or (i in masks and float(ts[-1].sum()) > 0)))
+    labels = torch.tensor([float(it[1]) for it in items])
+    return torch.cat(xs), torch.cat(ts), labels, torch.tensor(has_mask), [it[2] for it in items]
+
+
+# ---------------------------------------------------------------- model
+
+class Standardise(nn.Module):
+    """Per-image standardisation inside the network (x - mean) / std: tiles differ in brightness and contrast."""
+
+    def forward(self, x):
+        m = x.mean(dim=(2, 3), keepdim=True)
+        v = ((x - m) * (x - m)).mean(dim=(2, 3), keepdim=True)
+        return (x - m) / torch.sqrt(v + 1e-2)
+
+
+class Net(nn.Module):
+    """features at 1/8 -> seg head (map); one more stride-2 block -> global avg + max pool -> image head (score)."""
+
+    def __init__(self, widths, standardise=True):
+        super().__init__()
+        w1, w2, w3 = widths
+        self.standardise = Standardise() if standardise else nn.Identity()
+        self.features = nn.Sequential(block(1, w1, stride=2), block(w1, w2, stride=2), block(w2, w3, stride=2),
+                                      block(w3, w3, dilation=2), block(w3, w3, dilation=4))
+        self.seg = nn.Conv2d(w3, 1, 1)
+        self.down = block(w3, 2 * w3, stride=2)
+        self.cls = nn.Linear(4 * w3, 1)
+        nn.init.constant_(self.seg.bias, -3.0)
+
+    def forward(self, x):
+        f = self.features(self.standardise(x))
+        g = self.down(f)
+        pooled = torch.cat([g.mean(dim=(2, 3)), torch.amax(g, dim=(2, 3))], dim=1)
+        return self.seg(f), self.cls(pooled)[:, 0]
+
+
+class Exported(nn.Module):
+    """model.onnx: preprocessed image -> (map [1,1,h,w] defect probability, score [1])."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        seg, logit = self.net(image)
+        return torch.sigmoid(seg), torch.sigmoid(logit)
+
+
+def augment(x, t, gen, rot90=False):
+    """Random h/v flips (and with rot90 quarter turns; square inputs), image and target alike, and
+    +/-5 % gain, +/-5 grey levels."""
+    x, t = x.clone(), t.clone()
+    for i in range(x.shape[0]):
+        if rot90 and torch.rand(1, generator=gen).item() < 0.5:
+            x[i], t[i] = x[i].transpose(-1, -2).clone(), t[i].transpose(-1, -2).clone()
+        if torch.rand(1, generator=gen).item() < 0.5:
+            x[i], t[i] = x[i].flip(-1).clone(), t[i].flip(-1).clone()
+        if torch.rand(1, generator=gen).item() < 0.5:
+            x[i], t[i] = x[i].flip(-2).clone(), t[i].flip(-2).clone()
+        gain = 1 + (torch.rand(1, generator=gen).item() - 0.5) * 0.1
+        offset = (torch.rand(1, generator=gen).item() - 0.5) * 0.16
+        x[i] = ((x[i] * STD + MEAN) * gain - MEAN) / STD + offset
+    return x, t
+
+
+@torch.no_grad()
+def predict(net, x):
+    net.eval()
+    segs, logits = [], []
+    for i in range(0, x.shape[0], 32):
+        s, l = net(x[i:i + 32])
+        segs.append(s)
+        logits.append(l)
+    return torch.cat(segs), torch.cat(logits)
+
+
+def metrics(net, x, y, classes, threshold):
+    _, logits = predict(net, x)
+    scores = torch.sigmoid(logits)
+    pred = (scores >= threshold).float()
+    m = {'image_auroc': auroc(scores.numpy(), y.numpy()), 'accuracy': float((pred == y).float().mean())}
+    if (y == 1).any():
+        m['recall'] = float(pred[y == 1].mean())
+    if (y == 0).any():
+        m['false_reject_rate'] = float(pred[y == 0].mean())
+    for cls in sorted(set(classes) - {'good'}):
+        m[f'recall_{cls}'] = float(pred[torch.tensor([c == cls for c in classes])].mean())
+    return m, logits
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--data', required=True, help='training split in Folder layout (good/, defect/<class>/, masks/<class>/)')
+    ap.add_argument('--test-data', default=None, help='held-out split in the same layout (metrics only)')
+    ap.add_argument('--out', required=True, help='package folder to write (<name>/<version>)')
+    ap.add_argument('--name', required=True)
+    ap.add_argument('--version', default='1.0.0')
+    ap.add_argument('--size', type=int, default=256, help='model input is size x size (multiple of 8)')
+    ap.add_argument('--widths', default='16,32,48')
+    ap.add_argument('--epochs', type=int, default=30)
+    ap.add_argument('--batch', type=int, default=16)
+    ap.add_argument('--lr', type=float, default=3e-3)
+    ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--threshold', type=float, default=0.5)
+    ap.add_argument('--seg-weight', type=float, default=1.0, help='weight of the segmentation loss')
+    ap.add_argument('--max-images', type=int, default=0, help='use at most N good and N defective images (smoke runs)')
+    ap.add_argument('--description', default=None)
+    ap.add_argument('--rot90', action='store_true', help='augment with transposes too (parts without a fixed orientation)')
+    ap.add_argument('--no-standardise', action='store_true', help='no per-image standardisation at the network input')
+    ap.add_argument('--scores-out', default=None,
+                    help='write {image path relative to its split: score} of the test split (else the train split) here')
+    args = ap.parse_args()
+    if args.size % CELL or args.size < 32:
+        sys.exit('--size must be a multiple of 8, at least 32')
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    t0 = time.time()
+    items = list_folder(args.data)
+    if args.max_images:
+        items = [it for it in items if it[1] == 0][:args.max_images] + [it for it in items if it[1] == 1][:args.max_images]
+    x, t, y, has_mask, classes = load(items, args.size)
+    test = None
+    if args.test_data:
+        test_items = list_folder(args.test_data)
+        if args.max_images:
+            test_items = [it for it in test_items if it[1] == 0][:args.max_images] + [it for it in test_items if it[1] == 1][:args.max_images]
+        tx, _, ty, _, tc = load(test_items, args.size)
+        test = (tx, ty, tc)
+    else:
+        test_items = None
+    print(f'loaded {len(y)} train ({int(y.sum())} defective, {int(has_mask.sum())} with masks/good) '
+          f'{"and %d test " % len(test[1]) if test else ""}images in {time.time() - t0:.1f}s', flush=True)
+
+    net = Net(tuple(int(w) for w in args.widths.split(',')), standardise=not args.no_standardise)
+    n_params = sum(p.numel() for p in net.parameters())
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps = (len(y) + args.batch - 1) // args.batch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15)
+    n_pos, n_neg = float(y.sum()), float((1 - y).sum())
+    img_pos_weight = torch.tensor(n_neg / n_pos if n_pos and n_neg else 1.0)
+    pos_frac = float(t[has_mask].mean()) if has_mask.any() else 0.0
+    seg_pos_weight = torch.tensor(min(20.0, (1 - pos_frac) / pos_frac) if pos_frac > 0 else 1.0)
+    print(f'parameters {n_params}; positive cells {pos_frac:.4f} -> seg pos_weight {float(seg_pos_weight):.2f}', flush=True)
+
+    t1 = time.time()
+    for epoch in range(args.epochs):
+        net.train()
+        order = torch.randperm(len(y), generator=gen)
+        total = 0.0
+        for b in range(steps):
+            idx = order[b * args.batch:(b + 1) * args.batch]
+            xb, tb = augment(x[idx], t[idx], gen, rot90=args.rot90)
+            seg, logit = net(xb)
+            loss = F.binary_cross_entropy_with_logits(logit, y[idx], pos_weight=img_pos_weight)
+            sel = has_mask[idx]
+            if sel.any():
+                loss = loss + args.seg_weight * F.binary_cross_entropy_with_logits(seg[sel], tb[sel], pos_weight=seg_pos_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += float(loss) * len(idx)
+        print(f'epoch {epoch + 1}/{args.epochs} loss {total / len(y):.4f} ({time.time() - t1:.0f}s)', flush=True)
+    t_train = time.time() - t1
+
+    train_m, train_logits = metrics(net, x, y, classes, args.threshold)
+    test_m, test_logits = metrics(net, *test, args.threshold) if test else ({}, None)
+    if args.scores_out:
+        root, its, lg = (args.test_data, test_items, test_logits) if test else (args.data, items, train_logits)
+        os.makedirs(os.path.dirname(os.path.abspath(args.scores_out)), exist_ok=True)
+        with open(args.scores_out, 'w') as f:
+            json.dump({os.path.relpath(it[0], root): float(torch.sigmoid(v)) for it, v in zip(its, lg)}, f, indent=0)
+    print('train', json.dumps({k: round(v, 4) for k, v in train_m.items()}))
+    if test:
+        print('test ', json.dumps({k: round(v, 4) for k, v in test_m.items()}))
+
+    # ------------------------------------------------------------ export
+    os.makedirs(args.out, exist_ok=True)
+    model_path = os.path.join(args.out, 'model.onnx')
+    exported = Exported(net).eval()
+    s, cells = args.size, args.size // CELL
+    torch.onnx.export(exported, (x[:1].clone(),), model_path, input_names=['image'], output_names=['map', 'score'],
+                      opset_version=13, do_constant_folding=True, training=torch.onnx.TrainingMode.EVAL)
+    import onnx
+    model = onnx.load(model_path)
+    onnx.checker.check_model(model)
+    io = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in list(model.graph.input) + list(model.graph.output)}
+    expected = {'image': [1, 1, s, s], 'map': [1, 1, cells, cells], 'score': [1]}
+    if io != expected:
+        sys.exit(f'exported graph has {io}, expected {expected}')
+
+    r = lambda v: round(float(v), 6)
+    command = (f'/usr/bin/python3 models/training/train_folder.py --data {args.data}'
+               + (f' --test-data {args.test_data}' if args.test_data else '')
+               + f' --out {args.out} --name {args.name} --version {args.version} --size {args.size} --widths {args.widths}'
+               f' --epochs {args.epochs} --batch {args.batch} --lr {args.lr} --seed {args.seed} --threads {args.threads}'
+               f' --threshold {args.threshold} --seg-weight {args.seg_weight}'
+               + (' --rot90' if args.rot90 else '') + (' --no-standardise' if args.no_standardise else '')
+               + (f' --max-images {args.max_images}' if args.max_images else ''))
+    defect_classes = sorted(set(classes) - {'good'}) or ['defect']
+    manifest = {
+        'schemaVersion': 2,
+        'name': args.name,
+        'version': args.version,
+        'description': args.description or (
+            f'Defect segmenter trained from a Folder dataset ({", ".join(defect_classes)}): map = defect probability per '
+            f'{CELL}x{CELL} cell of the {s}x{s} model input, score = image-level defect probability.'),
+        'input': {'name': 'image', 'shape': [1, 1, s, s], 'dtype': 'float32', 'layout': 'NCHW', 'colour': 'gray',
+                  'resize': 'linear', 'normalisation': {'scale': SCALE, 'mean': [MEAN], 'std': [STD]}},
+        'outputs': {'kind': 'segmentation', 'score': {'name': 'score', 'shape': [1]},
+                    'map': {'name': 'map', 'shape': [1, 1, cells, cells]},
+                    'classes': ['good', 'defect'], 'defectClasses': ['defect']},
+        'decision': {'threshold': args.threshold, 'minDefectAreaPx': 0},
+        'training': {
+            'data': f'{args.data} (Folder layout: good/, defect/<class>/, masks/<class>/)'
+                    + (f'; evaluated on {args.test_data}' if args.test_data else ''),
+            'script': 'models/training/train_folder.py',
+            'command': command,
+            'framework': f'torch {torch.__version__}, onnx {onnx.__version__}, opset 13',
+            'parameters': n_params,
+            'images': {'train': len(y), 'trainDefective': int(y.sum()), 'test': len(test[1]) if test else 0},
+            'defectClassesSeen': defect_classes,
+            'metrics': {**{f'train_{k}': r(v) for k, v in train_m.items() if np.isfinite(v)},
+                        **{f'test_{k}': r(v) for k, v in test_m.items() if np.isfinite(v)},
+                        'epochs': args.epochs, 'seconds': round(t_train, 1)},
+        },
+        'sha256': sha256_file(model_path),
+    }
+    with open(os.path.join(args.out, 'manifest.json'), 'w') as f:
+        f.write(dumps_compact(manifest) + '\n')
+    print(f'wrote {args.out} (total {time.time() - t0:.0f}s)')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,361 @@
+/**
+ * Evaluation: metrics on constructed cases with known answers, the dataset
+ * readers on tiny trees in each layout, scoring at arbitrary frame sizes (the
+ * same numbers as the station's runner), and `inspector eval` end to end on
+ * the synthetic test split with the default model.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { Value } from '@sinclair/typebox/value';
+import { readGray, type GrayImage } from '../inspector/core/gray-image.js';
+import { logger } from '../inspector/core/logger.js';
+import { labelComponents, regionsFromMap } from '../inspector/inference/defect-regions.js';
+import { ModelRunner } from '../inspector/inference/model-runner.js';
+import { detectLayout, limitItems, openDataset } from '../inspector/eval/datasets.js';
+import { auroc, confusion, groundTruthFromMask, matchRegions, perClassRecall, precisionRecallF1 } from '../inspector/eval/metrics.js';
+import { PackageScorer } from '../inspector/eval/package-scorer.js';
+import { EvalReport } from '../inspector/eval/report-schema.js';
+import { runEval } from '../inspector/eval/run-eval.js';
+import { teachPackage } from '../inspector/teach/teach-package.js';
+
+const run = promisify(execFile);
+const DEFAULT_MODEL = 'models/default/1.0.0';
+
+describe('metrics', () => {
+  it('AUROC is 1 for a perfectly separated set, 0 for a reversed one, 0.5 for all ties', () => {
+    const pos = [false, false, true, true];
+    expect(auroc([0.1, 0.2, 0.8, 0.9], pos)).toBe(1);
+    expect(auroc([0.9, 0.8, 0.2, 0.1], pos)).toBe(0);
+    expect(auroc([0.5, 0.5, 0.5, 0.5], pos)).toBe(0.5);
+    // 3 of the 4 (pos, neg) pairs ordered right: 0.35 < 0.4
+    expect(auroc([0.1, 0.4, 0.35, 0.8], pos)).toBe(0.75);
+    // one tie out of 4 pairs, the rest right: (3 + 0.5) / 4
+    expect(auroc([0.1, 0.4, 0.4, 0.8], pos)).toBe(0.875);
+    expect(auroc([0.1, 0.2], [true, true])).toBeNull();
+  });
+
+  it('confusion matrix, precision, recall, F1 and per-class recall', () => {
+    const positive = [true, true, true, false, false, false, false];
+    const predicted = [true, true, false, true, false, false, false];
+    const c = confusion(predicted, positive);
+    expect(c).toEqual({ tp: 2, fp: 1, tn: 3, fn: 1 });
+    const m = precisionRecallF1(c);
+    expect(m.precision).toBeCloseTo(2 / 3, 12);
+    expect(m.recall).toBeCloseTo(2 / 3, 12);
+    expect(m.f1).toBeCloseTo(2 / 3, 12);
+    expect(m.accuracy).toBeCloseTo(5 / 7, 12);
+    expect(precisionRecallF1({ tp: 0, fp: 0, tn: 3, fn: 0 }).precision).toBeNull();
+    expect(perClassRecall(['a', 'b', 'a', null], [true, false, false, true]))
+      .toEqual({ a: { recall: 0.5, detected: 1, total: 2 }, b: { recall: 0, detected: 0, total: 1 } });
+  });
+
+  it('regions from a map: 8-connected components as frame-pixel boxes, min area, peak', () => {
+    // 6x4 map: a 2-cell diagonal blob (one region under 8-connectivity), and a single far cell
+    const w = 6, h = 4;
+    const map = new Float32Array(w * h);
+    map[0 * w + 1] = 0.9; map[1 * w + 2] = 0.7;   // diagonal neighbours
+    map[3 * w + 5] = 0.6;                          // corner cell
+    map[3 * w + 0] = 0.49;                         // below threshold
+    const regions = regionsFromMap(map, w, h, 0.5, 0, { x: 10, y: 20 });
+    expect(regions).toEqual([
+      { x: 10, y: 0, w: 20, h: 40, areaPx: 400, peak: expect.closeTo(0.9, 6) },
+      { x: 50, y: 60, w: 10, h: 20, areaPx: 200, peak: expect.closeTo(0.6, 6) },
+    ]);
+    expect(regionsFromMap(map, w, h, 0.5, 300, 1).length).toBe(0);   // scale 1: areas 2 and 1 px
+    expect(regionsFromMap(map, w, h, 0.5, 300, { x: 10, y: 20 }).length).toBe(1);
+    expect(labelComponents(map, w, h, 0.95).count).toBe(0);
+    // a non-integer scale rounds boxes outwards: cell 1 of 3 over 10 px covers [3.33, 6.67) -> [3, 7)
+    const r = regionsFromMap(Float32Array.from([0, 1, 0]), 3, 1, 0.5, 0, { x: 10 / 3, y: 5 });
+    expect(r[0]).toMatchObject({ x: 3, y: 0, w: 4, h: 5 });
+  });
+
+  it('region matching against boxes and mask components', () => {
+    const boxes = [{ x1: 0, y1: 0, x2: 10, y2: 10, defectClass: 'open' }, { x1: 50, y1: 50, x2: 60, y2: 60, defectClass: 'short' }];
+    const regions = [{ x: 5, y: 5, w: 4, h: 4, areaPx: 16, peak: 1 }, { x: 30, y: 30, w: 5, h: 5, areaPx: 25, peak: 1 }];
+    const m = matchRegions(regions, { kind: 'boxes', boxes });
+    expect(m).toMatchObject({ gtTotal: 2, gtHit: 1, falseRegions: 1, predicted: 2 });
+    expect(m.perClass).toEqual({ open: { hit: 1, total: 1 }, short: { hit: 0, total: 1 } });
+    // touching is not overlapping: [10, 14) vs [0, 10)
+    expect(matchRegions([{ x: 10, y: 0, w: 4, h: 4, areaPx: 16, peak: 1 }], { kind: 'boxes', boxes }).gtHit).toBe(0);
+    // mask with two components (>= 128); one region overlaps the first only
+    const mw = 20, mh = 10;
+    const mask = new Uint8Array(mw * mh);
+    mask[2 * mw + 2] = 255; mask[2 * mw + 3] = 200;
+    mask[8 * mw + 17] = 128;
+    mask[5 * mw + 10] = 127;                       // below 128: not a defect
+    const gt = groundTruthFromMask(mask, mw, mh, 'crack');
+    const mm = matchRegions([{ x: 3, y: 2, w: 2, h: 2, areaPx: 4, peak: 1 }, { x: 9, y: 4, w: 3, h: 3, areaPx: 9, peak: 1 }], gt);
+    expect(mm).toMatchObject({ gtTotal: 2, gtHit: 1, falseRegions: 1 });
+    expect(matchRegions(regions, { kind: 'boxes', boxes: [] }).falseRegions).toBe(2);
+  });
+});
+
+// ---------------------------------------------------------------- readers
+
+function img(w: number, h: number, v = 128): GrayImage {
+  return { width: w, height: h, data: new Uint8Array(w * h).fill(v) };
+}
+async function writeImage(path: string, im: GrayImage): Promise<void> {
+  const s = sharp(im.data, { raw: { width: im.width, height: im.height, channels: 1 } });
+  await (path.endsWith('.jpg') ? s.jpeg({ quality: 95 }) : s.png()).toFile(path);
+}
+
+describe('dataset readers (tiny trees in each layout)', () => {
+  let dir: string;
+  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'eval-readers-')); });
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  it('folder: good/, defect/<class>/, masks/<class>/ with same-named masks; split folders', async () => {
+    const root = join(dir, 'export');
+    for (const split of ['train', 'test']) {
+      const s = join(root, split);
+      await mkdir(join(s, 'good'), { recursive: true });
+      await mkdir(join(s, 'defect', 'scratch'), { recursive: true });
+      await mkdir(join(s, 'defect', 'spot'), { recursive: true });
+      await mkdir(join(s, 'masks', 'scratch'), { recursive: true });
+      await writeImage(join(s, 'good', 'g1.png'), img(40, 30));
+      await writeImage(join(s, 'good', 'g2.png'), img(40, 30));
+      await writeImage(join(s, 'defect', 'scratch', 'd1.png'), img(40, 30));
+      await writeImage(join(s, 'masks', 'scratch', 'd1.png'), img(40, 30, 255));
+      await writeImage(join(s, 'defect', 'spot', 'd2.jpg'), img(40, 30));
+      await writeFile(join(s, 'good', 'notes.txt'), 'not an image');
+    }
+    expect(await detectLayout(root)).toBe('folder');
+    const ds = await openDataset(root, { split: 'train' });
+    expect(ds.root).toBe(join(root, 'train'));
+    expect(ds.classes).toEqual(['scratch', 'spot']);
+    expect(ds.items.map((i) => [i.id, i.label, i.defectClass, i.mask !== null])).toEqual([
+      ['good/g1.png', 'good', null, false], ['good/g2.png', 'good', null, false],
+      ['defect/scratch/d1.png', 'defect', 'scratch', true], ['defect/spot/d2.jpg', 'defect', 'spot', false],
+    ]);
+    expect((await openDataset(root)).split).toBe('test');      // a root with splits defaults to test
+    expect((await openDataset(join(root, 'test'))).items.length).toBe(4);
+    await expect(openDataset(root, { split: 'val' })).rejects.toMatchObject({ code: 'INSPECTOR_EVAL_OPTION' });
+    expect((await openDataset(root, { split: 'train', limit: 3 })).items.map((i) => i.label)).toEqual(['good', 'defect', 'good']);
+  });
+
+  it('folder: MVTec AD category layout (<class>/ + ground_truth/<class>/<stem>_mask.png)', async () => {
+    const s = join(dir, 'mvtec', 'test');
+    await mkdir(join(s, 'good'), { recursive: true });
+    await mkdir(join(s, 'crack'), { recursive: true });
+    await mkdir(join(dir, 'mvtec', 'ground_truth', 'crack'), { recursive: true });
+    await writeImage(join(s, 'good', '000.png'), img(16, 16));
+    await writeImage(join(s, 'crack', '000.png'), img(16, 16));
+    // MVTec keeps ground_truth/ beside test/: link it into the split the way an export would
+    await symlink(join(dir, 'mvtec', 'ground_truth'), join(s, 'ground_truth'));
+    await writeImage(join(dir, 'mvtec', 'ground_truth', 'crack', '000_mask.png'), img(16, 16, 255));
+    const ds = await openDataset(join(dir, 'mvtec'), { layout: 'folder', split: 'test' });
+    expect(ds.items.map((i) => [i.label, i.defectClass, i.mask?.endsWith('000_mask.png') ?? false]))
+      .toEqual([['good', null, false], ['defect', 'crack', true]]);
+  });
+
+  it('deeppcb: list file, template = good, tested = defective with typed boxes', async () => {
+    const root = join(dir, 'deeppcb');
+    await mkdir(join(root, 'PCBData', 'group1', '1'), { recursive: true });
+    await mkdir(join(root, 'PCBData', 'group1', '1_not'), { recursive: true });
+    for (const id of ['100', '101']) {
+      await writeImage(join(root, 'PCBData', 'group1', '1', `${id}_temp.jpg`), img(64, 64));
+      await writeImage(join(root, 'PCBData', 'group1', '1', `${id}_test.jpg`), img(64, 64));
+      await writeFile(join(root, 'PCBData', 'group1', '1_not', `${id}.txt`), '1 2 11 12 1\n20 20 30 40 6\n');
+    }
+    await writeFile(join(root, 'subset_test.txt'), 'group1/1/100.jpg group1/1_not/100.txt\ngroup1/1/101.jpg group1/1_not/101.txt\n');
+    expect(await detectLayout(root)).toBe('deeppcb');
+    const ds = await openDataset(root);
+    expect(ds.items.map((i) => [i.label, i.id])).toEqual([
+      ['good', 'PCBData/group1/1/100_temp.jpg'], ['defect', 'PCBData/group1/1/100_test.jpg'],
+      ['good', 'PCBData/group1/1/101_temp.jpg'], ['defect', 'PCBData/group1/1/101_test.jpg'],
+    ]);
+    const tested = ds.items[1]!;
+    expect(tested.template).toBe(ds.items[0]!.image);
+    expect(tested.boxes).toEqual([
+      { x1: 1, y1: 2, x2: 11, y2: 12, defectClass: 'open' }, { x1: 20, y1: 20, x2: 30, y2: 40, defectClass: 'pin_hole' },
+    ]);
+    expect((await openDataset(root, { limit: 1 })).items.length).toBe(2);   // one pair
+    await writeFile(join(root, 'PCBData', 'group1', '1_not', '101.txt'), '1 2 3\n');
+    await expect(openDataset(root)).rejects.toMatchObject({ code: 'INSPECTOR_EVAL_DATASET' });
+  });
+
+  it('magnetic_tile: MT_Free good, MT_<Class> defects with same-named png masks', async () => {
+    const root = join(dir, 'mt');
+    for (const d of ['MT_Free', 'MT_Crack']) await mkdir(join(root, d, 'Imgs'), { recursive: true });
+    await writeImage(join(root, 'MT_Free', 'Imgs', 'a.jpg'), img(30, 50));
+    await writeImage(join(root, 'MT_Free', 'Imgs', 'a.png'), img(30, 50, 0));
+    await writeImage(join(root, 'MT_Crack', 'Imgs', 'b.jpg'), img(20, 40));
+    await writeImage(join(root, 'MT_Crack', 'Imgs', 'b.png'), img(20, 40, 255));
+    expect(await detectLayout(root)).toBe('magnetic_tile');
+    const ds = await openDataset(root);
+    expect(ds.items.map((i) => [i.id, i.label, i.defectClass, i.mask?.endsWith('b.png') ?? null]))
+      .toEqual([['MT_Crack/Imgs/b.jpg', 'defect', 'crack', true], ['MT_Free/Imgs/a.jpg', 'good', null, null]]);
+    await expect(openDataset(root, { split: 'test' })).rejects.toMatchObject({ code: 'INSPECTOR_EVAL_OPTION' });
+  });
+
+  it('unknown layouts are a coded 4xx error; --layout overrides detection', async () => {
+    const empty = join(dir, 'empty');
+    await mkdir(empty);
+    await expect(openDataset(empty)).rejects.toMatchObject({ code: 'INSPECTOR_EVAL_LAYOUT_UNKNOWN', statusCode: 400 });
+    await expect(openDataset(empty, { layout: 'magnetic_tile' })).rejects.toMatchObject({ code: 'INSPECTOR_EVAL_DATASET' });
+    expect(limitItems([], 3)).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------- scoring
+
+describe('scoring with a package', () => {
+  it('at the camera size it gives the station runner\'s numbers; other sizes get their own compiled session', async () => {
+    const gt = JSON.parse(await readFile('test-images/test/ground-truth.json', 'utf8')) as { images: Array<{ file: string; label: string }> };
+    const pick = gt.images.find((i) => i.label === 'defect')!;
+    const frame = await readGray(`test-images/test/${pick.file}`);
+    const scorer = await PackageScorer.open(DEFAULT_MODEL);
+    const runner = await ModelRunner.create({ packageDir: DEFAULT_MODEL, frame: { width: 1280, height: 1024 }, providers: ['cpu'],
+      intraOpNumThreads: 1, warmupRuns: 1, logger: logger.child({ test: 'eval' }) });
+    try {
+      const a = await scorer.score(frame);
+      const b = await runner.infer(frame.data);
+      expect(Math.abs(a.score - b.score)).toBeLessThan(1e-4);
+      let worst = 0;
+      for (let i = 0; i < b.map.length; i++) worst = Math.max(worst, Math.abs(a.map![i]! - b.map[i]!));
+      expect(worst).toBeLessThan(1e-4);
+      // half size (area by 2) and an odd size (bilinear): each its own session, same map geometry
+      const half = { width: 640, height: 512, data: new Uint8Array(640 * 512) };
+      for (let y = 0; y < 512; y++) for (let x = 0; x < 640; x++) half.data[y * 640 + x] = frame.data[2 * y * 1280 + 2 * x]!;
+      const h = await scorer.score(half);
+      const odd = await scorer.score(img(333, 277, 40));
+      expect(scorer.sessionCount).toBe(3);
+      expect([h.mapWidth, h.mapHeight, odd.mapWidth, odd.mapHeight]).toEqual([40, 32, 40, 32]);
+      expect(Number.isFinite(h.score) && Number.isFinite(odd.score)).toBe(true);
+      expect(h.score).toBeGreaterThan(scorer.threshold);   // the defect survives subsampling by 2
+    } finally {
+      await scorer.close();
+      await runner.close();
+    }
+  });
+
+  it('a taught package (with registration) scores as in the station\'s inference worker', async () => {
+    const gt = JSON.parse(await readFile('test-images/test/ground-truth.json', 'utf8')) as { images: Array<{ file: string; label: string }> };
+    const good = await readGray(`test-images/test/${gt.images.find((i) => i.label === 'good')!.file}`);
+    const bad = await readGray(`test-images/test/${gt.images.find((i) => i.label === 'defect')!.file}`);
+    const dir = await mkdtemp(join(tmpdir(), 'eval-taught-'));
+    try {
+      const { packageDir, manifest } = await teachPackage({ good: [good], outDir: join(dir, 't', '1.0.0'), name: 't', version: '1.0.0', trainingData: 'test' });
+      expect(manifest.registration).toBeDefined();
+      const scorer = await PackageScorer.open(packageDir);
+      const runner = await ModelRunner.create({ packageDir, frame: { width: 1280, height: 1024 }, providers: ['cpu'],
+        intraOpNumThreads: 1, warmupRuns: 1, logger: logger.child({ test: 'eval' }) });
+      try {
+        for (const frame of [good, bad]) {
+          const a = await scorer.score(frame);
+          const b = await runner.infer(frame.data);
+          expect(a.registered).toBe(true);
+          expect(Math.abs(a.score - b.score)).toBeLessThan(1e-4);
+        }
+      } finally {
+        await scorer.close();
+        await runner.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runEval on a small fixtures subset fills every field and finds each defect region', async () => {
+    const ds = await openDataset('test-images/test', { limit: 8 });
+    const report = await runEval({ dataset: ds, modelDir: DEFAULT_MODEL, perImage: true });
+    expect(Value.Check(EvalReport, report)).toBe(true);
+    expect(report.dataset).toMatchObject({ images: 8, good: 4, defective: 4, layout: 'fixtures' });
+    expect(report.per_image!.length).toBe(8);
+    const c = report.confusion_matrix;
+    expect(c.tp + c.fp + c.tn + c.fn).toBe(8);
+    expect(report.regions.gt_defects).toBe(4);
+  });
+});
+
+// ---------------------------------------------------------------- per-pair teach (DeepPCB)
+
+describe('per-pair teach on DeepPCB-style pairs', () => {
+  let dir: string;
+  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'eval-pairs-')); });
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  it('teaches from each template, judges its tested image, and the added defect is the one region found', async () => {
+    const root = join(dir, 'pcb');
+    await mkdir(join(root, 'PCBData', 'g', '1'), { recursive: true });
+    await mkdir(join(root, 'PCBData', 'g', '1_not'), { recursive: true });
+    const W = 256;
+    const lines: string[] = [];
+    for (const [n, id] of ['200', '201'].entries()) {
+      // a board: white with dark, irregularly placed traces and pads (so registration has a unique answer)
+      const board = img(W, W, 235);
+      const dark = (x0: number, y0: number, w: number, h: number, im: GrayImage): void => {
+        for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) im.data[y * W + x] = 20;
+      };
+      for (let k = 0; k < 9; k++) dark(12 + ((k * 53 + n * 17) % 200), 10 + k * 26, 40 + ((k * 31) % 60), 6, board);
+      for (let k = 0; k < 5; k++) dark(20 + k * 45, 150 + ((k * 37) % 60), 14, 14, board);
+      const tested = { ...board, data: new Uint8Array(board.data) };
+      const [bx, by] = n === 0 ? [180, 40] : [60, 200];
+      dark(bx, by, 12, 12, tested);                              // spurious copper on bare board
+      await writeImage(join(root, 'PCBData', 'g', '1', `${id}_temp.jpg`), board);
+      await writeImage(join(root, 'PCBData', 'g', '1', `${id}_test.jpg`), tested);
+      await writeFile(join(root, 'PCBData', 'g', '1_not', `${id}.txt`), `${bx} ${by} ${bx + 12} ${by + 12} 5\n`);
+      lines.push(`g/1/${id}.jpg g/1_not/${id}.txt`);
+    }
+    await writeFile(join(root, 'subset_test.txt'), `${lines.join('\n')}\n`);
+    const ds = await openDataset(root);
+    const report = await runEval({ dataset: ds, teachPerPair: true, perImage: true });
+    expect(Value.Check(EvalReport, report)).toBe(true);
+    expect(report.dataset).toMatchObject({ images: 2, good: 0, defective: 2, teachPerPair: true });
+    expect(report.model.registration).toBe('applied');
+    expect(report.image_auroc).toBeNull();                       // only tested images are judged
+    expect(report.recall).toBe(1);
+    expect(report.regions).toMatchObject({ gt_defects: 2, gt_hit: 2, false: 0 });
+    expect(report.defect_region_recall).toBe(1);
+    expect(report.false_regions_per_image).toBe(0);
+    expect(report.regions.per_class_recall).toEqual({ spurious_copper: { recall: 1, hit: 2, total: 2 } });
+  });
+
+  it('refuses per-pair teach on a dataset without pairs', async () => {
+    const ds = await openDataset('test-images/test', { limit: 2 });
+    await expect(runEval({ dataset: ds, teachPerPair: true })).rejects.toMatchObject({ code: 'INSPECTOR_EVAL_OPTION' });
+  });
+});
+
+// ---------------------------------------------------------------- CLI end to end
+
+describe('inspector eval (CLI) on test-images/test with the default model', () => {
+  let dir: string;
+  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'eval-cli-')); });
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  it('writes every field, and its figures agree with the manifest\'s recorded test metrics', async () => {
+    const out = join(dir, 'report.json');
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'inspector/cli/main.ts', 'eval', '--model', DEFAULT_MODEL,
+      '--dataset', 'test-images/test', '--json', out, '--no-progress'], { cwd: resolve('.'), env: { ...process.env, INSPECTOR_LOG_LEVEL: 'warn' } });
+    expect(stdout).toContain('image_auroc');
+    const report = JSON.parse(await readFile(out, 'utf8')) as EvalReport;
+    expect(Value.Check(EvalReport, report)).toBe(true);
+    for (const k of ['image_auroc', 'precision', 'recall', 'f1', 'confusion_matrix', 'per_class_recall', 'latency_ms',
+      'defect_region_recall', 'false_regions_per_image']) expect(report).toHaveProperty(k);
+    expect(report.latency_ms.p99).toBeGreaterThanOrEqual(report.latency_ms.p50);
+    const manifest = JSON.parse(await readFile(join(DEFAULT_MODEL, 'manifest.json'), 'utf8')) as { training: { metrics: Record<string, number> } };
+    const m = manifest.training.metrics;
+    expect(report.dataset.images).toBe(240);
+    expect(report.accuracy).toBeCloseTo(m.test_accuracy!, 6);
+    expect(report.recall).toBeCloseTo(m.test_recall!, 6);
+    expect(report.false_reject_rate).toBeCloseTo(m.test_false_reject_rate!, 6);
+    expect(report.image_auroc).toBeCloseTo(m.test_image_auroc!, 6);
+    for (const [cls, r] of Object.entries(report.per_class_recall)) expect(r.recall).toBeCloseTo(m[`test_recall_${cls}`]!, 6);
+    // the manifest's localisation figure is "hottest cell within 1 cell": here every defect box is overlapped
+    expect(report.defect_region_recall).toBeGreaterThanOrEqual(m.test_localisation_hit_rate! - 0.05);
+  });
+
+  it('bad input exits non-zero with a coded error', async () => {
+    const err = await run(process.execPath, ['--import', 'tsx', 'inspector/cli/main.ts', 'eval', '--model', DEFAULT_MODEL,
+      '--dataset', dir, '--json', join(dir, 'x.json')], { cwd: resolve('.') }).then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(err?.code).toBe(1);
+    expect(err?.stderr).toContain('INSPECTOR_EVAL_LAYOUT_UNKNOWN');
+  });
+});

@@ -1,0 +1,336 @@
+/**
+ * The QA UI in a real browser (Debian's chromium, headless, driven by
+ * playwright-core) against a real running station: replay camera, ONNX model,
+ * OPC UA PLC simulator, SQLite results, images of rejects saved, the Fastify
+ * server in its worker serving ui/dist and the API.
+ *
+ * Flow: log in; open the review queue; open a reject; pick a class with a
+ * number key and draw a box with the mouse; reload and see both kept; export
+ * COCO and find the box in the file. Every console error, failed request and
+ * unexpected HTTP >= 400 fails the test. Screenshots of each page go to
+ * artifacts/ui/.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { logger } from '../inspector/core/logger.js';
+import { freePort } from '../inspector/core/free-port.js';
+import { resolveConfig } from '../inspector/station/config.js';
+import { Station } from '../inspector/station/station.js';
+import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
+import { buildUi } from '../scripts/build-ui.js';
+import { createUiUser, uiStationConfig, waitFor } from './helpers/ui-station.js';
+
+const ART = 'artifacts/ui';
+const QA = { username: 'qa-anna', password: 'correct-horse-42' };
+
+interface Problem { kind: string; text: string }
+
+describe('QA UI in chromium against a running station', () => {
+  const work = mkdtempSync(join(tmpdir(), 'inspector-ui-'));
+  let sim: PlcSimulator;
+  let station: Station;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let base = '';
+  const problems: Problem[] = [];
+  /** HTTP >= 400 answers the test expects: [method, path regex, status] */
+  const expected: Array<[string, RegExp, number]> = [
+    ['GET', /^\/api\/auth\/me$/, 401], // before logging in
+  ];
+  const drawn = { x: 0, y: 0, w: 0, h: 0 };
+  let labelled = { runId: '', seq: 0 };
+
+  beforeAll(async () => {
+    mkdirSync(ART, { recursive: true });
+    await buildUi();
+    const [plcPort, photoEyePort, httpPort] = [await freePort(), await freePort('udp'), await freePort()];
+    sim = new PlcSimulator({ port: plcPort, photoEyePort, gateWindowMs: 200, certificateFolder: join(work, 'pki-plc'), logger });
+    await sim.start();
+    station = await Station.start(resolveConfig(uiStationConfig({ work, plcPort, photoEyePort, httpPort })), logger);
+    base = `http://127.0.0.1:${httpPort}`;
+    await createUiUser({ work, base, ...QA, role: 'qa' });
+    // let parts flow until a few rejects have their images on disk
+    await waitFor(async () => {
+      const rows = await station.store.query({ runId: station.runId, verdict: 'reject', limit: 50 });
+      return rows.filter((r) => r.image_path && r.anomaly_map_path).length >= 3;
+    }, { timeoutMs: 90_000, what: 'three rejects with images' });
+
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+    context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+    page = await context.newPage();
+    watch(page);
+  }, 180_000);
+
+  function watch(page: Page): void {
+    page.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push({ kind: 'console', text: m.text() }); });
+    page.on('pageerror', (e) => problems.push({ kind: 'pageerror', text: e.message }));
+    page.on('requestfailed', (r) => {
+      const why = r.failure()?.errorText ?? '';
+      // a navigation (reload) aborts the previous page's image loads and live socket: not a failure
+      if (/ERR_ABORTED/.test(why)) return;
+      problems.push({ kind: 'requestfailed', text: `${r.method()} ${r.url()} ${why}` });
+    });
+    page.on('response', (r) => {
+      if (r.status() < 400) return;
+      const u = new URL(r.url());
+      const ok = expected.some(([m, re, s]) => m === r.request().method() && re.test(u.pathname) && s === r.status());
+      if (!ok) problems.push({ kind: 'http', text: `${r.request().method()} ${u.pathname}${u.search} → ${r.status()}` });
+    });
+  }
+
+  afterAll(async () => {
+    await browser?.close();
+    await station?.stop();
+    await sim?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  const shot = (name: string) => page.screenshot({ path: join(ART, `${name}.png`) });
+  const noProblems = () => expect(problems, JSON.stringify(problems, null, 1)).toEqual([]);
+
+  it('logs in and shows the live line with status and KPIs', async () => {
+    await page.goto(base + '/');
+    await page.getByLabel('User').fill(QA.username);
+    await page.getByLabel('Password').fill(QA.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByTestId('nav-live').waitFor();
+    await expect.poll(() => page.getByTestId('status-camera').getAttribute('class'), { timeout: 15_000 }).toContain('pill-up');
+    await expect.poll(() => page.getByTestId('status-plc').getAttribute('class'), { timeout: 15_000 }).toContain('pill-up');
+    await expect.poll(async () => (await page.getByTestId('kpi-rate').innerText()).split('\n')[0], { timeout: 15_000 }).not.toBe('–');
+    await page.getByTestId('live-card').first().waitFor({ timeout: 15_000 });
+    await page.waitForTimeout(800); // let the thumbnails draw
+    await shot('live');
+    noProblems();
+  });
+
+  it('opens the review queue and the first reject, labels it by keyboard and mouse', async () => {
+    await page.keyboard.press('Shift+R');
+    await page.getByTestId('queue-row').first().waitFor();
+    const firstReject = page.locator('[data-testid=queue-row][data-verdict=reject]').first();
+    await firstReject.click();
+    await page.waitForTimeout(500);
+    await shot('review');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('class-choices').waitFor();
+    const m = /#\/label\/([^/]+)\/(\d+)/.exec(page.url())!;
+    labelled = { runId: decodeURIComponent(m[1]!), seq: Number(m[2]) };
+
+    const classes = await page.getByTestId('class-choices').locator('button').allInnerTexts();
+    expect(classes.length).toBeGreaterThan(0);
+    await page.keyboard.press('1');
+    const firstClass = await page.getByTestId('class-choices').locator('button').first().getAttribute('data-value');
+    await expect.poll(() => page.getByTestId('class-choices').locator('button.on').getAttribute('data-value')).toBe(firstClass);
+
+    // draw a box: b, then drag on the canvas
+    const canvas = page.getByTestId('viewer-canvas');
+    await page.waitForTimeout(500); // the image is fitted on load
+    const box = (await canvas.boundingBox())!;
+    const from = { x: box.x + box.width * 0.35, y: box.y + box.height * 0.35 };
+    const to = { x: box.x + box.width * 0.55, y: box.y + box.height * 0.6 };
+    await page.keyboard.press('b');
+    await page.mouse.move(from.x, from.y);
+    await page.mouse.down();
+    await page.mouse.move((from.x + to.x) / 2, (from.y + to.y) / 2, { steps: 4 });
+    await page.mouse.move(to.x, to.y, { steps: 4 });
+    await page.mouse.up();
+    // where that is in image pixels: the viewer fits 1280x1024 into the canvas at 98 %, centred
+    const scale = Math.min(box.width / 1280, box.height / 1024) * 0.98;
+    const ox = (box.width - 1280 * scale) / 2, oy = (box.height - 1024 * scale) / 2;
+    drawn.x = (from.x - box.x - ox) / scale; drawn.y = (from.y - box.y - oy) / scale;
+    drawn.w = (to.x - from.x) / scale; drawn.h = (to.y - from.y) / scale;
+
+    await expect.poll(() => page.getByTestId('region-list').locator('li').count()).toBe(1);
+    await expect.poll(() => page.getByTestId('save-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('saved');
+    await page.keyboard.press('Escape'); // deselect, so the screenshot shows the box as drawn
+    await shot('label');
+
+    // the server has it, as drawn
+    const part = await (await page.request.get(`${base}/api/parts/${encodeURIComponent(labelled.runId)}/${labelled.seq}`)).json() as {
+      label: { verdict: string; defectClass: string; regions: Array<{ kind: string; x: number; y: number; w: number; h: number }> } };
+    expect(part.label.verdict).toBe('true_defect');
+    expect(part.label.defectClass).toBe(firstClass);
+    expect(part.label.regions).toHaveLength(1);
+    const r = part.label.regions[0]!;
+    expect(r.kind).toBe('box');
+    expect(Math.abs(r.x - drawn.x)).toBeLessThan(3);
+    expect(Math.abs(r.y - drawn.y)).toBeLessThan(3);
+    expect(Math.abs(r.w - drawn.w)).toBeLessThan(3);
+    expect(Math.abs(r.h - drawn.h)).toBeLessThan(3);
+    noProblems();
+  });
+
+  it('keeps the label and the box across a reload', async () => {
+    await page.reload();
+    await page.getByTestId('class-choices').waitFor();
+    await expect.poll(() => page.getByTestId('region-list').locator('li').count()).toBe(1);
+    expect(await page.getByTestId('region-list').locator('li').first().getAttribute('data-kind')).toBe('box');
+    expect(await page.getByTestId('class-choices').locator('button.on').count()).toBe(1);
+    expect(await page.getByTestId('verdict-choices').locator('button.on').getAttribute('data-value')).toBe('true_defect');
+    // labelling it counted as reviewing it, for this reviewer
+    const part = await (await page.request.get(`${base}/api/parts/${encodeURIComponent(labelled.runId)}/${labelled.seq}`)).json() as { reviewed: boolean };
+    expect(part.reviewed).toBe(true);
+    noProblems();
+  });
+
+  it('keeps an edit made offline and sends it when the station answers again', async () => {
+    await context.setOffline(true);
+    await page.keyboard.press('u'); // verdict: unsure, while offline
+    await expect.poll(() => page.getByTestId('save-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('offline');
+    const kept = await page.evaluate(() => Object.keys((globalThis as unknown as { localStorage: Record<string, string> }).localStorage).filter((k) => k.startsWith('inspector.label.')).length);
+    expect(kept).toBe(1);
+    await context.setOffline(false);
+    await expect.poll(() => page.getByTestId('save-state').getAttribute('data-state'), { timeout: 20_000 }).toBe('saved');
+    const part = await (await page.request.get(`${base}/api/parts/${encodeURIComponent(labelled.runId)}/${labelled.seq}`)).json() as { label: { verdict: string; regions: unknown[] } };
+    expect(part.label.verdict).toBe('unsure');
+    expect(part.label.regions).toHaveLength(1);
+    await page.keyboard.press('t'); // back to a true defect for the export
+    await expect.poll(() => page.getByTestId('save-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('saved');
+    // offline fetches fail by design in this test only
+    for (let i = problems.length - 1; i >= 0; i--) if (problems[i]!.kind === 'requestfailed' && /ERR_INTERNET_DISCONNECTED/.test(problems[i]!.text)) problems.splice(i, 1);
+    noProblems();
+  });
+
+  it('shows the stats and models pages', async () => {
+    await page.keyboard.press('Shift+S');
+    await page.getByTestId('chart-yield').waitFor();
+    await page.waitForTimeout(800);
+    await shot('stats');
+    // the model registry's routes are another helper's: without them the page shows the live model only
+    const registry = await page.request.get(`${base}/api/models`);
+    if (registry.status() === 404) expected.push(['GET', /^\/api\/models$/, 404]);
+    await page.keyboard.press('Shift+M');
+    await page.getByTestId('live-model').waitFor();
+    await expect.poll(() => page.getByTestId('live-model').innerText()).toMatch(/default@1\.0\.0[\s\S]*Threshold\s+0\.\d{3}/);
+    if (registry.status() === 200) {
+      await expect.poll(() => page.getByTestId('models-table').innerText()).toMatch(/default\s+1\.0\.0\s+live/i); // the state badge is upper-cased by CSS
+    }
+    await shot('models');
+    noProblems();
+  });
+
+  it('exports COCO from the review page and the box is in the file', async () => {
+    await page.keyboard.press('Shift+R');
+    await page.getByTestId('queue-row').first().waitFor();
+    await page.keyboard.press('e');
+    await page.getByTestId('export-dialog').waitFor();
+    await page.getByLabel('COCO (boxes + polygons)').check();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByTestId('export-job').getAttribute('data-status'), { timeout: 60_000 }).toBe('done');
+    await shot('export');
+    const href = await page.getByTestId('export-file').getAttribute('href');
+    expect(href).toMatch(/annotations\.json$/);
+    const res = await page.request.get(base + href!);
+    expect(res.status()).toBe(200);
+    const coco = await res.json() as { images: Array<{ id: number; file_name: string }>; annotations: Array<{ image_id: number; bbox: number[] }> };
+    const hit = coco.annotations.find((a) => Math.abs(a.bbox[0]! - drawn.x) < 3 && Math.abs(a.bbox[1]! - drawn.y) < 3
+      && Math.abs(a.bbox[2]! - drawn.w) < 3 && Math.abs(a.bbox[3]! - drawn.h) < 3);
+    expect(hit, `box ${JSON.stringify(drawn)} in ${JSON.stringify(coco.annotations.map((a) => a.bbox))}`).toBeDefined();
+    await page.keyboard.press('Escape');
+    noProblems();
+  });
+
+  it('marks reviewed and labels false rejects in bulk by keyboard', async () => {
+    await page.getByTestId('export-dialog').waitFor({ state: 'detached' });
+    const rows = page.locator('[data-testid=queue-row][data-verdict=reject]');
+    const seqs = [Number(await rows.nth(0).getAttribute('data-seq')), Number(await rows.nth(1).getAttribute('data-seq'))];
+    await rows.nth(0).click();
+    await page.keyboard.press('x'); // select, cursor moves down
+    await page.keyboard.press('x');
+    await page.keyboard.press('r');
+    await expect.poll(() => page.getByTestId('review-message').innerText()).toBe('marked reviewed: 2 parts');
+    await page.keyboard.press('f'); // the cursor row (selection was cleared)
+    await expect.poll(() => page.getByTestId('review-message').innerText()).toBe('labelled false reject: 1 part');
+    const get = async (seq: number) => (await page.request.get(`${base}/api/parts/${encodeURIComponent(labelled.runId)}/${seq}`)).json() as Promise<{ reviewed: boolean; label: { verdict: string } | null }>;
+    for (const seq of seqs) expect((await get(seq)).reviewed, `part ${seq}`).toBe(true);
+    const cursorSeq = Number(await page.locator('[data-testid=queue-row].cursor').getAttribute('data-seq'));
+    expect((await get(cursorSeq)).label?.verdict).toBe('false_reject');
+    noProblems();
+  });
+
+  it('two reviewers on the same part: the later edit is rebased on the newer revision, nothing is lost', async () => {
+    const url = `${base}/#/label/${encodeURIComponent(labelled.runId)}/${labelled.seq}`;
+    const other = await context.newPage();
+    watch(other);
+    expected.push(['PUT', /\/label$/, 409]); // the stale save is refused once, then re-sent on the new revision
+    try {
+      await page.goto(url);
+      await other.goto(url);
+      for (const p of [page, other]) await expect.poll(() => p.getByTestId('region-list').locator('li').count()).toBe(1);
+      const before = await (await page.request.get(`${base}/api/parts/${encodeURIComponent(labelled.runId)}/${labelled.seq}`)).json() as { label: { revision: number } };
+      await page.keyboard.press('u'); // first reviewer: unsure
+      await expect.poll(() => page.getByTestId('save-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('saved');
+      await other.keyboard.press('f'); // second reviewer, still on the old revision: false reject
+      await expect.poll(() => other.getByTestId('save-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('saved');
+      const after = await (await page.request.get(`${base}/api/parts/${encodeURIComponent(labelled.runId)}/${labelled.seq}`)).json() as { label: { revision: number; verdict: string; regions: unknown[] } };
+      expect(after.label.verdict).toBe('false_reject');
+      expect(after.label.regions).toHaveLength(1);
+      expect(after.label.revision).toBe(before.label.revision + 2);
+      const history = await (await page.request.get(`${base}/api/parts/${encodeURIComponent(labelled.runId)}/${labelled.seq}/label/history`)).json() as Array<{ verdict: string }>;
+      expect(history.slice(-2).map((h) => h.verdict)).toEqual(['unsure', 'false_reject']);
+      noProblems();
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('edits regions with the mouse: polygon, resize by a handle, move, delete', async () => {
+    const partUrl = `${base}/api/parts/${encodeURIComponent(labelled.runId)}/${labelled.seq}`;
+    type Reg = { kind: string; x: number; y: number; w: number; h: number; points: number[][] };
+    const regions = async () => ((await (await page.request.get(partUrl)).json()) as { label: { regions: Reg[] } }).label.regions;
+    const saved = () => expect.poll(() => page.getByTestId('save-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('saved');
+    const canvas = (await page.getByTestId('viewer-canvas').boundingBox())!;
+    const scale = Math.min(canvas.width / 1280, canvas.height / 1024) * 0.98;
+    const ox = (canvas.width - 1280 * scale) / 2, oy = (canvas.height - 1024 * scale) / 2;
+    const at = (x: number, y: number) => ({ x: canvas.x + ox + x * scale, y: canvas.y + oy + y * scale });
+    const drag = async (from: { x: number; y: number }, dx: number, dy: number) => {
+      await page.mouse.move(from.x, from.y);
+      await page.mouse.down();
+      await page.mouse.move(from.x + dx / 2, from.y + dy / 2, { steps: 3 });
+      await page.mouse.move(from.x + dx, from.y + dy, { steps: 3 });
+      await page.mouse.up();
+    };
+
+    // a polygon: p, three clicks away from the box, Enter
+    await page.keyboard.press('p');
+    for (const [x, y] of [[100, 100], [220, 110], [150, 220]] as const) { const q = at(x, y); await page.mouse.click(q.x, q.y); }
+    await page.keyboard.press('Enter');
+    await saved();
+    let r = await regions();
+    expect(r.map((g) => g.kind).sort()).toEqual(['box', 'polygon']);
+    const poly = r.find((g) => g.kind === 'polygon')!;
+    expect(poly.points).toHaveLength(3);
+    expect(Math.abs(poly.points[1]![0]! - 220)).toBeLessThan(2);
+
+    // select the box, pull its bottom-right handle by 40 screen px each way
+    const box0 = r.find((g) => g.kind === 'box')!;
+    const mid = at(box0.x + box0.w / 2, box0.y + box0.h / 2);
+    await page.mouse.click(mid.x, mid.y);
+    await drag(at(box0.x + box0.w, box0.y + box0.h), 40, 40);
+    await saved();
+    const box1 = (await regions()).find((g) => g.kind === 'box')!;
+    expect(Math.abs(box1.x - box0.x)).toBeLessThan(1);
+    expect(Math.abs(box1.w - (box0.w + 40 / scale))).toBeLessThan(3);
+    expect(Math.abs(box1.h - (box0.h + 40 / scale))).toBeLessThan(3);
+
+    // move it left by 30 screen px
+    await drag(at(box1.x + box1.w / 2, box1.y + box1.h / 2), -30, 0);
+    await saved();
+    const box2 = (await regions()).find((g) => g.kind === 'box')!;
+    expect(Math.abs(box2.x - (box1.x - 30 / scale))).toBeLessThan(3);
+    expect(Math.abs(box2.w - box1.w)).toBeLessThan(1);
+
+    // select the polygon and delete it
+    const c = at(157, 143);
+    await page.mouse.click(c.x, c.y);
+    await page.keyboard.press('Delete');
+    await saved();
+    r = await regions();
+    expect(r.map((g) => g.kind)).toEqual(['box']);
+    await shot('label-edited');
+    noProblems();
+  });
+});

@@ -1,0 +1,184 @@
+/**
+ * Label one part: the frame at full resolution (zoom, pan, heatmap), the
+ * verdict (true defect / false reject / unsure), the defect class and the
+ * defect regions. Every change is saved at once through the label saver
+ * (localStorage first, then PUT with the revision), so a reload, a crash or a
+ * dropped network loses nothing. Everything has a key; `?` lists them.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError, LABEL_NAMES, type LabelVerdict, type Part, type Region, type User } from '../api.js';
+import { labelSaver } from '../label-saver.js';
+import { navigate, type Route } from '../router.js';
+import { useKeys } from '../components/keys.js';
+import { ImageViewer, type Tool } from '../components/ImageViewer.js';
+import { usePartImages } from '../components/part-images.js';
+import { Explain } from '../components/Explain.js';
+import { VerdictBadge } from '../components/StatusPill.js';
+import { queueOrder, rememberQueue } from './queue-order.js';
+import { apiFilter, filterFromQuery } from './Review.js';
+
+interface Draft { verdict: LabelVerdict | null; defectClass: string | null; regions: Region[] }
+const EMPTY: Draft = { verdict: null, defectClass: null, regions: [] };
+const PALETTE = ['#4fc3f7', '#81c784', '#ffb74d', '#ba68c8', '#f06292', '#4db6ac', '#dce775', '#90a4ae', '#ff8a65'];
+
+/** What each verdict means for this part: for a pass, "false reject" is stored as "good". */
+function verdictText(v: LabelVerdict, part: Part | null): string {
+  if (part?.verdict === 'pass') return v === 'true_defect' ? 'defect (escape)' : v === 'false_reject' ? 'good' : 'unsure';
+  return LABEL_NAMES[v];
+}
+
+export function LabelPage({ route, classes }: { route: Route; classes: string[]; user: User }) {
+  const runId = route.params[0] ?? '';
+  const seq = Number(route.params[1]);
+  const back = route.query.toString();
+  const [part, setPart] = useState<Part | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [draft, setDraftState] = useState<Draft>(EMPTY);
+  const draftRef = useRef<Draft>(EMPTY); // the latest edit, even before a re-render (fast key presses)
+  const setDraft = (d: Draft): void => { draftRef.current = d; setDraftState(d); };
+  const [restored, setRestored] = useState(false);
+  const [tool, setTool] = useState<Tool>('select');
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [heat, setHeat] = useState(true);
+  const [note, setNote] = useState<string | null>(null);
+  const [revision, setRevision] = useState(0);
+  const markedReviewed = useRef(false); // labelling a part counts as reviewing it (once per visit)
+  const imgs = usePartImages(part);
+
+  useEffect(() => {
+    let live = true;
+    setPart(null); setError(null); setDraft(EMPTY); setSelectedId(null); setTool('select'); setNote(null);
+    markedReviewed.current = false;
+    Promise.all([api.part(runId, seq), api.threshold()]).then(([p, threshold]) => {
+      if (!live) return;
+      setPart({ ...p, threshold: p.threshold ?? threshold });
+      const serverRev = p.label?.revision ?? 0;
+      labelSaver.setRevision(runId, seq, Math.max(serverRev, labelSaver.revision(runId, seq, serverRev)));
+      setRevision(serverRev);
+      const local = labelSaver.draft(runId, seq);
+      setRestored(Boolean(local));
+      const src = local ?? p.label;
+      setDraft(src ? { verdict: src.verdict, defectClass: src.defectClass ?? null, regions: src.regions ?? [] } : EMPTY);
+    }, (e: ApiError) => { if (live) setError(`${e.code}: ${e.message}`); });
+    return () => { live = false; };
+  }, [runId, seq]);
+
+  useEffect(() => labelSaver.onSaved((r, s, label) => {
+    if (r === runId && s === seq) { setRevision(label.revision); setRestored(false); }
+  }), [runId, seq]);
+
+  /** Apply an edit and save it. A class or a region implies a defect unless a verdict was chosen. */
+  const update = (patch: Partial<Draft>): void => {
+    const next: Draft = { ...draftRef.current, ...patch };
+    if (!next.verdict && (next.defectClass || next.regions.length)) next.verdict = 'true_defect';
+    setDraft(next);
+    if (!next.verdict) return;
+    labelSaver.save(runId, seq, {
+      verdict: next.verdict, regions: next.regions,
+      ...(next.defectClass ? { defectClass: next.defectClass } : {}),
+    }, part?.label?.revision ?? 0);
+    if (!markedReviewed.current && part && !part.reviewed) {
+      markedReviewed.current = true;
+      api.markReviewed([{ runId, seq }], true).catch((e: ApiError) => { markedReviewed.current = false; setNote(`not marked reviewed: ${e.message}`); });
+    }
+  };
+
+  const step = async (dir: 1 | -1): Promise<void> => {
+    let order = queueOrder(back);
+    if (!order) {
+      try {
+        const page = await api.parts(apiFilter(filterFromQuery(route.query)));
+        rememberQueue(back, page.items);
+        order = page.items.map((p) => [p.runId, p.seq]);
+      } catch (e) { setNote(`could not load the queue: ${(e as ApiError).message}`); return; }
+    }
+    const i = order.findIndex(([r, s]) => r === runId && s === seq);
+    const target = order[i + dir];
+    if (!target) { setNote(dir > 0 ? 'end of the queue' : 'start of the queue'); return; }
+    navigate(`/label/${encodeURIComponent(target[0])}/${target[1]}${back ? `?${back}` : ''}`);
+  };
+
+  const accept = (): void => { if (part) update({ verdict: part.verdict === 'reject' ? 'true_defect' : 'false_reject' }); };
+  const setClass = (i: number): void => { const c = classes[i]; if (c) update({ defectClass: draftRef.current.defectClass === c ? null : c }); };
+
+  useKeys('Label', [
+    { keys: ['j', 'ArrowRight', 'ArrowDown'], help: 'next part in the queue', run: () => void step(1) },
+    { keys: ['k', 'ArrowLeft', 'ArrowUp'], help: 'previous part in the queue', run: () => void step(-1) },
+    { keys: ['t'], help: 'verdict: true defect', run: () => update({ verdict: 'true_defect' }) },
+    { keys: ['f'], help: 'verdict: false reject (for a pass: good)', run: () => update({ verdict: 'false_reject' }) },
+    { keys: ['u'], help: 'verdict: unsure', run: () => update({ verdict: 'unsure' }) },
+    { keys: ['a'], help: "accept the model's verdict", run: accept },
+    { keys: ['1', '2', '3', '4', '5', '6', '7', '8', '9'], help: 'defect class by number (again: clear)', display: '1 … 9', run: (e) => setClass(Number(e.key) - 1) },
+    { keys: ['b'], help: 'draw a box (drag)', run: () => setTool('box') },
+    { keys: ['p'], help: 'draw a polygon (click points, Enter closes)', run: () => setTool('polygon') },
+    { keys: ['v'], help: 'select / move / resize tool', run: () => setTool('select') },
+    { keys: ['h'], help: 'heatmap on / off', run: () => setHeat((h) => !h) },
+    { keys: ['r'], help: 'mark reviewed', run: () => void api.markReviewed([{ runId, seq }], true).then(() => setNote('marked reviewed'), (e: ApiError) => setNote(e.message)) },
+    { keys: ['q'], help: 'back to the queue', run: () => navigate(`/review${back ? `?${back}` : ''}`) },
+  ]);
+
+  if (error) return <div class="label-page"><p class="error">Could not load part {runId}/{seq}: {error}</p><a href={`#/review?${back}`}>back to the queue</a></div>;
+  const colour = PALETTE[Math.max(0, classes.indexOf(draft.defectClass ?? '')) % PALETTE.length]!;
+  return (
+    <div class="label-page">
+      <div class="viewer-col">
+        <div class="toolbar">
+          <a href={`#/review?${back}`} title="back to the queue (q)">← queue</a>
+          <span class="tools">
+            {(['select', 'box', 'polygon'] as Tool[]).map((t) => (
+              <button key={t} class={tool === t ? 'on' : ''} onClick={() => setTool(t)} title={t === 'select' ? 'v' : t[0]}>{t} <kbd>{t === 'select' ? 'v' : t[0]}</kbd></button>
+            ))}
+            <button class={heat ? 'on' : ''} onClick={() => setHeat(!heat)} data-testid="heatmap-toggle">heatmap <kbd>h</kbd></button>
+          </span>
+          <span class="muted">wheel zoom · Space+drag pan · <kbd>0</kbd> fit · <kbd>Del</kbd> delete</span>
+        </div>
+        {imgs?.error ? <p class="error">{imgs.error}</p> : null}
+        <ImageViewer image={imgs?.image ?? null} overlay={imgs?.overlay ?? null} showHeatmap={heat} peaks={imgs?.peaks ?? []}
+          regions={draft.regions} selectedId={selectedId} tool={tool} colour={colour}
+          onSelect={setSelectedId} onChange={(regions) => update({ regions })} onToolDone={() => setTool('select')} />
+      </div>
+      <aside class="label-side">
+        {part ? <>
+          <h2>Part #{part.seq} <VerdictBadge verdict={part.verdict} /></h2>
+          <p class="muted">{new Date(part.capturedAtMs).toLocaleString()} · run {part.runId} · rev {revision}{restored ? ' · restored unsent edit' : ''}</p>
+          <section>
+            <h3>Verdict</h3>
+            <div class="choices" data-testid="verdict-choices">
+              {(['true_defect', 'false_reject', 'unsure'] as LabelVerdict[]).map((v) => (
+                <button key={v} class={draft.verdict === v ? 'on' : ''} data-value={v} onClick={() => update({ verdict: v })}>
+                  <kbd>{v === 'true_defect' ? 't' : v === 'false_reject' ? 'f' : 'u'}</kbd> {verdictText(v, part)}
+                </button>
+              ))}
+              <button onClick={accept} title="accept the model's verdict"><kbd>a</kbd> accept model</button>
+            </div>
+          </section>
+          <section>
+            <h3>Defect class</h3>
+            <div class="choices classes" data-testid="class-choices">
+              {classes.length === 0 ? <span class="muted">the station has no class list</span> : null}
+              {classes.map((c, i) => (
+                <button key={c} class={draft.defectClass === c ? 'on' : ''} data-value={c} onClick={() => setClass(i)}>
+                  {i < 9 ? <kbd>{i + 1}</kbd> : null} {c}
+                </button>
+              ))}
+            </div>
+          </section>
+          <section>
+            <h3>Regions ({draft.regions.length})</h3>
+            <ul class="regions" data-testid="region-list">
+              {draft.regions.map((r) => (
+                <li key={r.id} class={r.id === selectedId ? 'on' : ''} onClick={() => setSelectedId(r.id)} data-kind={r.kind}>
+                  {r.kind === 'box' ? `box ${Math.round(r.w)}×${Math.round(r.h)} at ${Math.round(r.x)},${Math.round(r.y)}` : `polygon, ${r.points.length} points`}
+                  <button class="link" title="delete (Del)" onClick={(e) => { e.stopPropagation(); update({ regions: draft.regions.filter((x) => x.id !== r.id) }); }}>✕</button>
+                </li>
+              ))}
+            </ul>
+            {!draft.regions.length ? <p class="muted"><kbd>b</kbd> then drag for a box, <kbd>p</kbd> then clicks for a polygon.</p> : null}
+          </section>
+          <Explain part={part} peaks={imgs?.peaks ?? []} />
+          {note ? <p class="flash">{note}</p> : null}
+        </> : <p>Loading part…</p>}
+      </aside>
+    </div>
+  );
+}

@@ -1,0 +1,104 @@
+/**
+ * Live: the line as it runs. Parts/s, reject rate and frame→verdict latency
+ * from the WebSocket; camera, model and PLC link status with the raised alarms;
+ * the latest frame, and the latest saved parts with verdict, score and the
+ * anomaly-map overlay.
+ */
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import type uPlot from 'uplot';
+import { api, type Health, type Part } from '../api.js';
+import { labelHref } from '../router.js';
+import { useKeys } from '../components/keys.js';
+import { useLive } from '../components/live-socket.js';
+import { Chart } from '../components/Chart.js';
+import { ScoreBar, StatusPill, VerdictBadge } from '../components/StatusPill.js';
+import { Thumb } from '../components/Thumb.js';
+
+const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({ stroke: '#9aa4b1', grid: { stroke: '#2a3038' }, ...extra });
+
+function Kpi({ label, value, unit, testid }: { label: string; value: string; unit?: string; testid: string }) {
+  return <div class="kpi" data-testid={testid}><div class="kpi-value">{value}<small>{unit}</small></div><div class="kpi-label">{label}</div></div>;
+}
+
+export function LivePage() {
+  const live = useLive();
+  const [polled, setPolled] = useState<Health | null>(null);
+  const [heat, setHeat] = useState(true);
+  const [frameTick, setFrameTick] = useState(0);
+  const [frameOk, setFrameOk] = useState(true);
+  useEffect(() => {
+    const poll = (): void => { api.health().then(setPolled, () => undefined); };
+    poll();
+    const t = setInterval(poll, 3000);
+    const f = setInterval(() => setFrameTick((n) => { if (n % 10 === 9) setFrameOk(true); return n + 1; }), 1000);
+    return () => { clearInterval(t); clearInterval(f); };
+  }, []);
+  useKeys('Live', [{ keys: ['h'], help: 'heatmap overlay on / off', run: () => setHeat((h) => !h) }]);
+
+  const health: Partial<Health> = live.health ?? polled ?? {};
+  const last = live.stats[live.stats.length - 1];
+  // the latest saved parts come from the queue (their images are on disk by then), refreshed when the feed says new ones were saved
+  const [saved, setSaved] = useState<Part[]>([]);
+  useEffect(() => {
+    const t = setTimeout(() => {
+      api.parts({ limit: 6 }).then((r) => setSaved(r.items.filter((p) => p.hasImage).map((p) => ({ ...p, threshold: r.threshold ?? null }))), () => undefined);
+    }, saved.length ? 1500 : 0);
+    return () => clearTimeout(t);
+  }, [live.savedSeq]);
+  const xs = live.stats.map((s) => s.atMs / 1000);
+  const rateData = useMemo(() => [xs, live.stats.map((s) => s.partsPerSec),
+    live.stats.map((s) => (s.rejectRate === null ? null : s.rejectRate * 100))] as uPlot.AlignedData, [live.stats]);
+  const latData = useMemo(() => [xs, live.stats.map((s) => s.p50Ms), live.stats.map((s) => s.p99Ms)] as uPlot.AlignedData, [live.stats]);
+  const pill = (c?: { state: 'up' | 'degraded' | 'down' }) => c?.state ?? 'unknown';
+
+  return (
+    <div class="live">
+      <div class="live-status">
+        <StatusPill state={pill(health.camera)} label="Camera" title={health.camera?.detail}>{health.camera ? `${health.camera.frames} frames, ${health.camera.dropped} dropped` : ''}</StatusPill>
+        <StatusPill state={pill(health.model)} label="Model" title={health.model?.detail}>{health.model ? `${health.model.name}@${health.model.version} · ${health.model.provider}` : ''}</StatusPill>
+        <StatusPill state={pill(health.plc)} label="PLC" title={health.plc?.endpoint}>{health.plc ? `${health.plc.writes} writes, ${health.plc.writeErrors} errors` : ''}</StatusPill>
+        <StatusPill state={live.connected ? 'up' : 'down'} label="Live feed">{live.connected ? 'connected' : 'reconnecting'}</StatusPill>
+        {(health.alarms ?? []).map((a) => <span key={a} class="alarm" role="alert" data-testid="alarm">⚠ {a}</span>)}
+      </div>
+      <div class="kpis">
+        <Kpi testid="kpi-rate" label="parts / s" value={last ? last.partsPerSec.toFixed(1) : '–'} />
+        <Kpi testid="kpi-reject" label="reject rate" value={last?.rejectRate != null ? (last.rejectRate * 100).toFixed(1) : '–'} unit="%" />
+        <Kpi testid="kpi-p50" label="frame→verdict p50" value={last?.p50Ms != null ? last.p50Ms.toFixed(1) : '–'} unit="ms" />
+        <Kpi testid="kpi-p99" label="frame→verdict p99" value={last?.p99Ms != null ? last.p99Ms.toFixed(1) : '–'} unit="ms" />
+        <Kpi testid="kpi-parts" label="parts this run" value={health.parts !== undefined ? String(health.parts) : '–'} />
+      </div>
+      <div class="live-main">
+        <figure class="latest-frame">
+          <figcaption>Latest frame</figcaption>
+          {frameOk
+            ? <img src={`/api/live/frame.jpg?t=${frameTick}`} alt="latest camera frame" onError={() => setFrameOk(false)} />
+            : <p class="muted">No live frame available yet.</p>}
+        </figure>
+        <div class="live-charts">
+          <Chart title="live, 5 s window:" legend={false} testid="live-chart" height={120} data={rateData}
+            series={[{ label: 'parts/s', stroke: '#4fc3f7', width: 2, scale: 'n' }, { label: 'reject %', stroke: '#ef5350', width: 2, scale: '%' }]}
+            scales={{ n: { range: (_u, _min, max) => [0, Math.max(1, max * 1.2)] }, '%': { range: [0, 100] } }}
+            axes={[axis(), axis({ scale: 'n' }), axis({ scale: '%', side: 1, grid: { show: false } })]} />
+          <Chart title="frame→verdict ms:" legend={false} testid="live-latency" height={120} data={latData}
+            series={[{ label: 'p50', stroke: '#81c784', width: 2 }, { label: 'p99', stroke: '#ffb74d', width: 2 }]} />
+        </div>
+      </div>
+      <h3>Latest saved parts <span class="muted">(<kbd>h</kbd> heatmap {heat ? 'on' : 'off'})</span></h3>
+      <div class="cards">
+        {saved.length === 0 ? <p class="muted">No saved part yet (rejects and near-threshold passes are saved).</p> : null}
+        {saved.map((p) => (
+          <a class="card" key={`${p.runId}/${p.seq}`} href={labelHref(p.runId, p.seq)} data-testid="live-card">
+            <Thumb part={p} heatmap={heat} width={170} />
+            <div class="card-meta"><span>#{p.seq}</span><VerdictBadge verdict={p.verdict} /><ScoreBar score={p.score} threshold={p.threshold} /></div>
+          </a>
+        ))}
+      </div>
+      <h3>Recent verdicts</h3>
+      <div class="strip" data-testid="recent-strip">
+        {live.parts.slice(0, 60).map((p) => (
+          <span key={`${p.runId}/${p.seq}`} class={`tick tick-${p.verdict}`} title={`#${p.seq} ${p.verdict} ${p.score?.toFixed(3) ?? ''}`} />
+        ))}
+      </div>
+    </div>
+  );
+}
