@@ -76,7 +76,7 @@ export function warpF32(src: Float32Array, width: number, height: number, w: Rig
       out[row + t] = top + (bot - top) * (sy - iy);
     }
     for (let t = 0; t < n; t++) {
-      if (t === lo) { t = hi - 1; continue; }
+      if (t === lo && hi > lo) { t = hi - 1; continue; }
       const sx = sx0 + c * t;
       const sy = sy0 + s * t;
       const px = sx < 0 ? 0 : sx > maxX ? maxX : sx;
@@ -130,7 +130,7 @@ export function warpU8(src: Uint8Array, width: number, height: number, w: RigidW
       out[row + t] = top + (bot - top) * (sy - iy) + 0.5;
     }
     for (let t = 0; t < n; t++) {
-      if (t === lo) { t = hi - 1; continue; }
+      if (t === lo && hi > lo) { t = hi - 1; continue; }
       const sx = sx0 + c * t;
       const sy = sy0 + s * t;
       const px = sx < 0 ? 0 : sx > maxX ? maxX : sx;

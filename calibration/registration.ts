@@ -16,8 +16,8 @@
  *  1. coarse: a 2x2 box-average pyramid down to at most `coarseMaxWidth`
  *     (40x32 from 320x256); there, phase correlation (phase-correlation.ts,
  *     fft.js on a zero-padded power-of-two canvas) against the reference
- *     rotated by a few candidate angles in ±maxRotationDeg (spectra computed
- *     once) gives the start: best angle and its shift.
+ *     rotated by a few candidate angles in ±maxRotationDeg (0 and ±max up to
+ *     6°; spectra computed once) gives the start: best angle and its shift.
  *  2. refinement: inverse-compositional Lucas-Kanade on rotation + translation
  *     (lk-refine.ts) at each pyramid level, coarse to fine, down to
  *     full resolution only when `fineIterations` > 0 (default 0: the half-resolution
@@ -54,7 +54,7 @@ export interface RegistrarOptions {
   maxRotationDeg?: number;
   /** lowest quality accepted (default 0.6) */
   minQuality?: number;
-  /** spacing of the coarse angle candidates, degrees (default 2) */
+  /** spacing of the coarse angle candidates, degrees (default 6: 0 and ±maxRotationDeg up to 6°; LK covers the rest) */
   angleStepDeg?: number;
   /** coarse level: halve until the width is at most this (default 64) */
   coarseMaxWidth?: number;
@@ -103,7 +103,7 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
     maxShiftPx: opts.maxShiftPx ?? Math.round(0.1 * Math.min(width, height)),
     maxRotationDeg: opts.maxRotationDeg ?? 4,
     minQuality: opts.minQuality ?? 0.6,
-    angleStepDeg: opts.angleStepDeg ?? Number(process.env.REG_STEP ?? 2),
+    angleStepDeg: opts.angleStepDeg ?? 6,
     coarseMaxWidth: opts.coarseMaxWidth ?? 64,
     fineIterations: opts.fineIterations ?? 0,
   };

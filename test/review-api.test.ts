@@ -40,7 +40,7 @@ describe('review queue', () => {
     const to = new Date(HOUR11 + 150_000).toISOString();
     expect(seqs((await get(`/api/parts?from=${from}&to=${to}`)).json()))
       .toEqual(newestFirst(PARTS.filter((p) => inQueue(p) && p.at >= from && p.at < HOUR11 + 150_000)));
-    for (const bad of ['verdict=maybe', 'limit=0', 'from=yesterday', 'reviewed=perhaps', 'cursor=xyz']) {
+    for (const bad of ['verdict=maybe', 'limit=0', 'from=yesterday', 'to=2026-13-45T99:00:00Z', 'reviewed=perhaps', 'cursor=xyz']) {
       const res = await get(`/api/parts?${bad}`);
       expect(res.statusCode, bad).toBe(400);
       expect(res.json().code, bad).toMatch(/^INSPECTOR_/);

@@ -25,6 +25,7 @@ import { createUiUser, uiStationConfig, waitFor } from './helpers/ui-station.js'
 
 const ART = 'artifacts/ui';
 const QA = { username: 'qa-anna', password: 'correct-horse-42' };
+const ADMIN = { username: 'admin-ida', password: 'staple-battery-77' };
 
 interface Problem { kind: string; text: string }
 
@@ -50,7 +51,7 @@ describe('QA UI in chromium against a running station', () => {
     const [plcPort, photoEyePort, httpPort] = [await freePort(), await freePort('udp'), await freePort()];
     sim = new PlcSimulator({ port: plcPort, photoEyePort, gateWindowMs: 200, certificateFolder: join(work, 'pki-plc'), logger });
     await sim.start();
-    station = await Station.start(resolveConfig(uiStationConfig({ work, plcPort, photoEyePort, httpPort })), logger);
+    station = await Station.start(resolveConfig({ ...uiStationConfig({ work, plcPort, photoEyePort, httpPort }), calibration: { dir: join(work, 'calibration') } }), logger);
     base = `http://127.0.0.1:${httpPort}`;
     await createUiUser({ work, base, ...QA, role: 'qa' });
     // let parts flow until a few rejects have their images on disk
@@ -251,7 +252,7 @@ describe('QA UI in chromium against a running station', () => {
     noProblems();
   });
 
-  it('two reviewers on the same part: the later edit is rebased on the newer revision, nothing is lost', async () => {
+  it('two reviewers on the same part: the later edit is merged onto the newer revision, nothing is lost', async () => {
     const url = `${base}/#/label/${encodeURIComponent(labelled.runId)}/${labelled.seq}`;
     const other = await context.newPage();
     watch(other);
@@ -304,6 +305,11 @@ describe('QA UI in chromium against a running station', () => {
     const poly = r.find((g) => g.kind === 'polygon')!;
     expect(poly.points).toHaveLength(3);
     expect(Math.abs(poly.points[1]![0]! - 220)).toBeLessThan(2);
+    // this page still showed its own older verdict (unsure): its region edit was merged onto the other
+    // reviewer's newer revision, so their verdict (false reject) stands, and this page now shows it
+    const label = ((await (await page.request.get(partUrl)).json()) as { label: { verdict: string } }).label;
+    expect(label.verdict).toBe('false_reject');
+    await expect.poll(() => page.getByTestId('verdict-choices').locator('button.on').getAttribute('data-value')).toBe('false_reject');
 
     // select the box, pull its bottom-right handle by 40 screen px each way
     const box0 = r.find((g) => g.kind === 'box')!;
@@ -331,6 +337,70 @@ describe('QA UI in chromium against a running station', () => {
     r = await regions();
     expect(r.map((g) => g.kind)).toEqual(['box']);
     await shot('label-edited');
+    noProblems();
+  });
+
+  it('calibration as admin: ROI drawn on the live frame is stored and kept; a plane gives mm on the label page', async () => {
+    await createUiUser({ work, base, ...ADMIN, role: 'admin' });
+    await page.getByRole('button', { name: 'log out' }).click();
+    await page.getByLabel('User').fill(ADMIN.username);
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByTestId('nav-live').waitFor();
+    await page.keyboard.press('Shift+C');
+    await page.getByTestId('calibration-page').waitFor();
+    await page.getByTestId('calib-checks').waitFor({ timeout: 10_000 }); // live focus/exposure figures came back
+    expect(await page.getByTestId('calib-checks').innerText()).toMatch(/sharpness\s+\d+/);
+
+    // step 3, drag a rectangle on the live frame (frame px = screen offset × 1280 / shown width)
+    await page.keyboard.press('3');
+    const ov = page.getByTestId('calib-overlay');
+    await page.waitForFunction("(document.querySelector('[data-testid=calib-frame] img')?.naturalWidth ?? 0) > 0");
+    const b = (await ov.boundingBox())!;
+    const from = { x: b.x + b.width * 0.2, y: b.y + b.height * 0.25 };
+    const to = { x: b.x + b.width * 0.7, y: b.y + b.height * 0.8 };
+    await page.mouse.move(from.x, from.y);
+    await page.mouse.down();
+    await page.mouse.move((from.x + to.x) / 2, (from.y + to.y) / 2, { steps: 4 });
+    await page.mouse.move(to.x, to.y, { steps: 4 });
+    await page.mouse.up();
+    const want = { x: 0.2 * 1280, y: 0.25 * 1024, width: 0.5 * 1280, height: 0.55 * 1024 };
+    await page.getByTestId('roi-draft').waitFor();
+    await page.keyboard.press('s');
+    await expect.poll(() => page.getByTestId('roi-stored').innerText(), { timeout: 10_000 }).toMatch(/^stored:/);
+    const cur = async () => ((await (await page.request.get(`${base}/api/calibration`)).json()) as { doc: { roi: Record<string, number>; plane?: { mmPerPx: number } } }).doc;
+    const roi = (await cur()).roi;
+    for (const k of ['x', 'y', 'width', 'height'] as const) expect(Math.abs(roi[k]! - want[k]), k).toBeLessThan(4);
+
+    // reload: still there, drawn as the stored ROI
+    await page.reload();
+    await page.getByTestId('calibration-page').waitFor();
+    await page.keyboard.press('3');
+    await expect.poll(() => page.getByTestId('roi-stored').innerText()).toBe(`stored: ${roi.x}, ${roi.y}, ${roi.width}×${roi.height} px`);
+    expect(await page.locator('[data-testid=calib-overlay] .roi-stored rect').count()).toBe(1);
+    await page.getByTestId('calib-checks').waitFor({ timeout: 10_000 });
+    await page.waitForTimeout(1200); // a fresh frame behind the overlay
+    await shot('calibration');
+
+    // step 2: four clicked corners of a 100 x 80 mm rectangle → mm/px
+    await page.keyboard.press('2');
+    const b2 = (await page.getByTestId('calib-overlay').boundingBox())!;
+    for (const [fx, fy] of [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]] as const) await page.mouse.click(b2.x + b2.width * fx, b2.y + b2.height * fy);
+    await page.getByTestId('calib-stepper').waitFor();
+    await page.locator('label:has-text("width mm") input').fill('100');
+    await page.locator('label:has-text("height mm") input').fill('80');
+    await page.getByTestId('plane-fit').click();
+    await page.getByTestId('plane-facts').waitFor({ timeout: 10_000 });
+    const plane = (await cur()).plane!;
+    expect(plane.mmPerPx).toBeGreaterThan(0);
+    // 0.8 of 1280 px is 100 mm, 0.8 of 1024 px is 80 mm: 0.0977 mm/px both ways
+    expect(Math.abs(plane.mmPerPx - 100 / (0.8 * 1280))).toBeLessThan(0.003);
+    await shot('calibration-plane');
+
+    // the label page shows the drawn box in mm too
+    await page.goto(`${base}/#/label/${encodeURIComponent(labelled.runId)}/${labelled.seq}`);
+    await page.getByTestId('region-mm').first().waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId('region-mm').first().innerText()).toMatch(/^[\d.]+×[\d.]+ mm, [\d.]+ mm²$/);
     noProblems();
   });
 });

@@ -31,8 +31,8 @@ import { binArea4, canBin } from './area-binning.js';
 import { buildUndistortLut, remapF32, remapU8, type UndistortLut } from '../../calibration/undistort-map.js';
 import type { CameraModel } from '../../calibration/camera-model.js';
 import { toErrorData, type CodedErrorData } from '../core/error-transport.js';
-// type-only: frame-registration loads OpenCV, whose addon crashes the process when it is loaded again in a
-// worker after another worker that loaded it was terminated; only packages with `registration` load it
+// type-only: frame-registration (plain JS, no OpenCV: any number of workers may register) is imported
+// dynamically, only for packages with `registration`
 import type { RegistrationFigures } from '../teach/frame-registration.js';
 
 export type FrameTransport = 'transfer' | 'shared';

@@ -25,6 +25,7 @@ import { FrameShapeMismatchError, InferenceBusyError, InferenceWorkerExitedError
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import { spawnTsWorker } from '../core/spawn-ts-worker.js';
 import type { Manifest } from './manifest-schema.js';
+import { effectiveThreshold, mapCellAreaPx } from './decision-rule.js';
 import type { RegistrationFigures } from '../teach/frame-registration.js';
 import type { ProviderFallback } from './providers.js';
 import { validateProviders } from './providers.js';
@@ -94,6 +95,8 @@ export class ModelRunner extends EventEmitter {
   readonly mapWidth: number;
   readonly mapHeight: number;
   readonly threshold: number;
+  readonly minDefectAreaPx: number;
+  readonly mapCellAreaPx: number;
   readonly modelName: string;
   readonly modelVersion: string;
   readonly frameBytes: number;
@@ -121,10 +124,12 @@ export class ModelRunner extends EventEmitter {
     super();
     this.mapWidth = startup.mapWidth;
     this.mapHeight = startup.mapHeight;
-    this.threshold = manifest.decision.threshold;
+    this.threshold = effectiveThreshold(manifest);
+    this.minDefectAreaPx = manifest.decision.minDefectAreaPx;
+    this.frameBytes = sharedFrame?.byteLength ?? frameBuf!.byteLength;
+    this.mapCellAreaPx = mapCellAreaPx(manifest, this.frameBytes, 1); // one byte per frame pixel
     this.modelName = manifest.name;
     this.modelVersion = manifest.version;
-    this.frameBytes = sharedFrame?.byteLength ?? frameBuf!.byteLength;
     worker.on('message', (m: FromWorker) => this.onMessage(m));
     worker.on('error', (err) => this.die(`uncaught error: ${err.message}`));
     worker.on('exit', (code) => this.die(`exited with code ${code}`));

@@ -11,6 +11,7 @@ import type { ResultPatch } from '../results/result-store.js';
 import { describeError } from '../core/errors.js';
 import { ResultCode } from '../core/types.js';
 import { decide, shouldSaveImage } from './verdict.js';
+import { defectAreaPx } from '../inference/decision-rule.js';
 import { LatencyRecorder } from './latency-recorder.js';
 import type { StationMetrics } from './metrics.js';
 import { Alarm, type Alarms } from './alarms.js';
@@ -22,6 +23,9 @@ export interface LoopInference {
     /** packages with a manifest `registration`: ok=false makes the part an UNREGISTRABLE reject */
     registration?: { ok: boolean; ms: number } | null }>;
   readonly threshold: number;
+  /** manifest decision.minDefectAreaPx, and frame pixels per map cell (NaN: no single-channel map) */
+  readonly minDefectAreaPx?: number;
+  readonly mapCellAreaPx?: number;
   readonly modelName: string;
   readonly modelVersion: string;
   readonly provider: string;
@@ -140,7 +144,9 @@ export class PartLoop {
       const e = describeError(err);
       this.alarms.set(Alarm.MODEL_DOWN, true, `${e.code}: ${e.message}`);
     }
-    const decision = regOk ? decide(score, inference.threshold)
+    const minArea = inference.minDefectAreaPx ?? 0;
+    const areaPx = minArea > 0 && map ? defectAreaPx(map.data, inference.threshold, inference.mapCellAreaPx ?? Number.NaN) : Number.NaN;
+    const decision = regOk ? decide(score, inference.threshold, areaPx, minArea)
       : { verdict: 'reject' as const, code: ResultCode.UNREGISTRABLE }; // not registered: a reject with its own code
     const frameToVerdictMs = Number(process.hrtime.bigint() - capturedNs) / NS_PER_MS;
 

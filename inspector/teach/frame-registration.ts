@@ -1,17 +1,17 @@
 /**
  * Registration in the inference worker's hot path, for packages whose manifest
  * has `registration`: the frame is resized to the model input as uint8 (the JS
- * area-binning fast path where it applies, else OpenCV resize), registered to
- * the package's reference (calibration/registration.ts), warped into the
- * reference frame and normalised into the model's input tensor.
+ * area-binning fast path where it applies, else a JS box/bilinear resize),
+ * registered to the package's reference (calibration/registration.ts), warped
+ * into the reference frame and normalised into the model's input tensor.
  *
- * All buffers are allocated once. The OpenCV calls are synchronous: this runs
- * in the inference worker, never on the station's main thread.
+ * Plain JS, no OpenCV (the binding may be loaded by one thread per process
+ * only, and stations run several inference workers: live, shadow, swaps).
+ * All buffers are allocated once; prepare() allocates nothing.
  */
 import { join } from 'node:path';
-import { cv } from '../core/opencv.js';
 import { readGray, type GrayImage } from '../core/gray-image.js';
-import { createRegistrar, type Registrar } from '../../calibration/registration.js';
+import { createRegistrar, type Registrar, type RegistrationResult } from '../../calibration/registration.js';
 import { binArea4, type BinningPlan } from '../inference/area-binning.js';
 import type { Manifest } from '../inference/manifest-schema.js';
 
@@ -34,6 +34,47 @@ export interface FrameRegistration {
   prepare(frame: Uint8Array, input: Float32Array): RegistrationFigures;
 }
 
+/**
+ * Resize a gray frame into `out` (outW×outH) without allocating: `area` with
+ * integer factors is the exact box mean (what OpenCV INTER_AREA gives), other
+ * factors and `bilinear` sample bilinearly at pixel centres (INTER_LINEAR's
+ * geometry); rounded to nearest.
+ */
+export function resizeGray(src: Uint8Array, sw: number, sh: number, out: Uint8Array, ow: number, oh: number, area: boolean): void {
+  const fx = sw / ow;
+  const fy = sh / oh;
+  if (area && Number.isInteger(fx) && Number.isInteger(fy)) {
+    const inv = 1 / (fx * fy);
+    for (let y = 0; y < oh; y++) {
+      for (let x = 0; x < ow; x++) {
+        let s = 0;
+        for (let j = 0; j < fy; j++) {
+          for (let i = (y * fy + j) * sw + x * fx, e = i + fx; i < e; i++) s += src[i]!;
+        }
+        out[y * ow + x] = s * inv + 0.5;
+      }
+    }
+    return;
+  }
+  for (let y = 0; y < oh; y++) {
+    const syf = Math.min(sh - 1, Math.max(0, (y + 0.5) * fy - 0.5));
+    const y0 = Math.min(sh - 2, syf | 0);
+    const wy = sh > 1 ? syf - y0 : 0;
+    for (let x = 0; x < ow; x++) {
+      const sxf = Math.min(sw - 1, Math.max(0, (x + 0.5) * fx - 0.5));
+      const x0 = Math.min(sw - 2, sxf | 0);
+      const wx = sw > 1 ? sxf - x0 : 0;
+      const i = Math.max(0, y0) * sw + Math.max(0, x0);
+      const a = src[i]!;
+      const b = src[i + (sw > 1 ? 1 : 0)]!;
+      const c = src[i + (sh > 1 ? sw : 0)]!;
+      const d = src[i + (sh > 1 ? sw : 0) + (sw > 1 ? 1 : 0)]!;
+      const top = a + (b - a) * wx;
+      out[y * ow + x] = top + (c + (d - c) * wx - top) * wy + 0.5;
+    }
+  }
+}
+
 export async function createFrameRegistration(packageDir: string, manifest: Manifest,
   frame: { width: number; height: number }, plan: { mul: number; add: number },
   binning: BinningPlan | null): Promise<FrameRegistration> {
@@ -48,7 +89,8 @@ export async function createFrameRegistration(packageDir: string, manifest: Mani
   const warped = new Uint8Array(W * H);
   const binnedF = new Float32Array(W * H);
   const acc = new Uint32Array(frame.width >>> 2);
-  const interp = manifest.input.resize === 'area' ? cv.INTER_AREA : cv.INTER_LINEAR;
+  const area = manifest.input.resize === 'area';
+  const registered: RegistrationResult = { ok: false, dx: 0, dy: 0, angleDeg: 0, quality: 0 };
   const last: RegistrationFigures = { ok: false, dx: 0, dy: 0, angleDeg: 0, quality: 0, ms: 0 };
   const { mul, add } = plan;
 
@@ -60,9 +102,7 @@ export async function createFrameRegistration(packageDir: string, manifest: Mani
       for (let i = 0; i < binnedF.length; i++) small.data[i] = Math.round(binnedF[i]!);
       return;
     }
-    const m = new cv.Mat(Buffer.from(src.buffer, src.byteOffset, src.byteLength), frame.height, frame.width, cv.CV_8UC1)
-      .resize(H, W, 0, 0, interp);
-    small.data.set(m.getData());
+    resizeGray(src, frame.width, frame.height, small.data, W, H, area);
   };
 
   return {
@@ -70,7 +110,7 @@ export async function createFrameRegistration(packageDir: string, manifest: Mani
     prepare(src, input) {
       const t0 = performance.now();
       resize(src);
-      const r = registrar.register(small);
+      const r = registrar.registerInto(small, registered);
       last.ok = r.ok; last.dx = r.dx; last.dy = r.dy; last.angleDeg = r.angleDeg; last.quality = r.quality;
       if (r.reason !== undefined) last.reason = r.reason; else delete last.reason;
       if (r.ok) {

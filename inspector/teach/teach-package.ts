@@ -18,7 +18,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
-import { cv } from '../core/opencv.js';
+import { resizeGray } from './frame-registration.js';
 import { encodeGrayPng, type GrayImage } from '../core/gray-image.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import { createRegistrar, type RegistrationResult } from '../../calibration/registration.js';
@@ -73,14 +73,14 @@ export interface TeachResult {
   teachScores: number[];
 }
 
-/** Box-average a frame by an integer factor (OpenCV INTER_AREA: exact for integer factors). */
+/** Box-average a frame by an integer factor (what OpenCV INTER_AREA gives for integer factors; plain JS). */
 export function downscaleImage(img: GrayImage, factor: number): GrayImage {
   if (factor === 1) return { width: img.width, height: img.height, data: new Uint8Array(img.data) };
   const w = img.width / factor;
   const h = img.height / factor;
-  const m = new cv.Mat(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), img.height, img.width, cv.CV_8UC1)
-    .resize(h, w, 0, 0, cv.INTER_AREA);
-  return { width: w, height: h, data: new Uint8Array(m.getData()) };
+  const data = new Uint8Array(w * h);
+  resizeGray(img.data, img.width, img.height, data, w, h, true);
+  return { width: w, height: h, data };
 }
 
 function checkOptions(o: TeachOptions): { downscale: number; width: number; height: number } {

@@ -144,7 +144,7 @@ class Standardise(nn.Module):
 class Net(nn.Module):
     """features at 1/8 -> seg head (map); one more stride-2 block -> global avg + max pool -> image head (score)."""
 
-    def __init__(self, widths, standardise=True):
+    def __init__(self, widths, standardise=True, dropout=0.0):
         super().__init__()
         w1, w2, w3 = widths
         self.standardise = Standardise() if standardise else nn.Identity()
@@ -152,6 +152,7 @@ class Net(nn.Module):
                                       block(w3, w3, dilation=2), block(w3, w3, dilation=4))
         self.seg = nn.Conv2d(w3, 1, 1)
         self.down = block(w3, 2 * w3, stride=2)
+        self.drop = nn.Dropout(dropout)
         self.cls = nn.Linear(4 * w3, 1)
         nn.init.constant_(self.seg.bias, -3.0)
 
@@ -159,7 +160,7 @@ class Net(nn.Module):
         f = self.features(self.standardise(x))
         g = self.down(f)
         pooled = torch.cat([g.mean(dim=(2, 3)), torch.amax(g, dim=(2, 3))], dim=1)
-        return self.seg(f), self.cls(pooled)[:, 0]
+        return self.seg(f), self.cls(self.drop(pooled))[:, 0]
 
 
 class Exported(nn.Module):
@@ -174,10 +175,12 @@ class Exported(nn.Module):
         return torch.sigmoid(seg), torch.sigmoid(logit)
 
 
-def augment(x, t, gen, rot90=False):
-    """Random h/v flips (and with rot90 quarter turns; square inputs), image and target alike, and
-    +/-5 % gain, +/-5 grey levels."""
+def augment(x, t, gen, rot90=False, crop=0.0):
+    """Random h/v flips (and with rot90 transposes; square inputs), image and target alike; with crop > 0 a
+    random crop of (1-crop..1) of each side resized back (image bilinear, target max-pooled), a +/-20 %
+    contrast change about the mean; and +/-5 % gain, +/-5 grey levels."""
     x, t = x.clone(), t.clone()
+    size, cells = x.shape[-1], t.shape[-1]
     for i in range(x.shape[0]):
         if rot90 and torch.rand(1, generator=gen).item() < 0.5:
             x[i], t[i] = x[i].transpose(-1, -2).clone(), t[i].transpose(-1, -2).clone()
@@ -185,6 +188,18 @@ def augment(x, t, gen, rot90=False):
             x[i], t[i] = x[i].flip(-1).clone(), t[i].flip(-1).clone()
         if torch.rand(1, generator=gen).item() < 0.5:
             x[i], t[i] = x[i].flip(-2).clone(), t[i].flip(-2).clone()
+        if crop > 0:
+            fh, fw = (1 - crop * torch.rand(2, generator=gen)).tolist()
+            ch, cw = max(CELL, int(round(cells * fh)) * CELL), max(CELL, int(round(cells * fw)) * CELL)
+            y0 = int(torch.randint(0, (size - ch) // CELL + 1, (1,), generator=gen)) * CELL
+            x0 = int(torch.randint(0, (size - cw) // CELL + 1, (1,), generator=gen)) * CELL
+            xi = x[i:i + 1, :, y0:y0 + ch, x0:x0 + cw]
+            ti = t[i:i + 1, :, y0 // CELL:(y0 + ch) // CELL, x0 // CELL:(x0 + cw) // CELL]
+            x[i] = F.interpolate(xi, size=(size, size), mode='bilinear', align_corners=False)[0]
+            t[i] = F.adaptive_max_pool2d(ti, (cells, cells))[0]
+            contrast = 1 + (torch.rand(1, generator=gen).item() - 0.5) * 0.4
+            m = x[i].mean()
+            x[i] = (x[i] - m) * contrast + m
         gain = 1 + (torch.rand(1, generator=gen).item() - 0.5) * 0.1
         offset = (torch.rand(1, generator=gen).item() - 0.5) * 0.16
         x[i] = ((x[i] * STD + MEAN) * gain - MEAN) / STD + offset
@@ -234,6 +249,9 @@ def main():
     ap.add_argument('--seg-weight', type=float, default=1.0, help='weight of the segmentation loss')
     ap.add_argument('--max-images', type=int, default=0, help='use at most N good and N defective images (smoke runs)')
     ap.add_argument('--description', default=None)
+    ap.add_argument('--crop', type=float, default=0.0, help='random crops of up to this fraction per side, resized back (+ contrast jitter)')
+    ap.add_argument('--dropout', type=float, default=0.0, help='dropout on the pooled features of the image head')
+    ap.add_argument('--weight-decay', type=float, default=1e-4)
     ap.add_argument('--rot90', action='store_true', help='augment with transposes too (parts without a fixed orientation)')
     ap.add_argument('--no-standardise', action='store_true', help='no per-image standardisation at the network input')
     ap.add_argument('--scores-out', default=None,
@@ -264,9 +282,9 @@ def main():
     print(f'loaded {len(y)} train ({int(y.sum())} defective, {int(has_mask.sum())} with masks/good) '
           f'{"and %d test " % len(test[1]) if test else ""}images in {time.time() - t0:.1f}s', flush=True)
 
-    net = Net(tuple(int(w) for w in args.widths.split(',')), standardise=not args.no_standardise)
+    net = Net(tuple(int(w) for w in args.widths.split(',')), standardise=not args.no_standardise, dropout=args.dropout)
     n_params = sum(p.numel() for p in net.parameters())
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = (len(y) + args.batch - 1) // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15)
     n_pos, n_neg = float(y.sum()), float((1 - y).sum())
@@ -282,7 +300,7 @@ def main():
         total = 0.0
         for b in range(steps):
             idx = order[b * args.batch:(b + 1) * args.batch]
-            xb, tb = augment(x[idx], t[idx], gen, rot90=args.rot90)
+            xb, tb = augment(x[idx], t[idx], gen, rot90=args.rot90, crop=args.crop)
             seg, logit = net(xb)
             loss = F.binary_cross_entropy_with_logits(logit, y[idx], pos_weight=img_pos_weight)
             sel = has_mask[idx]
@@ -330,6 +348,8 @@ def main():
                f' --epochs {args.epochs} --batch {args.batch} --lr {args.lr} --seed {args.seed} --threads {args.threads}'
                f' --threshold {args.threshold} --seg-weight {args.seg_weight}'
                + (' --rot90' if args.rot90 else '') + (' --no-standardise' if args.no_standardise else '')
+               + (f' --crop {args.crop}' if args.crop else '') + (f' --dropout {args.dropout}' if args.dropout else '')
+               + (f' --weight-decay {args.weight_decay}' if args.weight_decay != 1e-4 else '')
                + (f' --max-images {args.max_images}' if args.max_images else ''))
     defect_classes = sorted(set(classes) - {'good'}) or ['defect']
     manifest = {

@@ -223,3 +223,45 @@ export const RESULT_CODES: Record<number, string> = {
 export const LABEL_NAMES: Record<LabelVerdict, string> = {
   true_defect: 'true defect', false_reject: 'false reject', unsure: 'unsure',
 };
+
+/** The calibration API (inspector/server/routes/calibration.ts; calibration/calibration-file.ts). */
+export interface CalPoint { x: number; y: number }
+export interface CalBoard { cols: number; rows: number; squareMm: number }
+export interface CalRoi { x: number; y: number; width: number; height: number }
+export interface CalBands { sharpnessDropMax: number; meanDeltaMax: number; saturatedMax: number }
+export interface CalDoc {
+  schema: 1; station: string; version: number; createdAt: string; createdBy: string; note?: string;
+  frame: { width: number; height: number };
+  lens?: { camera: { fx: number; fy: number; cx: number; cy: number; dist: [number, number, number, number, number] };
+    imageSize: { width: number; height: number }; board: CalBoard; rms: number; views: number; distinctViews: number };
+  plane?: { homography: number[]; undistorted: boolean; source: 'board' | 'points'; mmPerPx: number; mmPerPxX: number; mmPerPxY: number;
+    residualMm: number; imagePoints: CalPoint[]; planePoints: CalPoint[] };
+  roi?: CalRoi;
+  checks?: { reference: { tenengrad: number; laplacianVar: number; mean: number; saturatedFraction: number; darkFraction: number }; bands: CalBands };
+  golden?: { reference: string; note?: string };
+}
+export interface CalVersion { version: number; createdAt: string; createdBy: string; note?: string; sections: string[]; current: boolean }
+export interface CalLensResult { version: number; rms: number; used: number; distinct: number;
+  views: Array<{ name: string; found: boolean; rms: number | null; corners: CalPoint[] | null }> }
+export interface CalPlaneResult { version: number; mmPerPx: number; mmPerPxX: number; mmPerPxY: number; residualMm: number; undistorted: boolean }
+export interface ImageChecks { tenengrad: number; laplacianVar: number; mean: number; p01: number; p99: number;
+  saturatedFraction: number; darkFraction: number; histogram: number[]; samples: number }
+export interface LiveCheck { checks: ImageChecks; reference: { tenengrad: number; mean: number; saturatedFraction: number } | null; bands: CalBands;
+  focus: { ok: boolean; detail: string }; exposure: { ok: boolean; detail: string }; frame: { width: number; height: number } }
+
+export const calibrationApi = {
+  versions: () => request<CalVersion[]>('GET', '/api/calibration/versions'),
+  /** the current version, or null before the first save (asks the list first: no 404 on a fresh station) */
+  current: async (): Promise<{ version: number; doc: CalDoc } | null> => {
+    const list = await calibrationApi.versions();
+    return list.some((v) => v.current) ? request<{ version: number; doc: CalDoc }>('GET', '/api/calibration') : null;
+  },
+  activate: (version: number) => request<{ version: number; doc: CalDoc }>('POST', '/api/calibration/activate', { version }),
+  lens: (imagesDir: string, board: CalBoard) => request<CalLensResult>('POST', '/api/calibration/lens', { imagesDir, board }),
+  plane: (points: CalPoint[], mm: CalPoint[]) => request<CalPlaneResult>('POST', '/api/calibration/plane', { points, mm }),
+  roi: (roi: CalRoi) => request<{ version: number; doc: CalDoc }>('PUT', '/api/calibration/roi', roi),
+  liveCheck: () => request<LiveCheck>('GET', '/api/calibration/live-check'),
+  referenceFromLive: (bands?: CalBands) => request<{ version: number; doc: CalDoc }>('POST', '/api/calibration/checks/reference-live', bands ? { bands } : {}),
+  lensViewUrl: (imagesDir: string, name: string, undistort: boolean) =>
+    `/api/calibration/lens/view.png${qs({ imagesDir, name, undistort, width: 640 })}`,
+};

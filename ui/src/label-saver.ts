@@ -5,12 +5,16 @@
  *  - one request per part at a time; edits made meanwhile are coalesced and sent
  *    next, on the revision the server just returned;
  *  - no answer / 5xx: kept, retried with backoff (1 s … 15 s) and on `online`;
- *  - 409 (someone saved in between): the server's revision is fetched and the
- *    edit is re-sent on top of it (the server keeps every revision in the history);
+ *  - 409 (someone saved in between): the server's label is fetched and the edit is
+ *    merged onto it three-way against the label the edit was based on (verdict and
+ *    class: what this user changed wins, the rest is theirs; regions by id: this
+ *    user's additions, changes and deletions applied to theirs), then re-sent on the
+ *    new revision (the server keeps every revision in the history);
  *  - other 4xx: the edit stays in localStorage and the status says why.
  * A reload or a crash leaves the unsent edits in localStorage; `resume()` sends them.
  */
 import { api, ApiError, type Label, type LabelPut } from './api.js';
+import { mergeLabel, type LabelContent } from './label-merge.js';
 
 export type SaveState = 'saved' | 'saving' | 'offline' | 'error';
 export interface SaverStatus { state: SaveState; pending: number; message: string }
@@ -18,12 +22,17 @@ export interface SaverStatus { state: SaveState; pending: number; message: strin
 const PREFIX = 'inspector.label.';
 const key = (runId: string, seq: number): string => `${runId}/${seq}`;
 
-interface Draft { runId: string; seq: number; body: LabelPut; editedAtMs: number }
+/** An unsent edit and the server content it was based on (null: no label yet). */
+interface Draft { runId: string; seq: number; body: LabelPut; base: LabelContent | null; editedAtMs: number }
+
+const content = (l: LabelContent): LabelContent => ({ verdict: l.verdict, defectClass: l.defectClass ?? null, regions: l.regions });
 
 export class LabelSaver {
   private readonly inFlight = new Set<string>();
   private readonly waiting = new Map<string, Draft>();
   private readonly revisions = new Map<string, number>();
+  /** the server content each part's known revision holds */
+  private readonly bases = new Map<string, LabelContent | null>();
   private readonly listeners = new Set<(s: SaverStatus) => void>();
   private readonly savedListeners = new Set<(runId: string, seq: number, label: Label) => void>();
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -41,19 +50,30 @@ export class LabelSaver {
     try { return (JSON.parse(raw) as Draft).body; } catch { return null; }
   }
 
-  /** The revision the next save of this part must carry. */
-  revision(runId: string, seq: number, fallback: number): number {
-    return this.revisions.get(key(runId, seq)) ?? fallback;
+  /** What the server holds now for a part (its label and revision), as the page loaded it. */
+  setServerLabel(runId: string, seq: number, label: Label | null): void {
+    const k = key(runId, seq);
+    const rev = label?.revision ?? 0;
+    if ((this.revisions.get(k) ?? -1) > rev) return; // this page already saved something newer
+    this.revisions.set(k, rev);
+    this.bases.set(k, label ? content(label) : null);
   }
 
-  setRevision(runId: string, seq: number, revision: number): void {
-    this.revisions.set(key(runId, seq), revision);
+  /** Whether an edit of this part is still waiting or in flight. */
+  hasPending(runId: string, seq: number): boolean {
+    const k = key(runId, seq);
+    return this.waiting.has(k) || this.inFlight.has(k);
   }
 
   /** Record an edit: kept locally at once, sent as soon as possible. */
   save(runId: string, seq: number, body: Omit<LabelPut, 'revision'>, baseRevision: number): void {
     const k = key(runId, seq);
-    const draft: Draft = { runId, seq, body: { ...body, revision: this.revisions.get(k) ?? baseRevision }, editedAtMs: Date.now() };
+    const earlier = this.waiting.get(k);
+    const draft: Draft = {
+      runId, seq, body: { ...body, revision: this.revisions.get(k) ?? baseRevision },
+      // coalesced edits keep the base of the first unsent one
+      base: earlier ? earlier.base : (this.bases.get(k) ?? null), editedAtMs: Date.now(),
+    };
     this.storage.setItem(PREFIX + k, JSON.stringify(draft));
     this.waiting.set(k, draft);
     this.pump(k);
@@ -122,6 +142,9 @@ export class LabelSaver {
       this.backoffMs = 1000;
       const rev = typeof label?.revision === 'number' ? label.revision : body.revision + 1;
       this.revisions.set(k, rev);
+      this.bases.set(k, content(label ?? body));
+      const next = this.waiting.get(k);
+      if (next) next.base = content(label ?? body); // the next edit now builds on what was just saved
       // only forget the local copy if no newer edit arrived while this one was in flight
       if (!this.waiting.has(k)) this.storage.removeItem(PREFIX + k);
       for (const fn of this.savedListeners) fn(d.runId, d.seq, { ...body, ...label, revision: rev });
@@ -131,11 +154,20 @@ export class LabelSaver {
       this.inFlight.delete(k);
       if (!this.waiting.has(k)) this.waiting.set(k, d);
       if (err.status === 409) {
-        // saved by someone else (or by us, answer lost): rebase on the server's revision and send again
+        // saved by someone else (or by us, answer lost): merge onto the server's label and send again
         try {
           const part = await api.part(d.runId, d.seq);
+          const theirs = part.label ? content(part.label) : null;
+          const w = this.waiting.get(k)!;
+          const merged = mergeLabel(w.base, content(w.body), theirs);
+          const body2: LabelPut = { ...merged, defectClass: merged.defectClass ?? undefined, revision: part.label?.revision ?? 0 };
+          if (body2.defectClass === undefined) delete body2.defectClass;
+          const rebased: Draft = { ...w, body: body2, base: theirs };
+          this.waiting.set(k, rebased);
+          this.storage.setItem(PREFIX + k, JSON.stringify(rebased));
           this.revisions.set(k, part.label?.revision ?? 0);
-          this.setStatus('saving', 'rebased on a newer revision');
+          this.bases.set(k, theirs);
+          this.setStatus('saving', `merged with ${part.label?.by ?? 'another'} reviewer's revision ${part.label?.revision ?? 0}`);
           this.pump(k);
         } catch {
           this.setStatus('offline', 'could not fetch the newer revision; will retry');

@@ -18,12 +18,14 @@ import { ReviewPage } from './pages/Review.js';
 import { LabelPage } from './pages/Label.js';
 import { StatsPage } from './pages/Stats.js';
 import { ModelsPage } from './pages/Models.js';
+import { CalibrationPage } from './pages/Calibration.js';
 
 const PAGES: Array<{ id: string; title: string; key: string }> = [
   { id: 'live', title: 'Live', key: 'shift+L' },
   { id: 'review', title: 'Review', key: 'shift+R' },
   { id: 'stats', title: 'Stats', key: 'shift+S' },
   { id: 'models', title: 'Models', key: 'shift+M' },
+  { id: 'calibration', title: 'Calibration', key: 'shift+C' },
 ];
 
 function App() {
@@ -73,7 +75,8 @@ function App() {
         {route.page === 'label' ? <LabelPage route={route} classes={classes} user={user} /> : null}
         {route.page === 'stats' ? <StatsPage /> : null}
         {route.page === 'models' ? <ModelsPage user={user} /> : null}
-        {!['live', '', 'review', 'label', 'stats', 'models'].includes(route.page) ? <p>No page “{route.page}”. <a href="#/live">Live</a></p> : null}
+        {route.page === 'calibration' ? <CalibrationPage user={user} /> : null}
+        {!['live', '', 'review', 'label', 'stats', 'models', 'calibration'].includes(route.page) ? <p>No page “{route.page}”. <a href="#/live">Live</a></p> : null}
       </main>
       <CheatSheet />
     </div>

@@ -21,7 +21,7 @@ const UI_MISSING_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title
 <body style="font-family:sans-serif;max-width:40em;margin:3em auto">
 <h1>The inspector UI is not built</h1>
 <p>This station serves its pages from <code>ui/dist/</code>, which does not exist yet.
-Build it with <code>npx tsx scripts/build-ui.ts</code> (or <code>npm run build:ui</code>) and reload.</p>
+Build it with <code>npx tsx scripts/build-ui.ts</code> (or <code>npm run build</code>) and reload.</p>
 <p>The API still works: see <a href="/docs">/docs</a>.</p></body></html>`;
 
 export interface ExternalOptions {

@@ -9,6 +9,9 @@
  *   PUT  /api/calibration/roi {x, y, width, height}
  *   POST /api/calibration/checks/reference {imagePath} | {values}   focus/exposure reference
  *   POST /api/calibration/check {imagePath}   focus/exposure figures of an image (no save)
+ *   GET  /api/calibration/lens/view.png?imagesDir&name&undistort   a board view with its corners drawn (admin)
+ *   GET  /api/calibration/live-check          focus/exposure of the newest frame against the reference (any user)
+ *   POST /api/calibration/checks/reference-live {bands?}   the newest frame's figures as the reference (admin)
  * Every change is a new version of the calibration file and an audit record.
  * Lens and plane fits are synchronous OpenCV calls of up to a few seconds: they
  * run in the server worker, never on the station's hot-path thread. A new
@@ -19,11 +22,11 @@ import { Type } from '@sinclair/typebox';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readGray } from '../../core/gray-image.js';
-import { CalibrationStore, CalibrationDoc, BoardSchema, RoiSection, type CalibrationPatch } from '../../../calibration/calibration-file.js';
+import { CalibrationStore, CalibrationDoc, BoardSchema, RoiSection, ChecksSection, type CalibrationPatch } from '../../../calibration/calibration-file.js';
 import { CalibrationBadInputError, CalibrationMissingError } from '../../../calibration/errors.js';
-import { computeChecks, DEFAULT_BANDS } from '../../../calibration/image-checks.js';
+import { computeChecks, evaluateDrift, DEFAULT_BANDS } from '../../../calibration/image-checks.js';
 import { validateRoi } from '../../../calibration/roi.js';
-import { ErrorReply, authErrors } from './schemas.js';
+import { BinaryReply, ErrorReply, authErrors } from './schemas.js';
 
 const Pt = Type.Object({ x: Type.Number(), y: Type.Number() });
 const Versioned = Type.Object({ version: Type.Integer(), doc: CalibrationDoc });
@@ -153,5 +156,58 @@ export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const c = computeChecks(img.data, img.width, img.height, { roi: store().current()?.roi ?? null, step: 2 });
     return save(req.user!.name, 'calibration.checks', { checks: { reference: { tenengrad: c.tenengrad, laplacianVar: c.laplacianVar, mean: c.mean,
       saturatedFraction: c.saturatedFraction, darkFraction: c.darkFraction }, bands: req.body.bands ?? { ...DEFAULT_BANDS } } });
+  });
+
+  // ---- for the calibration page (ui/src/pages/Calibration.tsx); pictures and live figures: routes/calibration-views.ts
+  const Bands = Type.Object({ sharpnessDropMax: Type.Number({ minimum: 0, maximum: 1 }), meanDeltaMax: Type.Number({ minimum: 0 }), saturatedMax: Type.Number({ minimum: 0, maximum: 1 }) });
+  const Ok = Type.Object({ ok: Type.Boolean(), detail: Type.String() });
+
+  app.get('/api/calibration/lens/view.png', {
+    preHandler: app.requireRole('admin'),
+    schema: { description: 'A board image from a lens folder on the station with the corners found drawn on it (undistort=true: undistorted with the current lens calibration)', tags,
+      produces: ['image/png'],
+      querystring: Type.Object({ imagesDir: Type.String({ minLength: 1 }), name: Type.String({ minLength: 1, maxLength: 255, pattern: '^[^/\\\\]+$' }),
+        undistort: Type.Boolean({ default: false }), cols: Type.Optional(Type.Integer({ minimum: 3 })), rows: Type.Optional(Type.Integer({ minimum: 3 })),
+        width: Type.Integer({ minimum: 64, maximum: 4096, default: 960 }) }, { additionalProperties: false }),
+      response: { 200: BinaryReply, ...errs } },
+  }, async (req, reply) => {
+    const { detectBoard } = await import('../../../calibration/lens-calibration.js'); // OpenCV only when asked
+    const { renderBoardView } = await import('./calibration-views.js');
+    const q = req.query;
+    const lens = store().current()?.lens ?? null;
+    const board = q.cols && q.rows ? { cols: q.cols, rows: q.rows, squareMm: lens?.board.squareMm ?? 1 } : lens?.board;
+    if (!board) throw new CalibrationBadInputError('give cols and rows: there is no lens calibration to take the board from');
+    if (q.undistort && !lens) throw new CalibrationMissingError('no lens calibration to undistort with');
+    const img = await readGray(join(q.imagesDir, q.name)).catch((err: Error) => { throw new CalibrationBadInputError(err.message); });
+    const png = await renderBoardView(img, detectBoard(img, board), board, { camera: lens?.camera ?? null, undistort: q.undistort, name: q.name, maxWidth: q.width });
+    return reply.type('image/png').header('cache-control', 'no-store').send(png);
+  });
+
+  app.get('/api/calibration/live-check', {
+    preHandler: app.requireRole('operator', 'qa', 'ml', 'admin'),
+    schema: { description: 'Focus and exposure figures of the newest camera frame (inside the ROI), judged against the calibrated reference and bands', tags,
+      response: { 200: Type.Object({ checks: Checks, reference: Type.Union([ChecksSection.properties.reference, Type.Null()]), bands: Bands,
+        focus: Ok, exposure: Ok, frame: Type.Object({ width: Type.Integer(), height: Type.Integer() }) }), ...errs, 503: ErrorReply } },
+  }, async () => {
+    const { liveGray } = await import('./calibration-views.js');
+    const img = await liveGray(app);
+    const cur = app.settings.calibrationDir ? store().current() : null;
+    const roi = cur?.roi && cur.roi.x + cur.roi.width <= img.width && cur.roi.y + cur.roi.height <= img.height ? cur.roi : null;
+    const checks = computeChecks(img.data, img.width, img.height, { roi, step: 2 });
+    const bands = cur?.checks?.bands ?? { ...DEFAULT_BANDS };
+    const reference = cur?.checks?.reference ?? null;
+    return { checks, reference, bands, ...evaluateDrift(checks, reference, bands), frame: { width: img.width, height: img.height } };
+  });
+
+  app.post('/api/calibration/checks/reference-live', {
+    preHandler: app.requireRole('admin'),
+    schema: { description: 'Save the newest camera frame\'s focus/exposure figures (inside the ROI) as the reference', tags,
+      body: Type.Object({ bands: Type.Optional(Bands) }, { additionalProperties: false }), response: { 200: Versioned, ...errs, 503: ErrorReply } },
+  }, async (req) => {
+    const { liveGray } = await import('./calibration-views.js');
+    const img = await liveGray(app);
+    const c = computeChecks(img.data, img.width, img.height, { roi: store().current()?.roi ?? null, step: 2 });
+    return save(req.user!.name, 'calibration.checks', { checks: { reference: { tenengrad: c.tenengrad, laplacianVar: c.laplacianVar, mean: c.mean,
+      saturatedFraction: c.saturatedFraction, darkFraction: c.darkFraction }, bands: req.body.bands ?? store().current()?.checks?.bands ?? { ...DEFAULT_BANDS } } }, 'reference from the live frame');
   });
 };

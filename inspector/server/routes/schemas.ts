@@ -1,5 +1,6 @@
 /** TypeBox schemas shared by several routes. */
 import { Type } from '@sinclair/typebox';
+import { BadRequestError } from '../errors.js';
 
 /** The coded error body every 4xx/5xx carries. */
 export const ErrorReply = Type.Object({
@@ -47,9 +48,12 @@ export const PartRefSchema = Type.Object({ runId: PartParams.properties.runId, s
 /** A time bound in a query string: epoch milliseconds or an ISO 8601 date-time. */
 export const TimeParam = Type.String({ pattern: '^(\\d{1,15}|\\d{4}-\\d{2}-\\d{2}(T[0-9:.]+(Z|[+-]\\d{2}:?\\d{2})?)?)$', description: 'epoch ms or ISO 8601' });
 
+/** Epoch ms of a TimeParam; an impossible date (2026-13-45) is a coded 400. */
 export function parseTime(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  return /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(ms)) throw new BadRequestError(`${JSON.stringify(v)} is not a valid time`);
+  return ms;
 }
 
 /** A binary body (PNG, JPEG) in OpenAPI; Fastify sends Buffers as they are. */

@@ -16,6 +16,7 @@ import { Explain } from '../components/Explain.js';
 import { VerdictBadge } from '../components/StatusPill.js';
 import { queueOrder, rememberQueue } from './queue-order.js';
 import { apiFilter, filterFromQuery } from './Review.js';
+import { fmtMm, regionMm, usePlane } from '../components/calibration-mm.js';
 
 interface Draft { verdict: LabelVerdict | null; defectClass: string | null; regions: Region[] }
 const EMPTY: Draft = { verdict: null, defectClass: null, regions: [] };
@@ -44,6 +45,7 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
   const [revision, setRevision] = useState(0);
   const markedReviewed = useRef(false); // labelling a part counts as reviewing it (once per visit)
   const imgs = usePartImages(part);
+  const plane = usePlane(); // mm figures for the regions when the station has a plane calibration
 
   useEffect(() => {
     let live = true;
@@ -53,7 +55,7 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
       if (!live) return;
       setPart({ ...p, threshold: p.threshold ?? threshold });
       const serverRev = p.label?.revision ?? 0;
-      labelSaver.setRevision(runId, seq, Math.max(serverRev, labelSaver.revision(runId, seq, serverRev)));
+      labelSaver.setServerLabel(runId, seq, p.label ?? null);
       setRevision(serverRev);
       const local = labelSaver.draft(runId, seq);
       setRestored(Boolean(local));
@@ -64,7 +66,15 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
   }, [runId, seq]);
 
   useEffect(() => labelSaver.onSaved((r, s, label) => {
-    if (r === runId && s === seq) { setRevision(label.revision); setRestored(false); }
+    if (r !== runId || s !== seq) return;
+    setRevision(label.revision);
+    setRestored(false);
+    // after a merge with another reviewer's revision, show what was saved (unless more edits are on their way)
+    if (!labelSaver.hasPending(r, s)) {
+      const now = draftRef.current;
+      const saved: Draft = { verdict: label.verdict, defectClass: label.defectClass ?? null, regions: label.regions };
+      if (JSON.stringify(now) !== JSON.stringify(saved)) setDraft(saved);
+    }
   }), [runId, seq]);
 
   /** Apply an edit and save it. A class or a region implies a defect unless a verdict was chosen. */
@@ -168,7 +178,8 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
             <ul class="regions" data-testid="region-list">
               {draft.regions.map((r) => (
                 <li key={r.id} class={r.id === selectedId ? 'on' : ''} onClick={() => setSelectedId(r.id)} data-kind={r.kind}>
-                  {r.kind === 'box' ? `box ${Math.round(r.w)}×${Math.round(r.h)} at ${Math.round(r.x)},${Math.round(r.y)}` : `polygon, ${r.points.length} points`}
+                  <span>{r.kind === 'box' ? `box ${Math.round(r.w)}×${Math.round(r.h)} at ${Math.round(r.x)},${Math.round(r.y)}` : `polygon, ${r.points.length} points`}
+                    {plane ? ((m) => <span class="mm" data-testid="region-mm">{fmtMm(m.widthMm)}×{fmtMm(m.heightMm)} mm, {fmtMm(m.areaMm2)} mm²</span>)(regionMm(plane, r)) : null}</span>
                   <button class="link" title="delete (Del)" onClick={(e) => { e.stopPropagation(); update({ regions: draft.regions.filter((x) => x.id !== r.id) }); }}>✕</button>
                 </li>
               ))}

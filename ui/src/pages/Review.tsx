@@ -23,28 +23,39 @@ const KINDS: Record<string, { label: string; f: Partial<PartFilter> }> = {
 };
 const RANGES: Record<string, number | null> = { '1h': 3600e3, '8h': 8 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3, all: null };
 
-export interface QueueFilter { kind: string; range: string; cls: string; model: string; reviewed: string }
+/** `range`: a preset ('8h', …, 'all') or 'custom' with `from`/`to` (epoch ms, '' = open). */
+export interface QueueFilter { kind: string; range: string; from: string; to: string; cls: string; model: string; reviewed: string }
 
 export function filterFromQuery(q: URLSearchParams): QueueFilter {
   return {
-    kind: q.get('kind') ?? 'queue', range: q.get('range') ?? 'all', cls: q.get('class') ?? '',
+    kind: q.get('kind') ?? 'queue', range: q.get('range') ?? 'all', from: q.get('from') ?? '', to: q.get('to') ?? '', cls: q.get('class') ?? '',
     model: q.get('model') ?? '', reviewed: q.get('reviewed') ?? 'false',
   };
 }
 export function filterQuery(f: QueueFilter): string {
-  return new URLSearchParams({ kind: f.kind, range: f.range, class: f.cls, model: f.model, reviewed: f.reviewed }).toString();
+  const custom: Record<string, string> = f.range === 'custom' ? { from: f.from, to: f.to } : {};
+  return new URLSearchParams({ kind: f.kind, range: f.range, ...custom, class: f.cls, model: f.model, reviewed: f.reviewed }).toString();
 }
 export function apiFilter(f: QueueFilter, cursor: string | null = null): PartFilter {
   const span = RANGES[f.range] ?? null;
+  const custom = f.range === 'custom';
   return {
     ...(KINDS[f.kind] ?? KINDS.queue!).f,
-    from: span ? Date.now() - span : undefined,
+    from: custom ? (f.from ? Number(f.from) : undefined) : span ? Date.now() - span : undefined,
+    to: custom && f.to ? Number(f.to) : undefined,
     class: f.cls || undefined, model: f.model || undefined,
     reviewed: (f.reviewed === 'true' || f.reviewed === 'false') ? f.reviewed : undefined,
     limit: 100, cursor,
   };
 }
 const key = (p: Part): string => `${p.runId}/${p.seq}`;
+/** epoch ms (string) ↔ the value of an <input type=datetime-local> (local time, minutes) */
+function toLocalInput(ms: string): string {
+  if (!ms) return '';
+  const d = new Date(Number(ms));
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+}
+const fromLocalInput = (v: string): string => (v ? String(new Date(v).getTime()) : '');
 
 /** The export filter matching the queue filter (exports take labelled parts; the doubtful rule is the queue's own). */
 function exportFilter(f: QueueFilter): ExportFilter {
@@ -52,6 +63,7 @@ function exportFilter(f: QueueFilter): ExportFilter {
   const at = f.model.lastIndexOf('@');
   return {
     ...(q.from ? { from: q.from } : {}),
+    ...(q.to ? { to: q.to } : {}),
     ...(f.kind === 'reject' ? { verdict: 'reject' as const } : f.kind === 'doubtful' ? { verdict: 'pass' as const } : {}),
     ...(f.cls ? { classes: [f.cls] } : {}),
     ...(at > 0 ? { modelName: f.model.slice(0, at), modelVersion: f.model.slice(at + 1) } : {}),
@@ -148,14 +160,19 @@ export function ReviewPage({ route, classes, user }: { route: Route; classes: st
   return (
     <div class="review">
       {exporting ? <ExportDialog filter={exportFilter(filter)} onClose={() => setExporting(false)}
-        describe={`${KINDS[filter.kind]?.label ?? filter.kind}, ${filter.range === 'all' ? 'any time' : `last ${filter.range}`}${filter.cls ? `, class ${filter.cls}` : ''}${filter.model ? `, model ${filter.model}` : ''}`} /> : null}
+        describe={`${KINDS[filter.kind]?.label ?? filter.kind}, ${filter.range === 'all' ? 'any time' : filter.range === 'custom' ? `${toLocalInput(filter.from) || '…'} to ${toLocalInput(filter.to) || 'now'}` : `last ${filter.range}`}${filter.cls ? `, class ${filter.cls}` : ''}${filter.model ? `, model ${filter.model}` : ''}`} /> : null}
       <div class="filters" role="search">
         <select aria-label="kind" value={filter.kind} onChange={(e) => setFilter({ kind: e.currentTarget.value })}>
           {Object.entries(KINDS).map(([k, v]) => <option key={k} value={k}>{v.label}</option>)}
         </select>
         <select aria-label="time range" value={filter.range} onChange={(e) => setFilter({ range: e.currentTarget.value })}>
           {Object.keys(RANGES).map((k) => <option key={k} value={k}>{k === 'all' ? 'any time' : `last ${k}`}</option>)}
+          <option value="custom">from … to …</option>
         </select>
+        {filter.range === 'custom' ? <>
+          <input type="datetime-local" aria-label="from" value={toLocalInput(filter.from)} onChange={(e) => setFilter({ from: fromLocalInput(e.currentTarget.value) })} />
+          <input type="datetime-local" aria-label="to" value={toLocalInput(filter.to)} onChange={(e) => setFilter({ to: fromLocalInput(e.currentTarget.value) })} />
+        </> : null}
         <select aria-label="class" value={filter.cls} onChange={(e) => setFilter({ cls: e.currentTarget.value })}>
           <option value="">any class</option>
           {classes.map((c) => <option key={c} value={c}>{c}</option>)}
