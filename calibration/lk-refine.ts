@@ -17,7 +17,7 @@ export interface RigidWarp {
   ty: number;
 }
 
-/** The sub-range [rangeLo, rangeHi) of t in [0, n) where a ≤ p0 + k·t < b, shrunk by one (float safety). */
+/** The sub-range [rangeLo, rangeHi) of t in [0, n) where a ≤ p0 + k·t < b, shrunk by one (float and fixed-point safety). */
 let rangeLo = 0;
 let rangeHi = 0;
 function sampleRange(p0: number, k: number, a: number, b: number, n: number): void {
@@ -29,7 +29,8 @@ function sampleRange(p0: number, k: number, a: number, b: number, n: number): vo
   } else if (k < -1e-12) {
     lo = Math.ceil((b - p0) / k) + 1;
     hi = Math.floor((a - p0) / k) - 1;
-  } else if (!(p0 >= a && p0 < b)) {
+  } else if (!(p0 >= a && p0 < b - 1e-3)) {
+    // (the margin keeps the 16.16 fixed-point rounding of p0 below b)
     hi = 0;
   }
   rangeLo = Math.max(rangeLo, lo);
@@ -98,7 +99,7 @@ export function warpF32(src: Float32Array, width: number, height: number, w: Rig
   }
 }
 
-/** warpF32 for gray bytes: the same arithmetic, rounded to nearest. */
+/** warpF32 for gray bytes, rounded to nearest (the inside run in fixed point: 1/256 px weights). */
 export function warpU8(src: Uint8Array, width: number, height: number, w: RigidWarp, out: Uint8Array): void {
   const c = Math.cos(w.theta);
   const s = Math.sin(w.theta);
@@ -116,18 +117,21 @@ export function warpU8(src: Uint8Array, width: number, height: number, w: RigidW
     const lo = Math.min(rangeLo, n);
     const hi = Math.max(lo, rangeHi);
     const row = y * width;
+    // inside run: 16.16 fixed point per pixel (truncated from the exact float position, so a
+    // stepped increment cannot drift past the range), 8-bit weights, integer bilinear
+    const c16 = c * 65536;
+    const s16 = s * 65536;
+    const x16 = sx0 * 65536;
+    const y16 = sy0 * 65536;
     for (let t = lo; t < hi; t++) {
-      const sx = sx0 + c * t;
-      const sy = sy0 + s * t;
-      const ix = sx | 0;
-      const iy = sy | 0;
-      const fx = sx - ix;
-      const i = iy * width + ix;
-      const a = src[i]!;
-      const top = a + (src[i + 1]! - a) * fx;
-      const d = src[i + width]!;
-      const bot = d + (src[i + width + 1]! - d) * fx;
-      out[row + t] = top + (bot - top) * (sy - iy) + 0.5;
+      const X = (x16 + c16 * t) | 0;
+      const Y = (y16 + s16 * t) | 0;
+      const fx = (X >> 8) & 255;
+      const fy = (Y >> 8) & 255;
+      const i = (Y >> 16) * width + (X >> 16);
+      const top = src[i]! * (256 - fx) + src[i + 1]! * fx;
+      const bot = src[i + width]! * (256 - fx) + src[i + width + 1]! * fx;
+      out[row + t] = (top * (256 - fy) + bot * fy + 32768) >> 16;
     }
     for (let t = 0; t < n; t++) {
       if (t === lo && hi > lo) { t = hi - 1; continue; }
