@@ -19,6 +19,7 @@ import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { GrayImage } from '../core/gray-image.js';
 import { canBin } from '../inference/area-binning.js';
+import { effectiveThreshold } from '../inference/decision-rule.js';
 import type { Manifest } from '../inference/manifest-schema.js';
 import { loadModelPackage, type ModelPackage } from '../inference/model-package.js';
 import { FRAME_INPUT_NAME, compileDeployedModel, planPreprocessing } from '../inference/preprocess-graph.js';
@@ -77,8 +78,9 @@ export class PackageScorer {
     return new PackageScorer(await loadModelPackage(dir), opts);
   }
 
+  /** the threshold the station decides with (decision-rule.ts) */
   get threshold(): number {
-    return this.manifest.decision.threshold;
+    return effectiveThreshold(this.manifest);
   }
 
   /** How many frame sizes have a compiled session. */

@@ -2,8 +2,9 @@
  * Evaluate a model package (or per-pair teaching) on a dataset and build the
  * report (report-schema.ts). Each image is read with the appliance's decoder
  * (readGray), scored with the package's own preprocessing (package-scorer.ts),
- * decided with the station's rule (`decide`), and its defect regions are the
- * connected components of the map at the decision threshold
+ * decided with the station's rule (effective threshold, minimum defect area,
+ * unregistrable = reject: `decision-rule.ts` + `decide`), and its defect regions are the
+ * connected components of the map at that threshold
  * (`regionsFromMap`, minDefectAreaPx applied), in image pixels.
  *
  * Per-pair teach (DeepPCB): for each pair, a package is taught from the
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGray, type GrayImage } from '../core/gray-image.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
+import { defectAreaPx, effectiveThreshold, mapCellAreaPx } from '../inference/decision-rule.js';
 import { regionsFromMap, scaleForFrame, type DefectRegion } from '../inference/defect-regions.js';
 import { percentile } from '../inference/model-runner.js';
 import { decide } from '../station/verdict.js';
@@ -58,9 +60,13 @@ interface Judged { record: EvalImageRecord; match: RegionMatch | null }
 
 async function judge(scorer: PackageScorer, item: EvalItem, img: GrayImage): Promise<Judged> {
   const s: ScoredImage = await scorer.score(img);
-  const { threshold, minDefectAreaPx } = scorer.manifest.decision;
-  // decide() rejects a NaN score (an unregistrable frame): the station rejects it too (UNREGISTRABLE)
-  const predicted = decide(s.score, threshold).verdict === 'reject';
+  // the station's rule (part-loop.ts): effective threshold, minimum defect area on a single-channel map,
+  // and an unregistrable frame is a reject (UNREGISTRABLE)
+  const threshold = effectiveThreshold(scorer.manifest);
+  const { minDefectAreaPx } = scorer.manifest.decision;
+  const areaPx = minDefectAreaPx > 0 && s.map
+    ? defectAreaPx(s.map, threshold, mapCellAreaPx(scorer.manifest, img.width, img.height)) : Number.NaN;
+  const predicted = s.registered === false || decide(s.score, threshold, areaPx, minDefectAreaPx).verdict === 'reject';
   const regions: DefectRegion[] = s.map
     ? regionsFromMap(s.map, s.mapWidth, s.mapHeight, threshold, minDefectAreaPx, scaleForFrame(s.mapWidth, s.mapHeight, img.width, img.height))
     : [];
@@ -117,7 +123,7 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
     const m = last!.manifest;
     model = {
       source: 'per-pair teach (teachPackage on each template)', name: m.name, version: m.version, kind: m.outputs.kind,
-      threshold: m.decision.threshold, minDefectAreaPx: m.decision.minDefectAreaPx,
+      threshold: effectiveThreshold(m), minDefectAreaPx: m.decision.minDefectAreaPx,
       registration: m.registration ? 'applied' : 'none',
     };
   } else {
@@ -134,7 +140,7 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
     const m = scorer.manifest;
     model = {
       source: opts.modelDir, name: m.name, version: m.version, kind: m.outputs.kind,
-      threshold: m.decision.threshold, minDefectAreaPx: m.decision.minDefectAreaPx,
+      threshold: effectiveThreshold(m), minDefectAreaPx: m.decision.minDefectAreaPx,
       registration: m.registration ? 'applied' : 'none',
     };
   }

@@ -61,6 +61,14 @@ export interface TeachOptions {
   halfLevel?: number;
   /** map cell size in model-input pixels (default 4: a 320x256 input gives an 80x64 map) */
   mapPool?: number;
+  /** local alignment in the graph: every frame shift within ±localShiftPx is tried per block (default 0 = off) */
+  localShiftPx?: number;
+  /** block size of the local alignment, model-input pixels, even, dividing the input (default 32) */
+  localShiftBlockPx?: number;
+  /** morphological opening of the excess by a k×k square, k pixels (default 0 = off; 2 removes 1-px-wide slivers, 3 up to 2 px) */
+  openSizePx?: number;
+  /** manifest decision.minDefectAreaPx: map regions smaller than this (frame pixels) are no defect regions (default 0) */
+  minDefectAreaPx?: number;
   description?: string;
 }
 
@@ -103,6 +111,16 @@ function checkOptions(o: TeachOptions): { downscale: number; width: number; heig
   }
   const smooth = o.smoothPx ?? 1;
   if (!Number.isInteger(smooth) || smooth < 1 || smooth % 2 !== 1) throw new TeachOptionsInvalidError(`smoothPx ${smooth} must be odd`);
+  const shift = o.localShiftPx ?? 0;
+  const block = o.localShiftBlockPx ?? 32;
+  if (!Number.isInteger(shift) || shift < 0 || shift > 8) throw new TeachOptionsInvalidError(`localShiftPx ${shift} must be an integer in 0..8`);
+  if (shift > 0 && (!Number.isInteger(block) || block < 2 || block % 2 !== 0 || (width / downscale) % block !== 0 || (height / downscale) % block !== 0)) {
+    throw new TeachOptionsInvalidError(`localShiftBlockPx ${block} must be even and divide ${width / downscale}x${height / downscale}`);
+  }
+  const open = o.openSizePx ?? 0;
+  if (!Number.isInteger(open) || open < 0 || open > 9) throw new TeachOptionsInvalidError(`openSizePx ${open} must be an integer in 0..9`);
+  const minArea = o.minDefectAreaPx ?? 0;
+  if (!(minArea >= 0) || !Number.isFinite(minArea)) throw new TeachOptionsInvalidError(`minDefectAreaPx ${minArea} must be >= 0`);
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(o.name)) throw new TeachOptionsInvalidError(`name '${o.name}' must match ^[a-z0-9][a-z0-9_-]*$`);
   if (!/^\d+\.\d+\.\d+$/.test(o.version)) throw new TeachOptionsInvalidError(`version '${o.version}' is not MAJOR.MINOR.PATCH`);
   return { downscale, width: width / downscale, height: height / downscale };
@@ -158,8 +176,12 @@ export async function teachPackage(o: TeachOptions): Promise<TeachResult> {
   const smoothPx = o.smoothPx ?? (aligned.length === 1 ? 3 : 1);
   const halfLevel = o.halfLevel ?? 5;
   const mapPool = o.mapPool ?? 4;
+  const localShiftPx = o.localShiftPx ?? 0;
+  const localShiftBlockPx = o.localShiftBlockPx ?? 32;
+  const openSizePx = o.openSizePx ?? 0;
   const { bytes, mapShape } = buildVariationGraph(model, {
     inputName: 'image', scale: NORM.scale, normMean: NORM.mean, normStd: NORM.std, smoothPx, halfLevel, mapPool,
+    localShiftPx, localShiftBlockPx, openSizePx,
   });
 
   // self-check: score the aligned teaching images with the package's own graph
@@ -186,7 +208,7 @@ export async function teachPackage(o: TeachOptions): Promise<TeachResult> {
     images: aligned.length,
     skipped: skipped.length,
     downscale,
-    variation: { ...params, smoothPx, halfLevel, mapPool, tolerance: aligned.length === 1 ? 'floor + edge strength' : 'k*std + floor + edge' },
+    variation: { ...params, smoothPx, halfLevel, mapPool, localShiftPx, localShiftBlockPx, openSizePx, tolerance: aligned.length === 1 ? 'floor + edge strength' : 'k*std + floor + edge' },
     metrics: { teach_images: aligned.length, teach_max_score: Number(maxTeach.toFixed(6)) },
   } as Manifest['training'];
   const manifest: Manifest = {
@@ -203,7 +225,7 @@ export async function teachPackage(o: TeachOptions): Promise<TeachResult> {
       kind: 'anomaly_map', score: { name: SCORE_OUTPUT, shape: [1] }, map: { name: MAP_OUTPUT, shape: mapShape },
       classes: ['good', 'defect'], defectClasses: ['defect'],
     },
-    decision: { threshold: 0.5, minDefectAreaPx: 0 },
+    decision: { threshold: 0.5, minDefectAreaPx: o.minDefectAreaPx ?? 0 },
     ...(regOpts ? { registration: { reference: REFERENCE_FILE, ...regOpts } } : {}),
     training,
     sha256: sha256Hex(bytes),

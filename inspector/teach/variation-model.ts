@@ -11,6 +11,7 @@
  *    any value its neighbourhood takes in the golden image (an edge that lands
  *    a fraction of a pixel away, as binarised PCB tracks do, is no defect),
  *    plus a margin; flat areas stay tight.
+ * and, with borderPx > 0, an unlimited tolerance within borderPx of the image border;
  * where `edge` is the Sobel gradient magnitude of the reference, dilated, so
  * that an edge that lands a fraction of a pixel away (registration residual,
  * sampling phase) does not fire, while flat areas stay tight.
@@ -34,10 +35,12 @@ export interface VariationParams {
   edgeDilatePx: number;
   /** one image: radius of the local min/max window (0 = off: mean = the image, tol from floor and edge only) */
   singleRangePx: number;
+  /** pixels this close to the image border get an unlimited tolerance (0 = off): warping repeats the border row */
+  borderPx: number;
 }
 
 export const DEFAULT_VARIATION: VariationParams = {
-  k: 2.5, floor: 2, singleFloor: 6, edgeGain: 0.3, singleEdgeGain: 1.0, edgeDilatePx: 1, singleRangePx: 0,
+  k: 2.5, floor: 2, singleFloor: 6, edgeGain: 0.3, singleEdgeGain: 1.0, edgeDilatePx: 1, singleRangePx: 0, borderPx: 0,
 };
 
 export interface VariationModel {
@@ -139,6 +142,14 @@ export function learnVariation(images: readonly Uint8Array[], width: number, hei
       const mu = sum[i]! / m;
       const std = Math.sqrt(Math.max(0, (sum2[i]! - m * mu * mu) / (m - 1)));
       tol[i] = params.k * std + params.floor + params.edgeGain * edge[i]!;
+    }
+  }
+  const b = params.borderPx;
+  if (b > 0) {
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        if (x < b || y < b || x >= width - b || y >= height - b) tol[y * width + x] = 1e4;
+      }
     }
   }
   return { width, height, mean, tol, images: images.length };

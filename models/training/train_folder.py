@@ -3,7 +3,7 @@
 the format the appliance exports, and write a complete model package (schema version 2).
 
     /usr/bin/python3 models/training/train_folder.py --data EXPORT/train --test-data EXPORT/test \
-        --out .cache/eval/models/mt/1.0.0 --name mt --version 1.0.0 --size 256 --epochs 30 --seed 1
+        --out models/<name>/<version> --name <name> --version 1.0.0 --size 256 --epochs 60 --rot90 --seed 1
 
 Dataset layout (one split):
 
@@ -26,8 +26,10 @@ score, which decides). Outputs:
 `map` = sigmoid(seg logits) [1,1,S/8,S/8], `score` = sigmoid(image logit) [1].
 """
 import argparse
+import copy
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -152,7 +154,7 @@ class Net(nn.Module):
                                       block(w3, w3, dilation=2), block(w3, w3, dilation=4))
         self.seg = nn.Conv2d(w3, 1, 1)
         self.down = block(w3, 2 * w3, stride=2)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.cls = nn.Linear(4 * w3, 1)
         nn.init.constant_(self.seg.bias, -3.0)
 
@@ -163,19 +165,56 @@ class Net(nn.Module):
         return self.seg(f), self.cls(self.drop(pooled))[:, 0]
 
 
-class Exported(nn.Module):
-    """model.onnx: preprocessed image -> (map [1,1,h,w] defect probability, score [1])."""
+def _flip(x, dim):
+    """x reversed along dim, as a Gather with a constant index (exports to any opset)."""
+    return x.index_select(dim, torch.arange(x.shape[dim] - 1, -1, -1))
 
-    def __init__(self, net):
+
+def _views(x, tta):
+    """The test-time views of a batch: 1 (none), 4 (h/v flips) or 8 (flips and transposes; square inputs)."""
+    vs = [x]
+    if tta >= 4:
+        vs += [_flip(x, 3), _flip(x, 2), _flip(_flip(x, 3), 2)]
+    if tta >= 8:
+        vs += [v.transpose(2, 3) for v in vs]
+    return vs
+
+
+def _unview(m, k):
+    """Undo view k (see _views) on a map."""
+    if k >= 4:
+        m, k = m.transpose(2, 3), k - 4
+    if k in (1, 3):
+        m = _flip(m, 3)
+    if k in (2, 3):
+        m = _flip(m, 2)
+    return m
+
+
+class Exported(nn.Module):
+    """model.onnx: preprocessed image -> (map [1,1,h,w] defect probability, score [1]).
+    With tta > 1 the score is the mean of sigmoid(image logit) over the flipped/transposed views, the map the mean
+    of the views' maps mapped back."""
+
+    def __init__(self, net, tta=1):
         super().__init__()
         self.net = net
+        self.tta = tta
 
     def forward(self, image):
-        seg, logit = self.net(image)
-        return torch.sigmoid(seg), torch.sigmoid(logit)
+        if self.tta <= 1:
+            seg, logit = self.net(image)
+            return torch.sigmoid(seg), torch.sigmoid(logit)
+        vs = _views(image, self.tta)
+        n = image.shape[0]
+        seg, logit = self.net(torch.cat(vs, dim=0))
+        segs = torch.sigmoid(seg)
+        maps = [_unview(segs[k * n:(k + 1) * n], k) for k in range(len(vs))]
+        scores = torch.sigmoid(logit).reshape(len(vs), n)
+        return sum(maps) / len(maps), scores.mean(dim=0)
 
 
-def augment(x, t, gen, rot90=False, crop=0.0):
+def augment(x, t, gen, rot90=False, crop=0.0, contrast=0.0):
     """Random h/v flips (and with rot90 transposes; square inputs), image and target alike; with crop > 0 a
     random crop of (1-crop..1) of each side resized back (image bilinear, target max-pooled), a +/-20 %
     contrast change about the mean; and +/-5 % gain, +/-5 grey levels."""
@@ -200,6 +239,10 @@ def augment(x, t, gen, rot90=False, crop=0.0):
             contrast = 1 + (torch.rand(1, generator=gen).item() - 0.5) * 0.4
             m = x[i].mean()
             x[i] = (x[i] - m) * contrast + m
+        if contrast > 0:
+            c = 1 + (torch.rand(1, generator=gen).item() * 2 - 1) * contrast
+            m = x[i].mean()
+            x[i] = (x[i] - m) * c + m
         gain = 1 + (torch.rand(1, generator=gen).item() - 0.5) * 0.1
         offset = (torch.rand(1, generator=gen).item() - 0.5) * 0.16
         x[i] = ((x[i] * STD + MEAN) * gain - MEAN) / STD + offset
@@ -207,19 +250,20 @@ def augment(x, t, gen, rot90=False, crop=0.0):
 
 
 @torch.no_grad()
-def predict(net, x):
+def predict(net, x, tta=1):
+    """(maps, scores) as model.onnx computes them."""
     net.eval()
-    segs, logits = [], []
+    exported = Exported(net, tta)
+    segs, scores = [], []
     for i in range(0, x.shape[0], 32):
-        s, l = net(x[i:i + 32])
+        s, p = exported(x[i:i + 32])
         segs.append(s)
-        logits.append(l)
-    return torch.cat(segs), torch.cat(logits)
+        scores.append(p)
+    return torch.cat(segs), torch.cat(scores)
 
 
-def metrics(net, x, y, classes, threshold):
-    _, logits = predict(net, x)
-    scores = torch.sigmoid(logits)
+def metrics(net, x, y, classes, threshold, tta=1):
+    _, scores = predict(net, x, tta)
     pred = (scores >= threshold).float()
     m = {'image_auroc': auroc(scores.numpy(), y.numpy()), 'accuracy': float((pred == y).float().mean())}
     if (y == 1).any():
@@ -228,7 +272,18 @@ def metrics(net, x, y, classes, threshold):
         m['false_reject_rate'] = float(pred[y == 0].mean())
     for cls in sorted(set(classes) - {'good'}):
         m[f'recall_{cls}'] = float(pred[torch.tensor([c == cls for c in classes])].mean())
-    return m, logits
+    return m, scores
+
+
+def carve(items, fraction, seed):
+    """A seeded, per-class validation carve-out of a training split -> (train indices, validation indices)."""
+    rng, val = random.Random(seed), []
+    for cls in sorted(set(it[2] for it in items)):
+        idx = [i for i, it in enumerate(items) if it[2] == cls]
+        rng.shuffle(idx)
+        val += idx[:round(len(idx) * fraction)]
+    val = sorted(val)
+    return [i for i in range(len(items)) if i not in set(val)], val
 
 
 def main():
@@ -239,8 +294,8 @@ def main():
     ap.add_argument('--name', required=True)
     ap.add_argument('--version', default='1.0.0')
     ap.add_argument('--size', type=int, default=256, help='model input is size x size (multiple of 8)')
-    ap.add_argument('--widths', default='16,32,48')
-    ap.add_argument('--epochs', type=int, default=30)
+    ap.add_argument('--widths', default='16,32,64')
+    ap.add_argument('--epochs', type=int, default=60)
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--lr', type=float, default=3e-3)
     ap.add_argument('--seed', type=int, default=1)
@@ -253,6 +308,14 @@ def main():
     ap.add_argument('--dropout', type=float, default=0.0, help='dropout on the pooled features of the image head')
     ap.add_argument('--weight-decay', type=float, default=1e-4)
     ap.add_argument('--rot90', action='store_true', help='augment with transposes too (parts without a fixed orientation)')
+    ap.add_argument('--contrast', type=float, default=0.0, help='contrast jitter: x (1 +/- this) about the image mean')
+    ap.add_argument('--ema', type=float, default=0.0, help='keep an exponential moving average of the weights (e.g. 0.99) and export it')
+    ap.add_argument('--tta', type=int, default=1, choices=[1, 4, 8],
+                    help='score = mean over 4 (flips) or 8 (flips + transposes) views, inside model.onnx')
+    ap.add_argument('--val-fraction', type=float, default=0.0,
+                    help='hold out this fraction of each class of --data as a validation split (metrics val_*)')
+    ap.add_argument('--keep-best', action='store_true',
+                    help='with --val-fraction: export the weights of the epoch (in the second half) with the best validation AUROC')
     ap.add_argument('--no-standardise', action='store_true', help='no per-image standardisation at the network input')
     ap.add_argument('--scores-out', default=None,
                     help='write {image path relative to its split: score} of the test split (else the train split) here')
@@ -270,6 +333,12 @@ def main():
     if args.max_images:
         items = [it for it in items if it[1] == 0][:args.max_images] + [it for it in items if it[1] == 1][:args.max_images]
     x, t, y, has_mask, classes = load(items, args.size)
+    val = None
+    if args.val_fraction > 0:
+        tr, va = carve(items, args.val_fraction, args.seed)
+        val = (x[va], y[va], [classes[i] for i in va])
+        x, t, y, has_mask, classes = x[tr], t[tr], y[tr], has_mask[tr], [classes[i] for i in tr]
+        items = [items[i] for i in tr]
     test = None
     if args.test_data:
         test_items = list_folder(args.test_data)
@@ -291,7 +360,10 @@ def main():
     img_pos_weight = torch.tensor(n_neg / n_pos if n_pos and n_neg else 1.0)
     pos_frac = float(t[has_mask].mean()) if has_mask.any() else 0.0
     seg_pos_weight = torch.tensor(min(20.0, (1 - pos_frac) / pos_frac) if pos_frac > 0 else 1.0)
-    print(f'parameters {n_params}; positive cells {pos_frac:.4f} -> seg pos_weight {float(seg_pos_weight):.2f}', flush=True)
+    print(f'parameters {n_params}; positive cells {pos_frac:.4f} -> seg pos_weight {float(seg_pos_weight):.2f}'
+          + (f'; validation {len(val[1])} images' if val else ''), flush=True)
+    ema = copy.deepcopy(net) if args.ema > 0 else None
+    best = (-1.0, 0, None)  # (validation AUROC, epoch, state_dict)
 
     t1 = time.time()
     for epoch in range(args.epochs):
@@ -300,7 +372,7 @@ def main():
         total = 0.0
         for b in range(steps):
             idx = order[b * args.batch:(b + 1) * args.batch]
-            xb, tb = augment(x[idx], t[idx], gen, rot90=args.rot90, crop=args.crop)
+            xb, tb = augment(x[idx], t[idx], gen, rot90=args.rot90, crop=args.crop, contrast=args.contrast)
             seg, logit = net(xb)
             loss = F.binary_cross_entropy_with_logits(logit, y[idx], pos_weight=img_pos_weight)
             sel = has_mask[idx]
@@ -311,25 +383,46 @@ def main():
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             sched.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for pe, pn in zip(ema.parameters(), net.parameters()):
+                        pe.mul_(args.ema).add_(pn, alpha=1 - args.ema)
+                    for be, bn in zip(ema.buffers(), net.buffers()):
+                        be.copy_(bn)
             total += float(loss) * len(idx)
-        print(f'epoch {epoch + 1}/{args.epochs} loss {total / len(y):.4f} ({time.time() - t1:.0f}s)', flush=True)
+        note = ''
+        if val:
+            score_net = ema if ema is not None else net
+            v_auc = metrics(score_net, *val, args.threshold)[0]['image_auroc']  # single view: cheap, ranks epochs
+            note = f' val_auroc {v_auc:.4f}'
+            if args.keep_best and epoch + 1 > args.epochs // 2 and v_auc >= best[0]:
+                best = (v_auc, epoch + 1, copy.deepcopy(score_net.state_dict()))
+        print(f'epoch {epoch + 1}/{args.epochs} loss {total / len(y):.4f}{note} ({time.time() - t1:.0f}s)', flush=True)
     t_train = time.time() - t1
+    if ema is not None:
+        net = ema
+    if best[2] is not None:
+        net.load_state_dict(best[2])
+        print(f'kept epoch {best[1]} (val_auroc {best[0]:.4f})', flush=True)
 
-    train_m, train_logits = metrics(net, x, y, classes, args.threshold)
-    test_m, test_logits = metrics(net, *test, args.threshold) if test else ({}, None)
+    train_m, train_scores = metrics(net, x, y, classes, args.threshold, args.tta)
+    val_m = metrics(net, *val, args.threshold, args.tta)[0] if val else {}
+    test_m, test_scores = metrics(net, *test, args.threshold, args.tta) if test else ({}, None)
     if args.scores_out:
-        root, its, lg = (args.test_data, test_items, test_logits) if test else (args.data, items, train_logits)
+        root, its, sc = (args.test_data, test_items, test_scores) if test else (args.data, items, train_scores)
         os.makedirs(os.path.dirname(os.path.abspath(args.scores_out)), exist_ok=True)
         with open(args.scores_out, 'w') as f:
-            json.dump({os.path.relpath(it[0], root): float(torch.sigmoid(v)) for it, v in zip(its, lg)}, f, indent=0)
+            json.dump({os.path.relpath(it[0], root): float(v) for it, v in zip(its, sc)}, f, indent=0)
     print('train', json.dumps({k: round(v, 4) for k, v in train_m.items()}))
+    if val:
+        print('val  ', json.dumps({k: round(v, 4) for k, v in val_m.items()}))
     if test:
         print('test ', json.dumps({k: round(v, 4) for k, v in test_m.items()}))
 
     # ------------------------------------------------------------ export
     os.makedirs(args.out, exist_ok=True)
     model_path = os.path.join(args.out, 'model.onnx')
-    exported = Exported(net).eval()
+    exported = Exported(net, args.tta).eval()
     s, cells = args.size, args.size // CELL
     torch.onnx.export(exported, (x[:1].clone(),), model_path, input_names=['image'], output_names=['map', 'score'],
                       opset_version=13, do_constant_folding=True, training=torch.onnx.TrainingMode.EVAL)
@@ -350,6 +443,10 @@ def main():
                + (' --rot90' if args.rot90 else '') + (' --no-standardise' if args.no_standardise else '')
                + (f' --crop {args.crop}' if args.crop else '') + (f' --dropout {args.dropout}' if args.dropout else '')
                + (f' --weight-decay {args.weight_decay}' if args.weight_decay != 1e-4 else '')
+               + (f' --contrast {args.contrast}' if args.contrast else '') + (f' --ema {args.ema}' if args.ema else '')
+               + (f' --tta {args.tta}' if args.tta > 1 else '')
+               + (f' --val-fraction {args.val_fraction}' if args.val_fraction else '')
+               + (' --keep-best' if args.keep_best else '')
                + (f' --max-images {args.max_images}' if args.max_images else ''))
     defect_classes = sorted(set(classes) - {'good'}) or ['defect']
     manifest = {
@@ -372,9 +469,11 @@ def main():
             'command': command,
             'framework': f'torch {torch.__version__}, onnx {onnx.__version__}, opset 13',
             'parameters': n_params,
-            'images': {'train': len(y), 'trainDefective': int(y.sum()), 'test': len(test[1]) if test else 0},
+            'images': {'train': len(y), 'trainDefective': int(y.sum()), 'validation': len(val[1]) if val else 0,
+                       'test': len(test[1]) if test else 0},
             'defectClassesSeen': defect_classes,
             'metrics': {**{f'train_{k}': r(v) for k, v in train_m.items() if np.isfinite(v)},
+                        **{f'val_{k}': r(v) for k, v in val_m.items() if np.isfinite(v)},
                         **{f'test_{k}': r(v) for k, v in test_m.items() if np.isfinite(v)},
                         'epochs': args.epochs, 'seconds': round(t_train, 1)},
         },
