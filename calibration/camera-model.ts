@@ -111,3 +111,13 @@ export function applyHomography(h: readonly number[], x: number, y: number): { x
   const w = h[6]! * x + h[7]! * y + h[8]!;
   return { x: (h[0]! * x + h[1]! * y + h[2]!) / w, y: (h[3]! * x + h[4]! * y + h[5]!) / w };
 }
+
+/** Local scale of a homography at an image point: mm per pixel along x and y, and mm² per px². */
+export function localScale(h: readonly number[], u: number, v: number): { x: number; y: number; area: number } {
+  const w = h[6]! * u + h[7]! * v + h[8]!;
+  const X = (h[0]! * u + h[1]! * v + h[2]!) / w;
+  const Y = (h[3]! * u + h[4]! * v + h[5]!) / w;
+  const j00 = (h[0]! - h[6]! * X) / w; const j01 = (h[1]! - h[7]! * X) / w;
+  const j10 = (h[3]! - h[6]! * Y) / w; const j11 = (h[4]! - h[7]! * Y) / w;
+  return { x: Math.hypot(j00, j10), y: Math.hypot(j01, j11), area: Math.abs(j00 * j11 - j01 * j10) };
+}

@@ -13,7 +13,7 @@
  */
 import { cv } from '../inspector/core/opencv.js';
 import type { GrayImage } from '../inspector/core/gray-image.js';
-import { type CameraModel, applyHomography, invert3, undistortPixel } from './camera-model.js';
+import { type CameraModel, applyHomography, invert3, localScale, undistortPixel } from './camera-model.js';
 import { detectBoard, type Point } from './lens-calibration.js';
 import { boardObjectPoints, type BoardSpec } from './synthetic-board.js';
 import { CalibrationBadInputError, CalibrationNoBoardError } from './errors.js';
@@ -33,16 +33,6 @@ export interface PlaneCalibration {
   /** the image points used (in the pixel space of `homography`) and their plane positions */
   imagePoints: Point[];
   planePoints: Point[];
-}
-
-/** Local scale of a homography at an image point: mm per pixel along x and y, and mm² per px². */
-export function localScale(h: readonly number[], u: number, v: number): { x: number; y: number; area: number } {
-  const w = h[6]! * u + h[7]! * v + h[8]!;
-  const X = (h[0]! * u + h[1]! * v + h[2]!) / w;
-  const Y = (h[3]! * u + h[4]! * v + h[5]!) / w;
-  const j00 = (h[0]! - h[6]! * X) / w; const j01 = (h[1]! - h[7]! * X) / w;
-  const j10 = (h[3]! - h[6]! * Y) / w; const j11 = (h[4]! - h[7]! * Y) / w;
-  return { x: Math.hypot(j00, j10), y: Math.hypot(j01, j11), area: Math.abs(j00 * j11 - j01 * j10) };
 }
 
 /** Fit the plane from corresponding image points (px) and plane points (mm). */

@@ -1,23 +1,14 @@
 /**
- * Pixels → millimetres with the station's plane calibration (the same local
- * Jacobian of the image→plane homography as calibration/plane.ts `localScale`,
- * here without Node imports so the UI can bundle it), and a hook that fetches
- * the current plane once per page.
+ * Pixels → millimetres with the station's plane calibration (the local Jacobian
+ * of the image→plane homography, `localScale` from calibration/camera-model.ts,
+ * which has no Node imports so the UI bundles the same code), and a hook that
+ * fetches the current plane once per page.
  */
 import { useEffect, useState } from 'preact/hooks';
+import { localScale } from '../../../calibration/camera-model.js';
 import { calibrationApi, type CalDoc, type Region } from '../api.js';
 
 export type Plane = NonNullable<CalDoc['plane']>;
-
-/** mm per pixel along x and y, and mm² per px², at image point (u, v). */
-export function localScale(h: readonly number[], u: number, v: number): { x: number; y: number; area: number } {
-  const w = h[6]! * u + h[7]! * v + h[8]!;
-  const X = (h[0]! * u + h[1]! * v + h[2]!) / w;
-  const Y = (h[3]! * u + h[4]! * v + h[5]!) / w;
-  const j00 = (h[0]! - h[6]! * X) / w; const j01 = (h[1]! - h[7]! * X) / w;
-  const j10 = (h[3]! - h[6]! * Y) / w; const j11 = (h[4]! - h[7]! * Y) / w;
-  return { x: Math.hypot(j00, j10), y: Math.hypot(j01, j11), area: Math.abs(j00 * j11 - j01 * j10) };
-}
 
 /** Shoelace area of a polygon in px². */
 function polygonArea(pts: Array<[number, number]>): number {
