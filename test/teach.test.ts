@@ -114,8 +114,8 @@ describe('teach from good parts', () => {
   }, 120_000);
 
   it('runs in ModelRunner with registration in the worker; a blank frame is an UNREGISTRABLE reject in the part loop', async () => {
-    // OpenCV (the binding is not context-aware) must not be used on this thread once a worker has
-    // loaded it: the offline judgements come first. The station's main thread never loads OpenCV.
+    // registration in the worker is plain JS (no OpenCV there); the offline judge gives the
+    // expected figures the worker's must match
     const judge = await createJudge(pkgDir);
     const expected = [];
     for (const t of test.slice(0, 8)) expected.push(await judge.judge(t.img));
@@ -139,7 +139,7 @@ describe('teach from good parts', () => {
       const after = await runner.infer(test[0]!.img.data);
       expect(after.registration?.ok).toBe(true);
 
-      // the real part loop on the same runner (one OpenCV-loading worker per process):
+      // the real part loop on the same runner:
       // the blank frame is an UNREGISTRABLE reject, not an inference error
       const writes: Array<{ pass: boolean; code: number }> = [];
       const records: ResultRecord[] = [];
