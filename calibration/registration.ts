@@ -16,15 +16,22 @@
  *  1. coarse: a 2x2 box-average pyramid down to at most `coarseMaxWidth`
  *     (40x32 from 320x256); there, phase correlation (phase-correlation.ts,
  *     fft.js on a zero-padded power-of-two canvas) against the reference
- *     rotated by a few candidate angles in ±maxRotationDeg (0 and ±max up to
- *     6°; spectra computed once) gives the start: best angle and its shift.
+ *     gives the start shift. The unrotated reference is tried first: from
+ *     there Lucas-Kanade pulls in rotations of several degrees, so a fit of
+ *     quality >= `acceptQuality` ends the search. Otherwise the reference
+ *     rotated by the other candidate angles in ±maxRotationDeg (±max up to 6°;
+ *     spectra computed once) is correlated too, the best peak is fitted as
+ *     well, and the better of the two fits is kept.
  *  2. refinement: inverse-compositional Lucas-Kanade on rotation + translation
- *     (lk-refine.ts) at each pyramid level, coarse to fine, down to
- *     full resolution only when `fineIterations` > 0 (default 0: the half-resolution
- *     fit is already well under 0.1 px at full resolution): sub-pixel shift,
+ *     (lk-refine.ts) at each pyramid level, coarse to fine (6, 2 and 1
+ *     iterations down to half resolution), and at full resolution only when
+ *     `fineIterations` > 0 (default 0: the half-resolution fit is already
+ *     within 0.05 px at full resolution on the fixtures): sub-pixel shift,
  *     hundredths of a degree.
- *  3. quality: normalised cross-correlation of the warped image with the
- *     reference (inner region), clamped to [0,1].
+ *  3. quality: normalised cross-correlation of the image, sampled through the
+ *     fitted warp, with the reference (inner region, every 3rd pixel:
+ *     registration-quality.ts), clamped to [0,1]. No warped copy is made:
+ *     warp() resamples the image once, when the caller needs it.
  * A blank image, quality below minQuality, or a shift/rotation beyond the
  * limits come back ok=false with a reason; register() never throws on content.
  *
@@ -36,6 +43,7 @@
 import type { GrayImage } from '../inspector/core/gray-image.js';
 import { PhaseCorrelator, type Shift } from './phase-correlation.js';
 import { RigidLK, warpF32, warpU8, type RigidWarp } from './lk-refine.js';
+import { SampledNcc } from './registration-quality.js';
 
 export interface RegistrationResult {
   ok: boolean;
@@ -60,6 +68,11 @@ export interface RegistrarOptions {
   coarseMaxWidth?: number;
   /** Lucas-Kanade iterations at full resolution (default 0: the finest fit is at half resolution) */
   fineIterations?: number;
+  /**
+   * A fit from the unrotated start with at least this quality is kept without trying the other
+   * candidate angles (default max(minQuality, 0.9)); 1 always tries them.
+   */
+  acceptQuality?: number;
 }
 
 export interface Registrar {
@@ -106,8 +119,8 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
     angleStepDeg: opts.angleStepDeg ?? 6,
     coarseMaxWidth: opts.coarseMaxWidth ?? 64,
     fineIterations: opts.fineIterations ?? 0,
+    acceptQuality: opts.acceptQuality ?? Math.max(opts.minQuality ?? 0.6, 0.9),
   };
-  const refStats = stats(reference.data);
 
   // pyramid sizes: level 0 = full, last = coarsest (halve while the width is above coarseMaxWidth and even)
   const dims: Array<{ w: number; h: number }> = [{ w: width, h: height }];
@@ -126,6 +139,8 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
     down2(refLevels[l - 1]!, dims[l - 1]!.w, dims[l - 1]!.h, refLevels[l]!);
     imgLevels.push(new Float32Array(dims[l]!.w * dims[l]!.h));
   }
+  // blank check on the first pyramid level (a quarter of the pixels; the full image when there is none)
+  const refStats = stats(top > 0 ? refLevels[1]! : reference.data);
   const { w: cw, h: ch } = dims[top]!;
   const scaleTop = 2 ** top;
   // LK levels: coarsest .. 1, and full resolution only with fineIterations > 0
@@ -133,13 +148,14 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
   const lk = dims.map((d, level) => (level >= finestLk
     ? new RigidLK(refLevels[level]!, d.w, d.h, Math.ceil(Math.min(d.w, d.h) * 0.04) + (level === 0 ? 2 : 1))
     : null));
-  const iterations = dims.map((_, level) => (level === 0 ? options.fineIterations : level === top ? 6 : level === finestLk ? 2 : 3));
+  const iterations = dims.map((_, level) => (level === 0 ? options.fineIterations : level === top ? 6 : level === finestLk ? 1 : 2));
 
   const pc = new PhaseCorrelator(cw, ch);
   const angles: number[] = [];
   const nSteps = Math.max(0, Math.ceil(options.maxRotationDeg / options.angleStepDeg));
   const step = nSteps > 0 ? options.maxRotationDeg / nSteps : 0;
   for (let k = -nSteps; k <= nSteps; k++) angles.push(k * step);
+  const zeroAngle = nSteps;
   // reference rotated by each candidate angle (out(p) = ref(R(a)(p − c) + c): the forward rotation by a)
   const rotated = new Float32Array(cw * ch);
   const refSpectra = angles.map((a) => {
@@ -149,38 +165,8 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
   const imgSpectrum = pc.createSpectrum();
   const shift: Shift = { dx: 0, dy: 0, peak: 0 };
 
-  // inner region for the quality score (borders hold replicated pixels after the warp)
-  const qm = Math.ceil(Math.min(width, height) * 0.04);
-  const refInner = ((): { mean: number; std: number; n: number } => {
-    const d = reference.data;
-    let s = 0; let s2 = 0; let n = 0;
-    for (let y = qm; y < height - qm; y++) {
-      for (let x = qm, i = y * width + qm; x < width - qm; x++, i++) { const v = d[i]!; s += v; s2 += v * v; n++; }
-    }
-    const mean = s / n;
-    return { mean, std: Math.sqrt(Math.max(0, s2 / n - mean * mean)), n };
-  })();
-  const quality = (w: Uint8Array): number => {
-    // one pass: Σw, Σw², Σw·(r − mean r)
-    let sw = 0; let sw2 = 0; let swr = 0;
-    const r = reference.data;
-    const rm = refInner.mean;
-    for (let y = qm; y < height - qm; y++) {
-      for (let i = y * width + qm, end = y * width + width - qm; i < end; i++) {
-        const v = w[i]!;
-        sw += v; sw2 += v * v; swr += v * (r[i]! - rm);
-      }
-    }
-    const n = refInner.n;
-    const std = Math.sqrt(Math.max(0, sw2 / n - (sw / n) ** 2));
-    if (std < 1e-6 || refInner.std < 1e-6) return 0;
-    return Math.max(0, Math.min(1, swr / (n * std * refInner.std)));
-  };
-
-  // the last warped image, so warp() right after register() costs a copy
-  let lastResult: RegistrationResult | null = null;
-  let lastValid = false;
-  const lastWarped = new Uint8Array(width * height);
+  // quality: NCC with the reference through the fitted warp, inner region, every 3rd pixel (no warped copy)
+  const ncc = new SampledNcc(reference.data, width, height, Math.ceil(Math.min(width, height) * 0.04), 3);
   const w: RigidWarp = { theta: 0, tx: 0, ty: 0 };
   const fresh: RigidWarp = { theta: 0, tx: 0, ty: 0 };
   const fail = (out: RegistrationResult, dx: number, dy: number, angleDeg: number, q: number, reason: string): RegistrationResult => {
@@ -188,44 +174,58 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
     return out;
   };
 
+  /**
+   * LK from a coarse start (candidate angle, shift at the coarse level) into `w` (full resolution);
+   * returns the quality through exactly the warp warp() applies for the reported figures, or -1 when
+   * the refinement diverged.
+   */
+  const fit = (data: Uint8Array, angle: number, cdx: number, cdy: number): number => {
+    w.theta = -angle / DEG; w.tx = cdx; w.ty = cdy;
+    for (let l = top; l >= 0; l--) {
+      if (lk[l]) lk[l]!.refine(imgLevels[l]!, w, iterations[l]!);
+      if (!Number.isFinite(w.tx + w.ty + w.theta)) return -1;
+      if (l > 0) { w.tx *= 2; w.ty *= 2; }
+    }
+    w.theta = -(-w.theta * DEG) / DEG;
+    return ncc.score(data, w);
+  };
+
   const registerInto = (img: GrayImage, out: RegistrationResult): RegistrationResult => {
-    lastResult = null;
-    lastValid = false;
     if (img.width !== width || img.height !== height || img.data.length !== width * height) {
       return fail(out, 0, 0, 0, 0, `image is ${img.width}x${img.height}, reference ${width}x${height}`);
-    }
-    const st = stats(img.data);
-    if (st.std < BLANK_STD || refStats.std < BLANK_STD) {
-      return fail(out, 0, 0, 0, 0, `blank image (contrast std ${st.std.toFixed(2)})`);
     }
     for (let l = 1; l <= top; l++) {
       down2(l === 1 ? img.data : imgLevels[l - 1]!, dims[l - 1]!.w, dims[l - 1]!.h, imgLevels[l]!);
     }
+    const st = stats(top > 0 ? imgLevels[1]! : img.data);
+    if (st.std < BLANK_STD || refStats.std < BLANK_STD) {
+      return fail(out, 0, 0, 0, 0, `blank image (contrast std ${st.std.toFixed(2)})`);
+    }
     if (fullLk) imgLevels[0]!.set(img.data);
-    // 1. coarse start: best of the rotated references
+    // 1. coarse start from the unrotated reference, 2. Lucas-Kanade, 3. quality. LK pulls in
+    // rotations of several degrees from a 0° start, so a good fit usually ends here; below
+    // acceptQuality the best peak over all candidate angles is fitted too and the better fit kept.
     pc.spectrumInto(top === 0 ? img.data : imgLevels[top]!, imgSpectrum);
-    let bestAngle = 0; let bestDx = 0; let bestDy = 0; let bestPeak = -Infinity;
-    for (let k = 0; k < angles.length; k++) {
-      pc.correlate(imgSpectrum, refSpectra[k]!, shift);
-      if (shift.peak > bestPeak) { bestPeak = shift.peak; bestAngle = angles[k]!; bestDx = shift.dx; bestDy = shift.dy; }
+    pc.correlate(imgSpectrum, refSpectra[zeroAngle]!, shift);
+    let startAngle = 0; let startDx = shift.dx; let startDy = shift.dy;
+    let q = fit(img.data, 0, startDx, startDy);
+    if (q < options.acceptQuality && angles.length > 1) {
+      let bestPeak = shift.peak; let bestAngle = 0; let bestDx = 0; let bestDy = 0;
+      for (let k = 0; k < angles.length; k++) {
+        if (k === zeroAngle) continue;
+        pc.correlate(imgSpectrum, refSpectra[k]!, shift);
+        if (shift.peak > bestPeak) { bestPeak = shift.peak; bestAngle = angles[k]!; bestDx = shift.dx; bestDy = shift.dy; }
+      }
+      if (bestAngle !== 0) {
+        const q0 = q; const th0 = w.theta; const tx0 = w.tx; const ty0 = w.ty;
+        q = fit(img.data, bestAngle, bestDx, bestDy);
+        if (q < q0) { q = q0; w.theta = th0; w.tx = tx0; w.ty = ty0; } else { startAngle = bestAngle; startDx = bestDx; startDy = bestDy; }
+      }
     }
-    w.theta = -bestAngle / DEG; w.tx = bestDx; w.ty = bestDy;
-    // 2. Lucas-Kanade, coarse to fine
-    for (let l = top; l >= 0; l--) {
-      if (lk[l]) lk[l]!.refine(imgLevels[l]!, w, iterations[l]!);
-      if (!Number.isFinite(w.tx + w.ty + w.theta)) break;
-      if (l > 0) { w.tx *= 2; w.ty *= 2; }
-    }
+    if (q < 0) return fail(out, startDx * scaleTop, startDy * scaleTop, startAngle, 0, 'refinement diverged');
     const dx = w.tx;
     const dy = w.ty;
     const angleDeg = -w.theta * DEG;
-    if (!Number.isFinite(dx + dy + angleDeg)) {
-      return fail(out, bestDx * scaleTop, bestDy * scaleTop, bestAngle, 0, 'refinement diverged');
-    }
-    // 3. quality of the warped image (the warp from the reported figures, exactly as warp() does it)
-    w.theta = -angleDeg / DEG;
-    warpU8(img.data, width, height, w, lastWarped);
-    const q = quality(lastWarped);
     if (q < options.minQuality) return fail(out, dx, dy, angleDeg, q, `quality ${q.toFixed(3)} below ${options.minQuality}`);
     if (Math.abs(dx) > options.maxShiftPx || Math.abs(dy) > options.maxShiftPx) {
       return fail(out, dx, dy, angleDeg, q, `shift (${dx.toFixed(1)}, ${dy.toFixed(1)}) px beyond ±${options.maxShiftPx}`);
@@ -235,8 +235,6 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
     }
     out.ok = true; out.dx = dx; out.dy = dy; out.angleDeg = angleDeg; out.quality = q;
     if (out.reason !== undefined) delete out.reason;
-    lastResult = out;
-    lastValid = true;
     return out;
   };
 
@@ -245,8 +243,6 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
   const warp = (img: GrayImage, result: RegistrationResult, out: Uint8Array): void => {
     if (out.length !== width * height) throw new RangeError(`warp: out has ${out.length} bytes, expected ${width * height}`);
     if (img.data.length !== width * height) throw new RangeError(`warp: image has ${img.data.length} bytes, expected ${width * height}`);
-    // the cached warp is valid while `result` is the object register() filled and still holds its figures
-    if (lastValid && result === lastResult && result.ok) { out.set(lastWarped); return; }
     fresh.theta = -result.angleDeg / DEG; fresh.tx = result.dx; fresh.ty = result.dy;
     warpU8(img.data, width, height, fresh, out);
   };

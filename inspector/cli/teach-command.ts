@@ -8,13 +8,14 @@ import { Command } from 'commander';
 import { readGray } from '../core/gray-image.js';
 import { logger } from '../core/logger.js';
 import { teachPackage } from '../teach/teach-package.js';
-import { TeachNoImagesError } from '../teach/errors.js';
+import { TeachNoImagesError, TeachOptionsInvalidError } from '../teach/errors.js';
+import { CalibrationStore } from '../../calibration/calibration-file.js';
 
 const IMAGE_EXT = /\.(png|jpe?g|bmp|tiff?)$/i;
 
 interface TeachCliOptions {
   good: string; out: string; name?: string; version: string; downscale: number; limit?: number;
-  registration: boolean; mapPool?: number; maxShiftPx?: number; maxRotationDeg?: number; minQuality?: number;
+  registration: boolean; lens?: string; mapPool?: number; maxShiftPx?: number; maxRotationDeg?: number; minQuality?: number;
 }
 
 export function teachCommand(): Command {
@@ -28,6 +29,7 @@ export function teachCommand(): Command {
     .option('--downscale <n>', 'integer frame → model input factor', int, 4)
     .option('--limit <n>', 'use at most n images (sorted by name)', int)
     .option('--no-registration', 'take the images as already aligned; do not register frames at run time')
+    .option('--lens <dir>', 'undistort with the current lens calibration of this station calibration folder (e.g. var/calibration), as the station does')
     .option('--map-pool <n>', 'anomaly-map cell size in model-input pixels', int)
     .option('--max-shift-px <n>', 'registration: largest shift accepted (model-input pixels)', parseFloat)
     .option('--max-rotation-deg <n>', 'registration: largest rotation accepted', parseFloat)
@@ -38,6 +40,11 @@ export function teachCommand(): Command {
       const good = [];
       for (const f of files) good.push(await readGray(join(o.good, f)));
       const name = o.name ?? basename(join(o.out, '..'));
+      const lens = o.lens ? new CalibrationStore(o.lens).current()?.lens ?? null : null;
+      if (o.lens && !lens) throw new TeachOptionsInvalidError(`--lens ${o.lens}: no current lens calibration there`);
+      if (lens && (lens.imageSize.width !== good[0]!.width || lens.imageSize.height !== good[0]!.height)) {
+        throw new TeachOptionsInvalidError(`--lens: calibrated for ${lens.imageSize.width}x${lens.imageSize.height}, the images are ${good[0]!.width}x${good[0]!.height}`);
+      }
       const reg = { ...(o.maxShiftPx !== undefined ? { maxShiftPx: o.maxShiftPx } : {}),
         ...(o.maxRotationDeg !== undefined ? { maxRotationDeg: o.maxRotationDeg } : {}),
         ...(o.minQuality !== undefined ? { minQuality: o.minQuality } : {}) };
@@ -46,6 +53,7 @@ export function teachCommand(): Command {
         trainingData: `${o.good} (${files.length} good image(s))`,
         command: `inspector teach ${process.argv.slice(3).join(' ')}`,
         registration: o.registration ? reg : false,
+        ...(lens ? { lens: lens.camera } : {}),
         ...(o.mapPool !== undefined ? { mapPool: o.mapPool } : {}),
         log: logger,
       });

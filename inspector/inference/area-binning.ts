@@ -58,3 +58,43 @@ export function binArea4(src: Uint8Array, p: BinningPlan, out: Float32Array, acc
     }
   }
 }
+
+/**
+ * binArea4 into gray bytes: each output pixel is the block mean rounded to
+ * nearest (halves up), in integers, exactly what `resizeGray(…, area)` gives.
+ * The registration path works on bytes; this skips a float pass and a rounding pass.
+ */
+export function binArea4U8(src: Uint8Array, p: Pick<BinningPlan, 'width' | 'height' | 'factorY'>, out: Uint8Array, acc: Uint32Array): void {
+  const words = new Uint32Array(src.buffer, src.byteOffset, (p.width * p.height) >>> 2);
+  const outW = p.width >>> 2;
+  const outH = (p.height / p.factorY) | 0;
+  const n2 = 8 * p.factorY;
+  const half = 4 * p.factorY;
+  const shift = Math.log2(n2);
+  const pow2 = Number.isInteger(shift);
+  let row = 0;
+  for (let oy = 0; oy < outH; oy++) {
+    acc.fill(0);
+    for (let r = 0; r < p.factorY; r++) {
+      let i = row;
+      for (let ox = 0; ox < outW; ox++) {
+        const w = words[i++]!;
+        acc[ox]! += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
+      }
+      row += outW;
+    }
+    const base = oy * outW;
+    // round(s / n) = floor((2s + n) / 2n), n = 4·fy
+    if (pow2) {
+      for (let ox = 0; ox < outW; ox++) {
+        const s = acc[ox]!;
+        out[base + ox] = (2 * ((s & 0xffff) + (s >>> 16)) + half) >>> shift;
+      }
+    } else {
+      for (let ox = 0; ox < outW; ox++) {
+        const s = acc[ox]!;
+        out[base + ox] = Math.floor((2 * ((s & 0xffff) + (s >>> 16)) + half) / n2);
+      }
+    }
+  }
+}

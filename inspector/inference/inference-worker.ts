@@ -135,7 +135,8 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
     : null;
   // manifest `registration`: resize to uint8, register, warp, normalise in JS; the session runs the model alone
   const frameReg = manifest.registration
-    ? await (await import('../teach/frame-registration.js')).createFrameRegistration(pkg.dir, manifest, init.frame, { mul: plan.mul[0]!, add: plan.add[0]! }, binning)
+    ? await (await import('../teach/frame-registration.js')).createFrameRegistration(pkg.dir, manifest, init.frame, { mul: plan.mul[0]!, add: plan.add[0]! }, binning,
+      init.undistort && binning ? buildUndistortLut(init.undistort.camera, init.frame, 4, binning.factorY) : null)
     : null;
   const t1 = performance.now();
   const { session, provider, fallbacks: sessionFallbacks, placement } = await createSessionWithFallback(binning || frameReg ? pkg.modelBytes : bytes, {
@@ -177,7 +178,8 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
   let lutFull: UndistortLut | null = null;
   const unwarped = new Float32Array(init.undistort && binning ? binned.length : 0);
   if (init.undistort && frameReg) {
-    logger.warn({ model: manifest.name }, 'lens undistortion is not applied on the registration path yet: frames are registered as the camera sees them');
+    // the registration path undistorts its binned bytes itself (frame-registration.ts)
+    if (!binning) logger.warn({ model: manifest.name }, 'lens undistortion needs the JS binning path: this registering model sees frames as the camera does');
   } else if (init.undistort && binning) {
     lut = buildUndistortLut(init.undistort.camera, init.frame, 4, binning.factorY);
   } else if (init.undistort) {

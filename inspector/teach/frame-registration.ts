@@ -2,6 +2,7 @@
  * Registration in the inference worker's hot path, for packages whose manifest
  * has `registration`: the frame is resized to the model input as uint8 (the JS
  * area-binning fast path where it applies, else a JS box/bilinear resize),
+ * undistorted through the station's lens table when it has one (binning path),
  * registered to the package's reference (calibration/registration.ts), warped
  * into the reference frame and normalised into the model's input tensor.
  *
@@ -12,8 +13,9 @@
 import { join } from 'node:path';
 import { readGray, type GrayImage } from '../core/gray-image.js';
 import { createRegistrar, type Registrar, type RegistrationResult } from '../../calibration/registration.js';
-import { binArea4, type BinningPlan } from '../inference/area-binning.js';
+import { binArea4U8, type BinningPlan } from '../inference/area-binning.js';
 import type { Manifest } from '../inference/manifest-schema.js';
+import { remapU8, type UndistortLut } from '../../calibration/undistort-map.js';
 
 /** What a frame's registration reports with its inference result. */
 export interface RegistrationFigures {
@@ -77,7 +79,7 @@ export function resizeGray(src: Uint8Array, sw: number, sh: number, out: Uint8Ar
 
 export async function createFrameRegistration(packageDir: string, manifest: Manifest,
   frame: { width: number; height: number }, plan: { mul: number; add: number },
-  binning: BinningPlan | null): Promise<FrameRegistration> {
+  binning: BinningPlan | null, undistort: UndistortLut | null = null): Promise<FrameRegistration> {
   const reg = manifest.registration!;
   const [, , H, W] = manifest.input.shape;
   const reference: GrayImage = await readGray(join(packageDir, reg.reference));
@@ -87,7 +89,12 @@ export async function createFrameRegistration(packageDir: string, manifest: Mani
   const registrar: Registrar = createRegistrar(reference, reg);
   const small: GrayImage = { width: W, height: H, data: new Uint8Array(W * H) };
   const warped = new Uint8Array(W * H);
-  const binnedF = new Float32Array(W * H);
+  const smallData = small.data;
+  // lens calibration: binned bytes go through the undistortion table (model-input size) before registration
+  if (undistort && (!binning || undistort.width !== W || undistort.height !== H)) {
+    throw new RangeError(`undistortion table ${undistort.width}x${undistort.height} needs the binning path at ${W}x${H}`);
+  }
+  const distorted = new Uint8Array(undistort ? W * H : 0);
   const acc = new Uint32Array(frame.width >>> 2);
   const area = manifest.input.resize === 'area';
   const registered: RegistrationResult = { ok: false, dx: 0, dy: 0, angleDeg: 0, quality: 0 };
@@ -97,9 +104,9 @@ export async function createFrameRegistration(packageDir: string, manifest: Mani
   const resize = (src: Uint8Array): void => {
     if (frame.width === W && frame.height === H) { small.data.set(src); return; }
     if (binning) {
-      // the fast path's binning with unit normalisation gives the box mean; round back to uint8
-      binArea4(src, { ...binning, mul: 1, add: 0 }, binnedF, acc);
-      for (let i = 0; i < binnedF.length; i++) small.data[i] = Math.round(binnedF[i]!);
+      // the fast path's binning, rounded to bytes in the same pass (resizeGray's area result)
+      if (undistort) { binArea4U8(src, binning, distorted, acc); remapU8(distorted, undistort, smallData); return; }
+      binArea4U8(src, binning, smallData, acc);
       return;
     }
     resizeGray(src, frame.width, frame.height, small.data, W, H, area);

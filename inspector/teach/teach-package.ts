@@ -24,6 +24,8 @@ import { logger as rootLogger, type Logger } from '../core/logger.js';
 import { createRegistrar, type RegistrationResult } from '../../calibration/registration.js';
 import { MANIFEST_SCHEMA_VERSION, type Manifest } from '../inference/manifest-schema.js';
 import { MANIFEST_FILE, MODEL_FILE, loadModelPackage, sha256Hex } from '../inference/model-package.js';
+import type { CameraModel } from '../../calibration/camera-model.js';
+import { buildUndistortLut, remapU8 } from '../../calibration/undistort-map.js';
 import { TeachImageSizeError, TeachNoImagesError, TeachOptionsInvalidError } from './errors.js';
 import { DEFAULT_VARIATION, learnVariation, type VariationParams } from './variation-model.js';
 import { MAP_OUTPUT, SCORE_OUTPUT, buildVariationGraph } from './variation-graph.js';
@@ -51,6 +53,13 @@ export interface TeachOptions {
   /** the command that remakes the package (manifest training.command) */
   command?: string;
   log?: Logger;
+  /**
+   * The station's lens calibration (full-frame pixels). Each downscaled image is undistorted through
+   * the same table the station's registration path uses, so the taught reference has the geometry the
+   * station's undistorted frames have. Teach with the lens the station runs with, or without one on a
+   * station with none.
+   */
+  lens?: CameraModel | null;
   /** register every frame to the reference (default true); false: images are taken as aligned */
   registration?: boolean | TeachRegistrationOptions;
   /** variation-model parameters (tolerance) */
@@ -147,7 +156,11 @@ function alignAll(images: GrayImage[], reference: GrayImage, reg: Required<Teach
 export async function teachPackage(o: TeachOptions): Promise<TeachResult> {
   const log = (o.log ?? rootLogger).child({ mod: 'teach' });
   const { downscale, width, height } = checkOptions(o);
-  const small = o.good.map((g) => downscaleImage(g, downscale));
+  let small = o.good.map((g) => downscaleImage(g, downscale));
+  if (o.lens) {
+    const lut = buildUndistortLut(o.lens, { width: o.good[0]!.width, height: o.good[0]!.height }, downscale, downscale);
+    small = small.map((s) => { const data = new Uint8Array(s.data.length); remapU8(s.data, lut, data); return { width, height, data }; });
+  }
   const params: VariationParams = { ...DEFAULT_VARIATION, ...o.variation };
   const regOpts = o.registration === false ? null : {
     maxShiftPx: Math.round(0.1 * Math.min(width, height)), maxRotationDeg: 6, minQuality: 0.7,
@@ -208,6 +221,7 @@ export async function teachPackage(o: TeachOptions): Promise<TeachResult> {
     images: aligned.length,
     skipped: skipped.length,
     downscale,
+    undistorted: Boolean(o.lens),
     variation: { ...params, smoothPx, halfLevel, mapPool, localShiftPx, localShiftBlockPx, openSizePx, tolerance: aligned.length === 1 ? 'floor + edge strength' : 'k*std + floor + edge' },
     metrics: { teach_images: aligned.length, teach_max_score: Number(maxTeach.toFixed(6)) },
   } as Manifest['training'];
