@@ -202,25 +202,31 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
       return fail(out, 0, 0, 0, 0, `blank image (contrast std ${st.std.toFixed(2)})`);
     }
     if (fullLk) imgLevels[0]!.set(img.data);
-    // 1. coarse start from the unrotated reference, 2. Lucas-Kanade, 3. quality. LK pulls in
-    // rotations of several degrees from a 0° start, so a good fit usually ends here; below
-    // acceptQuality the best peak over all candidate angles is fitted too and the better fit kept.
+    // 1. coarse start, 2. Lucas-Kanade, 3. quality, for up to three starts, in order, until a fit
+    // reaches acceptQuality; the best fit is kept:
+    //   a. the phase-correlation peak against the unrotated reference (LK pulls in rotations of
+    //      several degrees from there: the usual case ends here);
+    //   b. the nominal position, no shift (periodic content, e.g. a board of repeated cells, can
+    //      put the highest peak on another repeat; parts arrive near their nominal place);
+    //   c. the highest peak over the other candidate angles.
     pc.spectrumInto(top === 0 ? img.data : imgLevels[top]!, imgSpectrum);
     pc.correlate(imgSpectrum, refSpectra[zeroAngle]!, shift);
     let startAngle = 0; let startDx = shift.dx; let startDy = shift.dy;
     let q = fit(img.data, 0, startDx, startDy);
+    const tryStart = (angle: number, cdx: number, cdy: number): void => {
+      const q0 = q; const th0 = w.theta; const tx0 = w.tx; const ty0 = w.ty;
+      q = fit(img.data, angle, cdx, cdy);
+      if (q < q0) { q = q0; w.theta = th0; w.tx = tx0; w.ty = ty0; } else { startAngle = angle; startDx = cdx; startDy = cdy; }
+    };
+    if (q < options.acceptQuality && (startDx !== 0 || startDy !== 0)) tryStart(0, 0, 0);
     if (q < options.acceptQuality && angles.length > 1) {
-      let bestPeak = shift.peak; let bestAngle = 0; let bestDx = 0; let bestDy = 0;
+      let bestPeak = -Infinity; let bestAngle = 0; let bestDx = 0; let bestDy = 0;
       for (let k = 0; k < angles.length; k++) {
         if (k === zeroAngle) continue;
         pc.correlate(imgSpectrum, refSpectra[k]!, shift);
         if (shift.peak > bestPeak) { bestPeak = shift.peak; bestAngle = angles[k]!; bestDx = shift.dx; bestDy = shift.dy; }
       }
-      if (bestAngle !== 0) {
-        const q0 = q; const th0 = w.theta; const tx0 = w.tx; const ty0 = w.ty;
-        q = fit(img.data, bestAngle, bestDx, bestDy);
-        if (q < q0) { q = q0; w.theta = th0; w.tx = tx0; w.ty = ty0; } else { startAngle = bestAngle; startDx = bestDx; startDy = bestDy; }
-      }
+      tryStart(bestAngle, bestDx, bestDy);
     }
     if (q < 0) return fail(out, startDx * scaleTop, startDy * scaleTop, startAngle, 0, 'refinement diverged');
     const dx = w.tx;
