@@ -20,6 +20,7 @@ import { PlcSimProcess } from '../inspector/plc/plc-sim-process.js';
 import { freePort } from '../inspector/core/free-port.js';
 import { formatBenchTable, type BenchReport } from './bench-report.js';
 import { benchUndistortStage } from '../calibration/undistort-bench.js';
+import { teachFromTrainSplit } from './bench-teach.js';
 
 const opts = new Command('bench')
   .option('--parts <n>', 'parts to inspect', (v) => parseInt(v, 10), 2000)
@@ -27,6 +28,8 @@ const opts = new Command('bench')
   .option('--json <file>', 'write the report as JSON')
   .option('--images <dir>', 'folder of part images to replay', 'test-images/test/parts')
   .option('--model <dir>', 'model package', 'models/default/1.0.0')
+  .option('--teach <n>', 'bench a package taught (with registration) from the first n good parts of test-images/train instead of --model',
+    (v) => parseInt(v, 10))
   .option('--providers <list>', 'execution-provider preference', 'tensorrt,cuda,cpu')
   .option('--threads <n>', 'ONNX Runtime intra-op threads', (v) => parseInt(v, 10), 2)
   .option('--gate-window-ms <ms>', 'PLC reject-gate window', (v) => parseInt(v, 10), 100)
@@ -34,10 +37,11 @@ const opts = new Command('bench')
   .option('--bare-runs <n>', 'runs of the bare session timing', (v) => parseInt(v, 10), 1000)
   .parse(process.argv)
   .opts<{ parts: number; rate: number; json?: string; images: string; model: string; providers: string; threads: number;
-    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareRuns: number }>();
+    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareRuns: number; teach?: number }>();
 
 const log = logger.child({ mod: 'bench' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-bench-'));
+if (opts.teach) opts.model = await teachFromTrainSplit(opts.teach, join(work, 'taught', '1.0.0'));
 const [plcPort, photoEyePort] = [await freePort(), await freePort('udp')];
 const plcSim = await PlcSimProcess.start({ port: plcPort, photoEyePort, gateWindowMs: opts.gateWindowMs });
 
