@@ -1,6 +1,7 @@
 /**
  * Coded errors of calibration. Each one says what is wrong with the input and
- * what the installer should do about it; all are 4xx (bad input, nothing lost).
+ * what the installer should do about it; all are 4xx (bad input, nothing lost)
+ * except WORKER_GONE (503: the HTTP routes' OpenCV worker died; restart the station).
  */
 import createError from '@fastify/error';
 
@@ -20,3 +21,7 @@ export const CalibrationMissingError = createError<[string]>(
   'INSPECTOR_CALIBRATION_MISSING', 'Not calibrated: %s', 409);
 export const CalibrationVersionNotFoundError = createError<[string]>(
   'INSPECTOR_CALIBRATION_VERSION_NOT_FOUND', 'Calibration version not found: %s', 404);
+export const CalibrationNoReferenceError = createError<[string]>(
+  'INSPECTOR_CALIBRATION_NO_REFERENCE', 'No golden reference to register to: %s', 409);
+export const CalibrationWorkerGoneError = createError<[string]>(
+  'INSPECTOR_CALIBRATION_WORKER_GONE', 'The calibration OpenCV worker is gone: %s', 503);

@@ -13,6 +13,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { logger } from '../inspector/core/logger.js';
@@ -403,4 +405,39 @@ describe('QA UI in chromium against a running station', () => {
     expect(await page.getByTestId('region-mm').first().innerText()).toMatch(/^[\d.]+×[\d.]+ mm, [\d.]+ mm²$/);
     noProblems();
   });
+
+  it('calibration step 4: the live model has no golden reference (coded); a taught package registers the live frame, overlay shown', async () => {
+    // taught in a child process (async: the station's part loop runs on this thread): this process must not
+    // load OpenCV itself, the server worker did for the plane fit
+    const pkgDir = join(work, 'taught', 'bracket-taught', '1.0.0');
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/helpers/teach-fixture-package.ts', pkgDir, '8'], { timeout: 120_000 });
+    await page.goto(`${base}/#/calibration`);
+    await page.getByTestId('calibration-page').waitFor();
+    await page.getByTestId('calib-stepper').locator('li', { hasText: 'Golden reference' }).click();
+    await page.getByTestId('calib-registration').waitFor();
+
+    // the live (default) model has no registration: the page shows the coded refusal
+    expected.push(['POST', /^\/api\/calibration\/reference\/check$/, 409]);
+    await page.keyboard.press('c');
+    await expect.poll(() => page.getByTestId('reg-error').innerText(), { timeout: 10_000 }).toMatch(/^INSPECTOR_CALIBRATION_NO_REFERENCE: .*no registration/);
+    expected.pop();
+
+    // the taught package's reference: the live frame (a replayed good or defective part) registers
+    await page.getByTestId('reg-package').fill(pkgDir);
+    await page.getByTestId('reg-check').click();
+    await page.getByTestId('reg-facts').waitFor({ timeout: 20_000 });
+    await page.waitForFunction("(document.querySelector('[data-testid=reg-overlay]')?.naturalWidth ?? 0) > 0", undefined, { timeout: 10_000 });
+    const natural = await page.getByTestId('reg-overlay').evaluate((img) => [(img as unknown as { naturalWidth: number }).naturalWidth, (img as unknown as { naturalHeight: number }).naturalHeight]);
+    expect(natural[0]).toBe(2 * 320 + 4); // two 320x256 panels side by side
+    expect(natural[1]).toBeGreaterThan(256);
+    expect(await page.getByTestId('reg-badge').textContent()).toBe('registered'); // (shown upper-case by CSS)
+    expect(await page.getByTestId('reg-shift').innerText()).toMatch(/^[+−][\d.]+, [+−][\d.]+ px \(limit ±26\)/);
+    expect(await page.getByTestId('reg-shift-mm').innerText()).toMatch(/^[+−][\d.]+, [+−][\d.]+ mm$/); // the plane fitted above
+    expect(await page.getByTestId('reg-rotation').innerText()).toMatch(/^[+−][\d.]+° \(limit ±6°\)$/);
+    const q = /^([\d.]+) ≥ ([\d.]+) minimum$/.exec(await page.getByTestId('reg-quality').innerText());
+    expect(q, 'quality against the minimum').not.toBeNull();
+    expect(Number(q![1])).toBeGreaterThanOrEqual(Number(q![2]));
+    await page.screenshot({ path: join(ART, 'calibration-registration.png'), fullPage: true });
+    noProblems();
+  }, 180_000);
 });

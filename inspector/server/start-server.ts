@@ -18,6 +18,12 @@ export async function startStationServer(station: Station, log: Logger): Promise
     const r = station.runner;
     return { name: r.modelName, version: r.modelVersion, threshold: r.threshold, outputs: (r.manifest as { outputs?: unknown }).outputs ?? null };
   };
+  /** the live runner's package: the registry's copy when the registry has it, else the configured folder */
+  const livePackageDir = async (): Promise<string> => {
+    const ref = { name: station.runner.modelName, version: station.runner.modelVersion };
+    const registry = station.models?.registry;
+    return registry && await registry.has(ref) ? registry.dirOf(ref) : resolve(config.model.packageDir);
+  };
   const host = await ServerHost.start({
     host: config.server.host, port: config.server.port, liveFrameBuffer: feed.frameBuffer,
     app: {
@@ -29,7 +35,7 @@ export async function startStationServer(station: Station, log: Logger): Promise
   }, {
     health: () => Promise.resolve(station.health()),
     metrics: () => station.metrics.text(),
-    model: () => Promise.resolve(model()),
+    model: async () => ({ ...model(), packageDir: await livePackageDir() }),
     liveFrame: () => feed.nextFrame(),
   }, log);
   station.loop.feed = feed;

@@ -25,6 +25,8 @@ export const HealthReport = Type.Object({
     writes: Type.Integer(), writeErrors: Type.Integer(), reconnects: Type.Integer(),
   }),
   alarms: Type.Array(Type.String()),
+  /** the calibration version in force (null: uncalibrated) and whether the live model undistorts with its lens */
+  calibration: Type.Optional(Type.Object({ version: Type.Union([Type.Integer(), Type.Null()]), undistort: Type.Boolean() })),
 });
 export type HealthReport = Static<typeof HealthReport>;
 
@@ -35,6 +37,8 @@ export interface LiveModelInfo {
   threshold: number;
   /** the manifest's `outputs` section (defectClasses / classes are read from it) */
   outputs: unknown;
+  /** the live package's folder on the station (the calibration page's registration check reads its reference) */
+  packageDir?: string;
 }
 
 export interface StationView {

@@ -249,6 +249,15 @@ export interface ImageChecks { tenengrad: number; laplacianVar: number; mean: nu
 export interface LiveCheck { checks: ImageChecks; reference: { tenengrad: number; mean: number; saturatedFraction: number } | null; bands: CalBands;
   focus: { ok: boolean; detail: string }; exposure: { ok: boolean; detail: string }; frame: { width: number; height: number } }
 
+/** POST /api/calibration/reference/check (inspector/server/routes/calibration-reference.ts). */
+export interface CalReferenceCheck {
+  ok: boolean; dx: number; dy: number; angleDeg: number; quality: number; reason?: string;
+  minQuality: number; maxShiftPx: number; maxRotationDeg: number; referenceSize: { width: number; height: number };
+  frameShiftPx: { dx: number; dy: number }; shiftMm: { dx: number; dy: number } | null;
+  frame: { width: number; height: number; source: 'live' | 'file' };
+  model: { name: string; version: string; packageDir: string; reference: string }; ms: number; undistorted: boolean; overlayUrl: string;
+}
+
 export const calibrationApi = {
   versions: () => request<CalVersion[]>('GET', '/api/calibration/versions'),
   /** the current version, or null before the first save (asks the list first: no 404 on a fresh station) */
@@ -262,6 +271,8 @@ export const calibrationApi = {
   roi: (roi: CalRoi) => request<{ version: number; doc: CalDoc }>('PUT', '/api/calibration/roi', roi),
   liveCheck: () => request<LiveCheck>('GET', '/api/calibration/live-check'),
   referenceFromLive: (bands?: CalBands) => request<{ version: number; doc: CalDoc }>('POST', '/api/calibration/checks/reference-live', bands ? { bands } : {}),
+  /** the newest frame registered to the live model's golden reference (or a package folder's on the station) */
+  referenceCheck: (o: { packageDir?: string; imagePath?: string } = {}) => request<CalReferenceCheck>('POST', '/api/calibration/reference/check', o),
   lensViewUrl: (imagesDir: string, name: string, undistort: boolean) =>
     `/api/calibration/lens/view.png${qs({ imagesDir, name, undistort, width: 640 })}`,
 };

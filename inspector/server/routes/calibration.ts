@@ -13,9 +13,11 @@
  *   GET  /api/calibration/live-check          focus/exposure of the newest frame against the reference (any user)
  *   POST /api/calibration/checks/reference-live {bands?}   the newest frame's figures as the reference (admin)
  * Every change is a new version of the calibration file and an audit record.
- * Lens and plane fits are synchronous OpenCV calls of up to a few seconds: they
- * run in the server worker, never on the station's hot-path thread. A new
- * calibration takes effect on the station's next start.
+ * Lens and plane fits and board detection are synchronous OpenCV calls (a lens fit
+ * takes seconds): they run in the calibration OpenCV worker (calibration-opencv.ts),
+ * never in this thread nor on the station's hot-path thread. After every
+ * save or activation the station is told (RPC `calibration.changed`) and puts the
+ * new version in force without a restart (station/calibration-reload.ts).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -27,6 +29,7 @@ import { CalibrationBadInputError, CalibrationMissingError } from '../../../cali
 import { computeChecks, evaluateDrift, DEFAULT_BANDS } from '../../../calibration/image-checks.js';
 import { validateRoi } from '../../../calibration/roi.js';
 import { BinaryReply, ErrorReply, authErrors } from './schemas.js';
+import { runOpenCv } from './calibration-opencv.js';
 
 const Pt = Type.Object({ x: Type.Number(), y: Type.Number() });
 const Versioned = Type.Object({ version: Type.Integer(), doc: CalibrationDoc });
@@ -34,12 +37,18 @@ const Checks = Type.Object({
   tenengrad: Type.Number(), laplacianVar: Type.Number(), mean: Type.Number(), p01: Type.Number(), p99: Type.Number(),
   saturatedFraction: Type.Number(), darkFraction: Type.Number(), histogram: Type.Array(Type.Number()), samples: Type.Integer(),
 });
-const errs = { ...authErrors, 404: ErrorReply, 409: ErrorReply, 422: ErrorReply };
+const errs = { ...authErrors, 404: ErrorReply, 409: ErrorReply, 422: ErrorReply, 503: ErrorReply }; // 503: no station, or the OpenCV worker gone
 
 export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const store = (): CalibrationStore => {
     if (!app.settings.calibrationDir) throw new CalibrationMissingError('this server has no calibration folder configured');
     return new CalibrationStore(app.settings.calibrationDir);
+  };
+  // the station puts a saved or activated version in force without a restart (station/calibration-reload.ts);
+  // it answers at once and re-loads its models in the background, so the reply does not wait for that
+  const notifyStation = (version: number, actor: string, action: string): void => {
+    app.station.call?.('calibration.changed', { version, actor, action })
+      .catch((err: Error) => app.log.warn({ err: err.message, version }, 'the station was not told about the new calibration'));
   };
   const save = (actor: string, action: string, patch: CalibrationPatch, note?: string): { version: number; doc: CalibrationDoc } => {
     const s = store();
@@ -48,6 +57,7 @@ export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const key = Object.keys(patch)[0] as keyof CalibrationPatch;
     app.audit.record({ actor, action, target: `calibration:v${doc.version}`, before: before ? { version: before.version, [key]: before[key] ?? null } : null,
       after: { version: doc.version, [key]: doc[key] ?? null } });
+    notifyStation(doc.version, actor, action);
     return { version: doc.version, doc };
   };
   const tags = ['calibration'];
@@ -82,6 +92,7 @@ export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const before = s.currentVersion();
     const doc = s.activate(req.body.version);
     app.audit.record({ actor: req.user!.name, action: 'calibration.activate', target: `calibration:v${doc.version}`, before: { version: before }, after: { version: doc.version } });
+    notifyStation(doc.version, req.user!.name, 'calibration.activate');
     return { version: doc.version, doc };
   });
 
@@ -93,13 +104,12 @@ export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         views: Type.Array(Type.Object({ name: Type.String(), found: Type.Boolean(), rms: Type.Union([Type.Number(), Type.Null()]),
           corners: Type.Union([Type.Array(Pt), Type.Null()]) })) }), ...errs } },
   }, async (req) => {
-    const { calibrateLens } = await import('../../../calibration/lens-calibration.js'); // OpenCV only when asked
     let files: string[];
     try { files = readdirSync(req.body.imagesDir).filter((f) => /\.(png|jpe?g|bmp|tiff?)$/i.test(f)).sort(); } catch (err) {
       throw new CalibrationBadInputError(`cannot read ${req.body.imagesDir}: ${(err as Error).message}`);
     }
-    const images = await Promise.all(files.map(async (f) => ({ name: f, image: await readGray(join(req.body.imagesDir, f)) })));
-    const r = calibrateLens(images, req.body.board, req.body.minViews ? { minViews: req.body.minViews } : {});
+    // images read and fitted in the calibration OpenCV worker: this thread keeps serving meanwhile
+    const r = await runOpenCv('lens', { imagesDir: req.body.imagesDir, files, board: req.body.board, ...(req.body.minViews ? { minViews: req.body.minViews } : {}) });
     const { version } = save(req.user!.name, 'calibration.lens', { lens: { camera: r.camera, imageSize: r.imageSize, board: req.body.board,
       rms: r.rms, views: r.used, distinctViews: r.distinct } }, `lens from ${files.length} images`);
     return { version, rms: r.rms, used: r.used, distinct: r.distinct, views: r.views.map((v) => ({ name: v.name, found: v.found, rms: v.rms, corners: v.corners })) };
@@ -115,13 +125,12 @@ export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Type.Object({ version: Type.Integer(), mmPerPx: Type.Number(), mmPerPxX: Type.Number(), mmPerPxY: Type.Number(),
         residualMm: Type.Number(), undistorted: Type.Boolean() }), ...errs } },
   }, async (req) => {
-    const { planeFromBoard, planeFromPoints } = await import('../../../calibration/plane.js');
     const cur = store().current();
     const lens = cur?.lens?.camera ?? null;
     const body = req.body;
     const plane = 'points' in body
-      ? planeFromPoints(body.points, body.mm, cur?.frame ?? { width: 1280, height: 1024 }, lens)
-      : planeFromBoard(await readGray(body.imagePath), body.board, lens);
+      ? await runOpenCv('planeFromPoints', { points: body.points, mm: body.mm, size: cur?.frame ?? { width: 1280, height: 1024 }, lens })
+      : await runOpenCv('planeFromBoard', { imagePath: body.imagePath, board: body.board, lens });
     const { version } = save(req.user!.name, 'calibration.plane', { plane });
     return { version, mmPerPx: plane.mmPerPx, mmPerPxX: plane.mmPerPxX, mmPerPxY: plane.mmPerPxY, residualMm: plane.residualMm, undistorted: plane.undistorted };
   });
@@ -171,7 +180,6 @@ export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
         width: Type.Integer({ minimum: 64, maximum: 4096, default: 960 }) }, { additionalProperties: false }),
       response: { 200: BinaryReply, ...errs } },
   }, async (req, reply) => {
-    const { detectBoard } = await import('../../../calibration/lens-calibration.js'); // OpenCV only when asked
     const { renderBoardView } = await import('./calibration-views.js');
     const q = req.query;
     const lens = store().current()?.lens ?? null;
@@ -179,7 +187,7 @@ export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (!board) throw new CalibrationBadInputError('give cols and rows: there is no lens calibration to take the board from');
     if (q.undistort && !lens) throw new CalibrationMissingError('no lens calibration to undistort with');
     const img = await readGray(join(q.imagesDir, q.name)).catch((err: Error) => { throw new CalibrationBadInputError(err.message); });
-    const png = await renderBoardView(img, detectBoard(img, board), board, { camera: lens?.camera ?? null, undistort: q.undistort, name: q.name, maxWidth: q.width });
+    const png = await renderBoardView(img, await runOpenCv('detect', { image: img, board }), board, { camera: lens?.camera ?? null, undistort: q.undistort, name: q.name, maxWidth: q.width });
     return reply.type('image/png').header('cache-control', 'no-store').send(png);
   });
 

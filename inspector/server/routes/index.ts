@@ -15,6 +15,7 @@ import { liveRoutes } from './live.js';
 import { exportRoutes } from './exports.js';
 import { modelRoutes } from './models.js';
 import { calibrationRoutes } from './calibration.js';
+import { calibrationReferenceRoutes } from './calibration-reference.js';
 
 export const routes: RoutePlugin[] = [
   healthRoutes,
@@ -28,4 +29,5 @@ export const routes: RoutePlugin[] = [
   exportRoutes,
   modelRoutes,
   calibrationRoutes,
+  calibrationReferenceRoutes,
 ];

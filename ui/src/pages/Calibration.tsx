@@ -1,6 +1,7 @@
 /**
  * Calibration: walks an installer through lens → plane → ROI → golden
- * reference on the live frame, with the focus/exposure figures of the live
+ * reference on the live frame (step 4: the frame registered to the model's
+ * golden reference, with its overlay), with the focus/exposure figures of the live
  * frame beside it all the time, and the calibration versions (activate = roll
  * back). Reading needs any login; saving needs admin (the server checks too).
  * Every save is a new version; the station takes it at its next start.
@@ -11,6 +12,7 @@ import { useKeys } from '../components/keys.js';
 import { CalibrationFrame, type FrameTool } from '../components/calibration-frame.js';
 import { CalibrationChecks } from '../components/calibration-checks.js';
 import { CalibrationLens } from '../components/calibration-lens.js';
+import { CalibrationRegistration } from '../components/calibration-registration.js';
 import { fmtMm } from '../components/calibration-mm.js';
 
 const STEPS = ['Lens', 'Plane', 'ROI', 'Golden reference'] as const;
@@ -28,6 +30,7 @@ export function CalibrationPage({ user }: { user: User }) {
   const [points, setPoints] = useState<CalPoint[]>([]);
   const [mm, setMm] = useState({ w: 80, h: 60 });
   const [checksKey, setChecksKey] = useState(0);
+  const [regRun, setRegRun] = useState(0);
 
   const load = async (): Promise<void> => {
     try {
@@ -55,6 +58,7 @@ export function CalibrationPage({ user }: { user: User }) {
     { keys: ['1', '2', '3', '4'], help: 'step: lens, plane, ROI, golden reference', display: '1 … 4', run: (e) => setStep(Number(e.key) - 1) },
     { keys: ['f'], help: 'freeze / resume the live frame', run: () => setFrozen((v) => !v) },
     { keys: ['s'], help: 'save the drawn ROI (step 3)', run: saveRoi, when: () => step === 2 && !!roiDraft && admin },
+    { keys: ['c'], help: 'check the registration to the golden reference (step 4)', run: () => setRegRun((k) => k + 1), when: () => step === 3 && admin },
     { keys: ['Escape'], help: 'drop the drawn ROI / marked points', run: () => { setRoiDraft(null); setPoints([]); } },
     { keys: ['Backspace'], help: 'remove the last marked point (step 2)', run: () => setPoints((p) => p.slice(0, -1)), when: () => step === 1 },
     { keys: ['g'], help: 'reload', run: () => void load() },
@@ -88,6 +92,7 @@ export function CalibrationPage({ user }: { user: User }) {
                   {step === 1 ? 'click the four corners of a known rectangle in order: top-left, top-right, bottom-right, bottom-left' : step === 2 ? 'drag a rectangle around where parts are inspected' : 'the live frame with the ROI'}
                 </span>
               </div>
+              {step === 3 ? <CalibrationRegistration admin={admin} runKey={regRun} /> : null}
               <CalibrationFrame frame={frame} tool={tool} frozen={frozen} rects={rects} points={shownPoints}
                 onRect={setRoiDraft} onPoint={(p) => setPoints((ps) => (ps.length < 4 ? [...ps, p] : ps))} />
             </div>
@@ -125,7 +130,7 @@ export function CalibrationPage({ user }: { user: User }) {
               {step === 3 ? <>
                 <h3>Golden reference</h3>
                 {doc?.golden ? <p>reference: <code>{doc.golden.reference}</code>{doc.golden.note ? ` — ${doc.golden.note}` : ''}</p>
-                  : <p class="muted">No golden reference in the calibration file. Packages with registration carry their own reference; this station's API has no registration check (shift, rotation, quality) to show yet.</p>}
+                  : <p class="muted">No golden reference in the calibration file: packages with registration carry their own. Check how the live frame registers to it on the left.</p>}
                 <h3>Focus / exposure reference</h3>
                 {doc?.checks ? (
                   <dl class="facts" data-testid="checks-reference">
