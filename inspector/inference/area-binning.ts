@@ -27,6 +27,23 @@ export function canBin(plan: { channels: number; resize: { kind: string; factorX
 }
 
 /**
+ * Sum `fy` rows of 4-pixel words, starting at word `row`, into `acc` (one word per output pixel,
+ * two 16-bit lanes); returns the word index of the next block row.
+ */
+function sumBlockRows(words: Uint32Array, row: number, outW: number, fy: number, acc: Uint32Array): number {
+  acc.fill(0);
+  for (let r = 0; r < fy; r++) {
+    let i = row;
+    for (let ox = 0; ox < outW; ox++) {
+      const w = words[i++]!;
+      acc[ox]! += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
+    }
+    row += outW;
+  }
+  return row;
+}
+
+/**
  * Bin `src` (width×height GRAY8, its byteOffset a multiple of 4) into `out`
  * ((height/fy)×(width/4) floats). `acc` is a scratch row of width/4 words.
  *
@@ -42,15 +59,7 @@ export function binArea4(src: Uint8Array, p: BinningPlan, out: Float32Array, acc
   const add = p.add;
   let row = 0;
   for (let oy = 0; oy < outH; oy++) {
-    acc.fill(0);
-    for (let r = 0; r < p.factorY; r++) {
-      let i = row;
-      for (let ox = 0; ox < outW; ox++) {
-        const w = words[i++]!;
-        acc[ox]! += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
-      }
-      row += outW;
-    }
+    row = sumBlockRows(words, row, outW, p.factorY, acc);
     const base = oy * outW;
     for (let ox = 0; ox < outW; ox++) {
       const s = acc[ox]!;
@@ -74,15 +83,7 @@ export function binArea4U8(src: Uint8Array, p: Pick<BinningPlan, 'width' | 'heig
   const pow2 = Number.isInteger(shift);
   let row = 0;
   for (let oy = 0; oy < outH; oy++) {
-    acc.fill(0);
-    for (let r = 0; r < p.factorY; r++) {
-      let i = row;
-      for (let ox = 0; ox < outW; ox++) {
-        const w = words[i++]!;
-        acc[ox]! += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
-      }
-      row += outW;
-    }
+    row = sumBlockRows(words, row, outW, p.factorY, acc);
     const base = oy * outW;
     // round(s / n) = floor((2s + n) / 2n), n = 4·fy
     if (pow2) {
