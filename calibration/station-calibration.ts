@@ -65,6 +65,12 @@ export class StationCalibration {
     return new StationCalibration(doc, undistort, captureChecks);
   }
 
+  /** The version in force (null: uncalibrated). */
+  get version(): number | null { return this.doc?.version ?? null; }
+
+  /** Identity of the undistortion the models get: equal keys give bit-identical frames. */
+  get lensKey(): string { return this.undistort ? JSON.stringify(this.undistort.camera) : 'none'; }
+
   /** mm per frame pixel when the plane is calibrated. */
   get mmPerPx(): number | null { return this.doc?.plane?.mmPerPx ?? null; }
 

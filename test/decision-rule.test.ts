@@ -1,9 +1,19 @@
-import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { afterAll, describe, it, expect } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { decide } from '../inspector/station/verdict.js';
 import { defectAreaPx, effectiveThreshold, mapCellAreaPx } from '../inspector/inference/decision-rule.js';
 import type { Manifest } from '../inspector/inference/manifest-schema.js';
 import { ResultCode } from '../inspector/core/types.js';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { logger } from '../inspector/core/logger.js';
+import { ModelRunner } from '../inspector/inference/model-runner.js';
+import { GraphBuilder, attr, createModel, encodeModel } from '../inspector/inference/onnx-graph.js';
+import { PartLoop } from '../inspector/station/part-loop.js';
+import { StationMetrics } from '../inspector/station/metrics.js';
+import { Alarms } from '../inspector/station/alarms.js';
+import type { Frame, ResultRecord } from '../inspector/core/types.js';
 
 const base = JSON.parse(readFileSync('models/default/1.0.0/manifest.json', 'utf8')) as Manifest;
 const withDecision = (decision: Record<string, unknown>): Manifest => ({ ...base, decision: { ...base.decision, ...decision } } as Manifest);
@@ -31,4 +41,194 @@ describe('the package decision rule', () => {
     expect(decide(0.4, 0.5, 1e6, 0).verdict).toBe('pass');
     expect(decide(Number.NaN, 0.5).code).toBe(ResultCode.INFERENCE_ERROR);
   });
+});
+
+// ---------------------------------------------------------------- per-class thresholds on real ONNX models
+
+
+const log = logger.child({ test: 'decision-rule' });
+const work = mkdtempSync(join(tmpdir(), 'inspector-decision-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const S = 32; // frame and model input 32x32; maps 4x4 (one cell = 8x8 = 64 frame pixels)
+const CLASSES = ['background', 'bright', 'dark'];
+
+/** x = normalised pixels; bright = σ(4x−4), dark = σ(−4x−4), background = σ(3) (high, but not a defect class). */
+function classChannels(g: GraphBuilder, x: string): { bg: string; bright: string; dark: string } {
+  const four = g.constF32('four', [1], [4]);
+  const bright = g.op('Sigmoid', [g.op('Sub', [g.op('Mul', [x, four]), four])]);
+  const dark = g.op('Sigmoid', [g.op('Sub', [g.op('Mul', [x, g.constF32('mfour', [1], [-4])]), four])]);
+  const bg = g.op('Sigmoid', [g.op('Add', [g.op('Mul', [x, g.constF32('zero', [1], [0])]), g.constF32('three', [1], [3])])]);
+  return { bg, bright, dark };
+}
+
+/** segmentation [1,3,4,4]; the image score is the max of the `bright` channel only */
+function segmentationModel(): Uint8Array {
+  const g = new GraphBuilder('seg3');
+  g.input('image', 'float32', [1, 1, S, S]);
+  const x = g.op('AveragePool', ['image'], { kernel_shape: attr.ints([8, 8]), strides: attr.ints([8, 8]) });
+  const c = classChannels(g, x);
+  g.node('Concat', [c.bg, c.bright, c.dark], ['seg_map'], { axis: attr.int(1) });
+  g.node('ReduceMax', [c.bright], ['score'], { axes: attr.ints([1, 2, 3]), keepdims: attr.int(0) });
+  g.output('score', 'float32', [1]);
+  g.output('seg_map', 'float32', [1, 3, 4, 4]);
+  return encodeModel(createModel(g.build()));
+}
+
+/** classification [1,3] from the frame mean; the image score is p(bright) */
+function classificationModel(): Uint8Array {
+  const g = new GraphBuilder('cls3');
+  g.input('image', 'float32', [1, 1, S, S]);
+  const x = g.op('Reshape', [g.op('GlobalAveragePool', ['image']), g.constI64('shape', [2], [1, 1])]);
+  const c = classChannels(g, x);
+  g.node('Concat', [c.bg, c.bright, c.dark], ['probabilities'], { axis: attr.int(1) });
+  g.node('Reshape', [c.bright, g.constI64('score_shape', [1], [1])], ['score']);
+  g.output('score', 'float32', [1]);
+  g.output('probabilities', 'float32', [1, 3]);
+  return encodeModel(createModel(g.build()));
+}
+
+let pkgN = 0;
+function writePackage(model: Uint8Array, kind: 'segmentation' | 'classification', minDefectAreaPx = 0): string {
+  const dir = join(work, `pkg${++pkgN}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'model.onnx'), model);
+  const outputs = kind === 'segmentation'
+    ? { kind, score: { name: 'score', shape: [1] }, map: { name: 'seg_map', shape: [1, 3, 4, 4] }, classes: CLASSES, defectClasses: ['bright', 'dark'] }
+    : { kind, score: { name: 'score', shape: [1] }, probabilities: { name: 'probabilities', shape: [1, 3] }, classes: CLASSES, defectClasses: ['bright', 'dark'] };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({
+    schemaVersion: 2, name: `multi-${kind}`, version: '1.0.0',
+    input: { name: 'image', shape: [1, 1, S, S], dtype: 'float32', layout: 'NCHW', colour: 'gray', resize: 'area',
+      normalisation: { scale: 1 / 255, mean: [0.5], std: [0.25] } },
+    outputs, decision: { threshold: 0.5, classThresholds: { dark: 0.9 }, minDefectAreaPx },
+    training: { data: 'synthetic (test/decision-rule.test.ts)', script: 'test/decision-rule.test.ts', command: 'vitest' },
+    sha256: createHash('sha256').update(model).digest('hex'),
+  }, null, 2));
+  return dir;
+}
+
+const runnerFor = (dir: string): Promise<ModelRunner> => ModelRunner.create({
+  packageDir: dir, frame: { width: S, height: S }, providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 1, logger: log });
+
+/** a mid-gray frame with 8x8 cells set to given values (cell index 0..15, row-major) */
+function frameWith(cells: Record<number, number> = {}): Uint8Array {
+  const f = new Uint8Array(S * S).fill(128);
+  for (const [cell, v] of Object.entries(cells)) {
+    const cx = (Number(cell) % 4) * 8; const cy = Math.floor(Number(cell) / 4) * 8;
+    for (let y = cy; y < cy + 8; y++) f.fill(v, y * S + cx, y * S + cx + 8);
+  }
+  return f;
+}
+
+describe('per-class thresholds of multi-class outputs', () => {
+  it('segmentation [1,K,h,w]: any defect class at its own threshold rejects; the worst class is named; background is ignored', async () => {
+    const r = await runnerFor(writePackage(segmentationModel(), 'segmentation'));
+    try {
+      const rule = r.classRule!;
+      expect(rule).not.toBeNull();
+      expect(rule.names).toEqual(['bright', 'dark']);
+      expect([...rule.thresholds]).toEqual([0.5, 0.9]); // dark: its class threshold; bright: falls back to decision.threshold
+      const run = async (cells: Record<number, number>, minArea = 0) => {
+        const out = await r.infer(frameWith(cells));
+        return { ...rule.decide(out.score, out.map, minArea), cls: rule.worstClass, score: out.score, worst: rule.worstScore };
+      };
+      expect(await run({})).toMatchObject({ verdict: 'pass', code: ResultCode.PASS, cls: null }); // background σ(3)=0.95 does not count
+      expect(await run({ 5: 255 })).toMatchObject({ verdict: 'reject', code: ResultCode.DEFECT, cls: 'bright' });
+      // a dark defect: the image score (bright only) is low, the old rule passed it; the per-class rule rejects
+      const dark = await run({ 9: 0 });
+      expect(dark.score).toBeLessThan(0.5);
+      expect(decide(dark.score, r.threshold).verdict).toBe('pass');
+      expect(dark).toMatchObject({ verdict: 'reject', cls: 'dark' });
+      expect(dark.worst).toBeCloseTo(1 / (1 + Math.exp(-4)), 4);
+      // moderately dark: σ(0.86)≈0.70 — above the fallback 0.5 but below dark's own 0.9 → pass
+      expect(await run({ 9: 50 })).toMatchObject({ verdict: 'pass', cls: null });
+      // both: the worst (highest) class is the verdict's class
+      expect((await run({ 1: 255, 14: 10 })).cls).toBe('bright');
+      expect((await run({ 1: 200, 14: 0 })).cls).toBe('dark');
+      // minDefectAreaPx: one bright cell is 64 frame px; 128 needs two
+      expect((await run({ 5: 255 }, 128)).verdict).toBe('pass');
+      expect((await run({ 5: 255, 6: 255 }, 128)).verdict).toBe('reject');
+      // a dark cell of 64 px and a bright pair: only bright is big enough
+      expect(await run({ 5: 255, 6: 255, 9: 0 }, 128)).toMatchObject({ verdict: 'reject', cls: 'bright' });
+      expect(decide(Number.NaN, 0.5).code).toBe(ResultCode.INFERENCE_ERROR);
+      expect(rule.decide(Number.NaN, r.map, 0).code).toBe(ResultCode.INFERENCE_ERROR);
+    } finally { await r.close(); }
+  }, 60_000);
+
+  it('classification [1,K]: the probabilities reach the rule (the runner still reports no map)', async () => {
+    const r = await runnerFor(writePackage(classificationModel(), 'classification'));
+    try {
+      expect(r.mapWidth * r.mapHeight).toBe(0);
+      const rule = r.classRule!;
+      const run = async (v: number) => {
+        const out = await r.infer(new Uint8Array(S * S).fill(v));
+        return { ...rule.decide(out.score, out.map, 0), cls: rule.worstClass, score: out.score };
+      };
+      expect(await run(128)).toMatchObject({ verdict: 'pass', cls: null });
+      expect(await run(255)).toMatchObject({ verdict: 'reject', cls: 'bright' });
+      const dark = await run(0);
+      expect(decide(dark.score, r.threshold).verdict).toBe('pass'); // the image score alone misses it
+      expect(dark).toMatchObject({ verdict: 'reject', cls: 'dark' });
+      expect((await run(50)).verdict).toBe('pass'); // p(dark)≈0.70 < 0.9
+    } finally { await r.close(); }
+  }, 60_000);
+
+  it('the validation gate scores a multi-class candidate with the same per-class rule', async () => {
+    const { scoreGolden } = await import('../inspector/registry/validation-gate.js');
+    const r = await runnerFor(writePackage(segmentationModel(), 'segmentation'));
+    try {
+      const golden = { dir: work, width: S, height: S, images: [
+        { file: 'good.png', label: 'good' as const, data: frameWith() },
+        { file: 'bright.png', label: 'defect' as const, data: frameWith({ 5: 255 }) },
+        { file: 'dark.png', label: 'defect' as const, data: frameWith({ 9: 0 }) },      // the image score alone calls this good
+        { file: 'grayish.png', label: 'good' as const, data: frameWith({ 9: 50 }) },  // above 0.5, below dark's 0.9
+      ] };
+      const acc = await scoreGolden(r, golden);
+      expect(acc.correct).toBe(4);
+      expect(acc.scores[2]!).toBeLessThan(0.5);
+    } finally { await r.close(); }
+  }, 60_000);
+
+  it('single-channel packages keep the image-score rule (no class rule)', async () => {
+    const r = await ModelRunner.create({ packageDir: 'models/default/1.0.0', frame: { width: 1280, height: 1024 }, providers: ['cpu'],
+      intraOpNumThreads: 1, warmupRuns: 1, logger: log });
+    try { expect(r.classRule).toBeNull(); } finally { await r.close(); }
+  }, 60_000);
+
+  it('on the line: the part loop sends the per-class verdict to the PLC and the store, and counts the worst class', async () => {
+    const r = await runnerFor(writePackage(segmentationModel(), 'segmentation', 100));
+    const writes: Array<{ partId: number; pass: boolean; code: number }> = [];
+    const records: ResultRecord[] = [];
+    const maps: Array<{ seq: number; data: Float32Array; width: number; height: number }> = [];
+    const plc = { writeResult: async (partId: number, pass: boolean, code: number) => { writes.push({ partId, pass, code }); return 1; } };
+    const store = { add: (rec: ResultRecord) => { records.push(rec); }, update: () => undefined };
+    const images = { offer: (job: { seq: number; map?: { data: Float32Array; width: number; height: number } }) => {
+      if (job.map) maps.push({ seq: job.seq, data: job.map.data.slice(), width: job.map.width, height: job.map.height });
+      return 'x.png';
+    } };
+    const metrics = new StationMetrics(() => ({ camera: { frames: 0, dropped: 0, restarts: 0, errors: 0 },
+      plc: { writes: 0, writeErrors: 0, reconnects: 0, heartbeats: 0 }, images: { offered: 0, written: 0, dropped: 0, failed: 0 } }), { station: 't' });
+    const loop = new PartLoop(r, plc, store, images, metrics, new Alarms(log, () => undefined),
+      { runId: 'r1', budgetMs: 1000, saveImages: 'all', passSampleEvery: 1, doubtMargin: 0 });
+    const frames = [frameWith(), frameWith({ 9: 0 }), frameWith({ 9: 0, 10: 0 }), frameWith({ 0: 255, 1: 255 })];
+    async function* source(): AsyncGenerator<Frame> {
+      let seq = 0;
+      for (const data of frames) yield { seq: ++seq, capturedNs: process.hrtime.bigint(), width: S, height: S, format: 'GRAY8', data };
+    }
+    try {
+      await loop.run(source());
+      await loop.drain();
+      // pass; one dark cell (64 px < 100: too small); two dark cells (128 px); two bright cells
+      expect(writes.map((w) => [w.partId, w.pass, w.code])).toEqual([[1, true, 0], [2, true, 0], [3, false, 1], [4, false, 1]]);
+      expect(records.map((x) => x.verdict)).toEqual(['pass', 'pass', 'reject', 'reject']);
+      const text = (await metrics.text()).body;
+      expect(text).toMatch(/inspector_rejects_by_class_total\{class="dark"[^}]*\} 1\n/);
+      expect(text).toMatch(/inspector_rejects_by_class_total\{class="bright"[^}]*\} 1\n/);
+      // the saved map is the defect channels' max per cell (4x4), not the background channel
+      const m3 = maps.find((m) => m.seq === 3)!;
+      expect([m3.width, m3.height, m3.data.length]).toEqual([4, 4, 16]);
+      expect(m3.data[9]).toBeCloseTo(1 / (1 + Math.exp(-4)), 4);
+      expect(Math.max(...m3.data)).toBeLessThan(0.99); // background is σ(3)=0.953 in every cell; mid-gray defect cells are ~0.02
+      expect(m3.data[0]).toBeLessThan(0.1);
+    } finally { await r.close(); }
+  }, 60_000);
 });

@@ -243,3 +243,37 @@ describe('export', () => {
     }
   });
 });
+
+describe('an export interrupted by a dead process', () => {
+  it('is failed with its reason at start-up (failStaleExports), its parts released and its partial folder removed', async () => {
+    const { failStaleExports } = await import('../inspector/export/export-registry.js');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const dir = join(work, 'stale');
+    const dbPath = join(dir, 'review.sqlite');
+    mkdirSync(dir, { recursive: true });
+    const outDir = join(dir, 'exports', 'e1-coco');
+    const partial = join(dir, 'exports', `.e1-coco.partial-e1`);
+    mkdirSync(partial, { recursive: true });
+    writeFileSync(join(partial, 'half-written.png'), 'x');
+    let db = openReviewDb(dbPath);
+    const reg = new ExportRegistry(db);
+    const items = [{ runId: RUN, seq: 1, imagePath: 'images/a.png' }, { runId: RUN, seq: 2, imagePath: 'images/b.png' }];
+    reg.start({ id: 'e1', format: 'coco', filter: {}, outDir, actor: 'qa-ann', items });
+    reg.start({ id: 'e2', format: 'yolo', filter: {}, outDir: join(dir, 'exports', 'e2-yolo'), actor: 'qa-ann', items });
+    reg.finish('e2', { images: 2 } as never, 'f'.repeat(64));
+    db.close(); // the process "dies" here: e1 stays running
+
+    expect(failStaleExports(dbPath, 'interrupted: the station stopped while the export ran')).toEqual(['e1']);
+    db = openReviewDb(dbPath);
+    try {
+      const r = new ExportRegistry(db);
+      expect(r.get('e1')).toMatchObject({ status: 'failed', error: 'interrupted: the station stopped while the export ran' });
+      expect(r.get('e1')!.finishedAtMs).toBeGreaterThan(0);
+      expect(r.get('e2')).toMatchObject({ status: 'done', error: null });
+      const held = db.prepare('SELECT export_id, COUNT(*) AS n FROM export_items GROUP BY export_id').all();
+      expect(held).toEqual([{ export_id: 'e2', n: 2 }]); // e1's parts are released for retention, e2's stay held
+    } finally { db.close(); }
+    expect(existsSync(partial)).toBe(false);
+    expect(failStaleExports(dbPath, 'again')).toEqual([]); // nothing left running
+  });
+});

@@ -239,6 +239,52 @@ describe('ImageWriter', () => {
     await iw.close();
   });
 
+  it('map slots follow the live model: a larger map after a swap is written whole, jobs before the swap keep theirs', async () => {
+    const W = 64; const H = 48;
+    const dir = join(work, 'img-maps');
+    const pattern = (w: number, h: number, k: number): Float32Array => Float32Array.from({ length: w * h }, (_, i) => ((i * k) % 251) / 250);
+    const as8 = (m: Float32Array): Buffer => Buffer.from(Array.from(m, (v) => Math.round(v * 255)));
+    // slots sized for the start-up model's 8x6 map; fixed scale so each PNG value is round(v * 255)
+    const iw = await ImageWriter.create({ dir, width: W, height: H, slots: 4, mapBytes: 8 * 6 * 4, mapRange: [0, 1], logger: log,
+      restartBackoffMs: { initial: 50, max: 50 } });
+    const written = new Map<number, ImageWritten>();
+    iw.on('written', (w) => written.set(w.seq, w));
+    const maps = new Map<number, { w: number; h: number; data: Float32Array }>();
+    const offer = (seq: number, w: number, h: number): string | null => {
+      const data = pattern(w, h, seq + 3);
+      maps.set(seq, { w, h, data });
+      return iw.offer({ seq, runId: 'swap', verdict: 'reject', frame: frame(seq, W, H), map: { data, width: w, height: h } });
+    };
+    try {
+      expect(offer(1, 8, 6)).not.toBeNull();
+      expect(offer(2, 32, 24)).not.toBeNull();      // the new model's map before the slots grew: skipped (counted)
+      expect(iw.stats.mapsSkipped).toBe(1);
+      expect(iw.fitMaps(32 * 24)).toBe(true);         // the swap: job 1 (already posted) keeps its map
+      expect(iw.fitMaps(8 * 6)).toBe(false);          // slots never shrink; each write records its own size
+      expect(iw.mapSlotBytes).toBe(32 * 24 * 4);
+      expect(offer(3, 32, 24)).not.toBeNull();
+      expect(offer(4, 8, 6)).not.toBeNull();
+      await iw.drain();
+      // a job filled while the worker is down is posted after the restart: its map moves to the new slots
+      await iw._terminateWorkerForTest();
+      for (let i = 0; i < 100 && iw.stats.restarts === 0; i++) await sleep(10);
+      expect(iw.stats.restarts).toBe(1);
+      expect(offer(5, 32, 24)).not.toBeNull();
+      expect(iw.fitMaps(40 * 30)).toBe(true);
+      expect(offer(6, 40, 30)).not.toBeNull();
+      for (let i = 0; i < 300 && written.size < 6; i++) await sleep(10);
+      await iw.drain();
+      expect([...written.keys()].sort()).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(written.get(2)!.anomalyMapPath).toBeNull();
+      for (const seq of [1, 3, 4, 5, 6]) {
+        const m = maps.get(seq)!;
+        const png = await sharp(join(dir, written.get(seq)!.anomalyMapPath!)).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
+        expect([png.info.width, png.info.height], `map of ${seq}`).toEqual([m.w, m.h]);
+        expect(png.data.equals(as8(m.data)), `map of ${seq}`).toBe(true);
+      }
+    } finally { await iw.close(); }
+  });
+
   it('a worker death fails the jobs in flight, frees their slots and restarts', async () => {
     const W = 640; const H = 480;
     const iw = await ImageWriter.create({ dir: join(work, 'img-b'), width: W, height: H, slots: 4, logger: log, restartBackoffMs: { initial: 20, max: 200 } });

@@ -5,7 +5,10 @@
  * parts each export holds. Retention never deletes the image of a part held
  * by a running or finished export.
  */
-import type { Db } from '../review/review-db.js';
+import { rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Logger } from '../core/logger.js';
+import { openReviewDb, type Db } from '../review/review-db.js';
 import type { ExportCounts, ExportFilter, ExportFormat } from './schema.js';
 
 export const EXPORT_TABLES = `
@@ -92,10 +95,34 @@ export class ExportRegistry {
     return (this.db.prepare('SELECT * FROM exports ORDER BY created_at_ms DESC, id DESC LIMIT ?').all(limit) as ExportRow[]).map(toRecord);
   }
 
-  /** Exports left 'running' by a process that died: marked failed (called at start-up). */
-  failStale(reason: string): number {
-    const ids = this.db.prepare(`SELECT id FROM exports WHERE status = 'running'`).pluck().all() as string[];
-    for (const id of ids) this.fail(id, reason);
-    return ids.length;
+  /**
+   * Exports left 'running' by a process that died: marked failed with `reason` (their parts are
+   * released for retention) and their hidden `.<out>.partial-<id>` staging folders removed.
+   * Called at station start, before the HTTP server can start new exports. Returns their ids.
+   */
+  failStale(reason: string): string[] {
+    const rows = this.db.prepare(`SELECT id, out_dir FROM exports WHERE status = 'running'`).all() as Array<{ id: string; out_dir: string }>;
+    for (const r of rows) {
+      this.fail(r.id, reason);
+      rmSync(stagingDirOf(r.out_dir, r.id), { recursive: true, force: true });
+    }
+    return rows.map((r) => r.id);
+  }
+}
+
+/** Where an export is written before its folder appears by rename (run-export.ts). */
+export function stagingDirOf(outDir: string, id: string): string {
+  return join(dirname(outDir), `.${basename(outDir)}.partial-${id}`);
+}
+
+/** Open the review database, fail the exports a dead process left running, close it. */
+export function failStaleExports(reviewDbPath: string, reason: string, log?: Pick<Logger, 'warn'>): string[] {
+  const db = openReviewDb(reviewDbPath);
+  try {
+    const ids = new ExportRegistry(db).failStale(reason);
+    if (ids.length > 0) log?.warn({ exports: ids, reason }, 'exports left running by a stopped process marked failed');
+    return ids;
+  } finally {
+    db.close();
   }
 }

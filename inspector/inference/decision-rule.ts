@@ -6,11 +6,16 @@
  * - the minimum defect area: with a map output, the candidate is a reject only if the
  *   map cells at or above the threshold cover at least `minDefectAreaPx` frame pixels.
  *
- * Multi-class outputs (segmentation with K channels, classification probabilities)
- * are decided on the image score with the package threshold; their per-class
- * thresholds are validated and carried in the package for the tools that read them.
+ * Multi-class outputs (segmentation map [1,K,h,w] with K > 1, classification probabilities
+ * [1,K]) are decided per class (`ClassDecision`): a part is a reject when any defect class's
+ * score (the max of its map channel / its probability) reaches that class's threshold
+ * (`classThresholds[c]`, else `threshold`) and, with a map and `minDefectAreaPx` > 0, its
+ * channel's cells at or above that threshold cover at least `minDefectAreaPx` frame pixels.
+ * The verdict's defect class is the worst one: the triggering class with the highest score.
+ * Single-channel maps keep the image-score rule above, unchanged.
  */
 import type { Manifest } from './manifest-schema.js';
+import { ResultCode, type ResultCodeValue, type Verdict } from '../core/types.js';
 
 export function effectiveThreshold(manifest: Manifest): number {
   const { decision, outputs } = manifest;
@@ -39,4 +44,118 @@ export function defectAreaPx(map: Float32Array, threshold: number, cellAreaPx: n
   let n = 0;
   for (let i = 0; i < map.length; i++) if (map[i]! >= threshold) n++;
   return n * cellAreaPx;
+}
+
+/** A decision of the per-class rule (shared constant objects: deciding allocates nothing). */
+export interface ClassVerdict { verdict: Verdict; code: ResultCodeValue }
+const PASS: ClassVerdict = Object.freeze({ verdict: 'pass', code: ResultCode.PASS });
+const DEFECT: ClassVerdict = Object.freeze({ verdict: 'reject', code: ResultCode.DEFECT });
+const ERROR: ClassVerdict = Object.freeze({ verdict: 'reject', code: ResultCode.INFERENCE_ERROR });
+
+/**
+ * The per-class rule of a multi-class package, built once per model runner. `decide()` reads
+ * the worker's shared output (the K-channel map, or the K probabilities) and writes the worst
+ * class into `worstClass` / `worstScore` (null / NaN on a pass); no allocation per part.
+ */
+export class ClassDecision {
+  /** the defect classes, in channel order */
+  readonly names: readonly string[];
+  /** their channel (index in outputs.classes) and threshold */
+  readonly channels: Int32Array;
+  readonly thresholds: Float64Array;
+  /** values per channel (h*w for a map, 1 for probabilities) */
+  readonly cells: number;
+  /** frame pixels per map cell (NaN: probabilities, no area) */
+  readonly cellAreaPx: number;
+  /** set by decide(): the worst triggering class (null: pass or error) and its score */
+  worstClass: string | null = null;
+  worstScore = Number.NaN;
+  /** max over the defect channels per cell (map outputs): the one-channel map the image writer saves */
+  private readonly defectMapBuf: Float32Array;
+
+  private constructor(names: string[], channels: number[], thresholds: number[], cells: number, cellAreaPx: number) {
+    this.names = names;
+    this.channels = Int32Array.from(channels);
+    this.thresholds = Float64Array.from(thresholds);
+    this.cells = cells;
+    this.cellAreaPx = cellAreaPx;
+    this.defectMapBuf = new Float32Array(Number.isFinite(cellAreaPx) ? cells : 0);
+  }
+
+  /**
+   * The rule of a package, or null when its output is single-channel (the image-score rule
+   * applies). `frameWidth * frameHeight` is the frame the map covers (for the defect area).
+   */
+  static fromManifest(manifest: Manifest, frameWidth: number, frameHeight: number): ClassDecision | null {
+    const { outputs, decision } = manifest;
+    const perClass = (decision as { classThresholds?: Record<string, number> }).classThresholds ?? {};
+    let cells: number;
+    let cellAreaPx: number;
+    if (outputs.kind === 'classification' && outputs.probabilities) {
+      cells = 1;
+      cellAreaPx = Number.NaN;
+    } else if (outputs.kind === 'segmentation' && outputs.map && outputs.map.shape.length === 4 && outputs.map.shape[1]! > 1) {
+      const [, k, h, w] = outputs.map.shape as [number, number, number, number];
+      if (k !== outputs.classes.length) return null; // refused by the package check; never decided here
+      cells = h * w;
+      cellAreaPx = (frameWidth * frameHeight) / cells;
+    } else {
+      return null;
+    }
+    const names: string[] = [];
+    const channels: number[] = [];
+    const thresholds: number[] = [];
+    outputs.classes.forEach((c, i) => {
+      if (!outputs.defectClasses.includes(c)) return;
+      names.push(c);
+      channels.push(i);
+      thresholds.push(perClass[c] ?? decision.threshold);
+    });
+    return new ClassDecision(names, channels, thresholds, cells, cellAreaPx);
+  }
+
+  /**
+   * `values`: the map (K channels of `cells` values, channel-major) or the K probabilities.
+   * `score` is the image score: not finite = the inference failed (a reject with its code).
+   */
+  decide(score: number, values: Float32Array, minDefectAreaPx: number): ClassVerdict {
+    this.worstClass = null;
+    this.worstScore = Number.NaN;
+    if (!Number.isFinite(score)) return ERROR;
+    const n = this.cells;
+    const useArea = minDefectAreaPx > 0 && Number.isFinite(this.cellAreaPx);
+    let worst = -1;
+    let worstScore = -Infinity;
+    for (let j = 0; j < this.channels.length; j++) {
+      const t = this.thresholds[j]!;
+      const off = this.channels[j]! * n;
+      let max = -Infinity;
+      let over = 0;
+      for (let i = off; i < off + n; i++) {
+        const v = values[i]!;
+        if (v > max) max = v;
+        if (v >= t) over++;
+      }
+      if (!(max >= t)) continue;
+      if (useArea && over * this.cellAreaPx < minDefectAreaPx) continue; // too small to matter
+      if (max > worstScore) { worst = j; worstScore = max; }
+    }
+    if (worst < 0) return PASS;
+    this.worstClass = this.names[worst]!;
+    this.worstScore = worstScore;
+    return DEFECT;
+  }
+
+  /** Map outputs: per cell, the max over the defect channels (a view, overwritten by the next call). */
+  defectMap(values: Float32Array): Float32Array {
+    const out = this.defectMapBuf;
+    const n = out.length;
+    if (n === 0) return out;
+    out.fill(this.channels.length > 0 ? -Infinity : 0); // no defect class: nothing to show
+    for (let j = 0; j < this.channels.length; j++) {
+      const off = this.channels[j]! * n;
+      for (let i = 0; i < n; i++) { const v = values[off + i]!; if (v > out[i]!) out[i] = v; }
+    }
+    return out;
+  }
 }

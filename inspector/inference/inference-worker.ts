@@ -151,8 +151,9 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
   const t2 = performance.now();
 
   const scoreSpec = manifest.outputs.score;
-  // classification models have no map: an empty one keeps the runner's shapes uniform
-  const mapSpec = manifest.outputs.map ?? { name: '', shape: [0, 0] };
+  // classification models have no map: their probabilities [1,K] travel in its place (the per-class
+  // rule reads them: decision-rule.ts ClassDecision; the runner reports no map)
+  const mapSpec = manifest.outputs.map ?? manifest.outputs.probabilities ?? { name: '', shape: [0, 0] };
   const mapLen = mapSpec.shape.reduce((a, b) => a * b, 1);
   const scoreLocal = new Float32Array(scoreSpec.shape.reduce((a, b) => a * b, 1));
   const mapLocal = new Float32Array(mapLen);

@@ -25,7 +25,7 @@ import { FrameShapeMismatchError, InferenceBusyError, InferenceWorkerExitedError
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import { spawnTsWorker } from '../core/spawn-ts-worker.js';
 import type { Manifest } from './manifest-schema.js';
-import { effectiveThreshold, mapCellAreaPx } from './decision-rule.js';
+import { ClassDecision, effectiveThreshold, mapCellAreaPx } from './decision-rule.js';
 import type { RegistrationFigures } from '../teach/frame-registration.js';
 import type { ProviderFallback } from './providers.js';
 import { validateProviders } from './providers.js';
@@ -97,6 +97,8 @@ export class ModelRunner extends EventEmitter {
   readonly threshold: number;
   readonly minDefectAreaPx: number;
   readonly mapCellAreaPx: number;
+  /** multi-class outputs: the per-class rule over `map` (K map channels or K probabilities); null: single-channel */
+  readonly classRule: ClassDecision | null;
   readonly modelName: string;
   readonly modelVersion: string;
   readonly frameBytes: number;
@@ -122,12 +124,15 @@ export class ModelRunner extends EventEmitter {
     private readonly inputRing: { frames: SharedArrayBuffer } | null = null,
   ) {
     super();
-    this.mapWidth = startup.mapWidth;
-    this.mapHeight = startup.mapHeight;
+    // classification: the worker puts the probabilities where the map goes (`map`, K values); there is no map
+    const hasMap = manifest.outputs.map !== undefined;
+    this.mapWidth = hasMap ? startup.mapWidth : 0;
+    this.mapHeight = hasMap ? startup.mapHeight : 0;
     this.threshold = effectiveThreshold(manifest);
     this.minDefectAreaPx = manifest.decision.minDefectAreaPx;
     this.frameBytes = sharedFrame?.byteLength ?? frameBuf!.byteLength;
     this.mapCellAreaPx = mapCellAreaPx(manifest, this.frameBytes, 1); // one byte per frame pixel
+    this.classRule = ClassDecision.fromManifest(manifest, this.frameBytes, 1);
     this.modelName = manifest.name;
     this.modelVersion = manifest.version;
     worker.on('message', (m: FromWorker) => this.onMessage(m));

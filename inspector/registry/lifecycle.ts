@@ -18,7 +18,7 @@
 import { resolve, sep } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import type { StationConfig } from '../station/config.js';
-import { ModelRunner } from '../inference/model-runner.js';
+import { ModelRunner, type ModelRunnerOptions } from '../inference/model-runner.js';
 import type { LoopInference, LoopShadow } from '../station/part-loop.js';
 import type { ShadowReportRows, ShadowTuple } from '../results/store-worker.js';
 import { ModelRegistry, type RegistryEntry } from './model-registry.js';
@@ -37,8 +37,15 @@ export interface LifecycleHost {
   loop: { swapInference(next: LoopInference): Promise<LoopInference>; shadow: LoopShadow | null };
   store: { addShadow(row: ShadowTuple): void; shadowReport(q: { modelName: string; modelVersion: string; limit: number }): Promise<ShadowReportRows> };
   images: { offer(job: { seq: number; runId: string; frame: Uint8Array; verdict: 'pass' | 'reject' }): string | null };
-  inputRing: { frames: SharedArrayBuffer; slots: number; slotBytes: number };
-  /** called after a swap with the new live runner (health, alarms) */
+  /**
+   * A runner's options from the station's current state (config + the calibration in force:
+   * station/runner-options.ts), so every runner sees the frames the live one sees.
+   * `background`: a shadow or validation runner (niced).
+   */
+  runnerOptions(packageDir: string, background: boolean): ModelRunnerOptions;
+  /** the calibration version in force (null: uncalibrated); part of the cached live golden score's key */
+  calibrationVersion(): number | null;
+  /** called before a swap with the new live runner (health, alarms, image map slots) */
   onLive(runner: ModelRunner): void;
   logger: Logger;
 }
@@ -70,12 +77,14 @@ export interface ShadowReport {
 }
 
 const DISAGREEMENTS_LISTED = 500;
-/** nice value of shadow and validation runners (the live runner stays at 0) */
-const BACKGROUND_NICE = 10;
 
 export class ModelLifecycle {
   readonly registry: ModelRegistry;
   private busy: string | null = null;
+  /** settles when the operation in progress (if any) ends */
+  private running: Promise<unknown> = Promise.resolve();
+  /** the live model's package folder (null: not known yet, the configured one) */
+  private liveDir: string | null = null;
   private tap: ShadowTap | null = null;
   private shadowRunner: ModelRunner | null = null;
   private golden: GoldenSet | null = null;
@@ -103,6 +112,7 @@ export class ModelLifecycle {
 
   /** After start: record the configured package as live when the registry knows it and nothing else is live. */
   async adoptStartPackage(runner: ModelRunner, dir: string): Promise<void> {
+    this.liveDir = resolve(dir);
     const ref = { name: runner.modelName, version: runner.modelVersion };
     const inRegistry = await this.registry.has(ref) && resolve(dir) === this.registry.dirOf(ref);
     if (!inRegistry) return; // a package from outside the registry: promotions work, nothing to adopt
@@ -171,7 +181,7 @@ export class ModelLifecycle {
       await runner.close();
       const live = await this.createRunner(this.registry.dirOf(ref));
       const from = this.liveRef; // null: the live package is not a registry package (nothing to roll back to)
-      await this.swapTo(live);
+      await this.swapTo(live, this.registry.dirOf(ref));
       if (sameRef(this.state.shadow, ref)) await this.stopShadow();
       this.state.change({ actor, action: 'promote', model: ref, detail: from ? `from ${refKey(from)}` : undefined }, (d) => {
         if (from) d.previous.push(from);
@@ -191,7 +201,7 @@ export class ModelLifecycle {
       if (!(await this.registry.has(to))) throw new ModelNotFoundError(`${refKey(to)} (the rollback target was deleted)`);
       const runner = await this.createRunner(this.registry.dirOf(to));
       const from = this.liveRef;
-      await this.swapTo(runner);
+      await this.swapTo(runner, this.registry.dirOf(to));
       this.state.change({ actor, action: 'rollback', model: to, detail: from ? `from ${refKey(from)}` : undefined }, (d) => {
         d.previous.pop();
         d.live = to;
@@ -207,10 +217,7 @@ export class ModelLifecycle {
       if (!(await this.registry.has(ref))) throw new ModelNotFoundError(refKey(ref));
       if (sameRef(this.state.live, ref)) throw new ModelInUseError(refKey(ref), 'live (shadow another version)');
       const runner = await this.createRunner(this.registry.dirOf(ref), true);
-      await this.stopShadow();
-      this.shadowRunner = runner;
-      this.tap = new ShadowTap(runner, { store: this.host.store, images: this.host.images }, this.host.logger.child({ mod: 'shadow' }));
-      this.host.loop.shadow = this.tap;
+      await this.startTap(runner);
       this.state.change({ actor, action: 'shadow', model: ref }, (d) => { d.shadow = ref; });
       return ref;
     });
@@ -247,6 +254,35 @@ export class ModelLifecycle {
     };
   }
 
+  /**
+   * A new calibration is in force (the station re-read it): re-load the live model, and the
+   * shadow model if one runs, with runners built from the station's current state, swapped
+   * between two parts exactly as a promotion is. Waits for an operation in progress instead
+   * of refusing (a calibration must not be lost to a busy registry). The live model and the
+   * registry state are unchanged when a runner cannot be created (the error is thrown).
+   */
+  async reloadForCalibration(why: string): Promise<{ live: string; shadow: string | null }> {
+    while (this.busy) await this.running.catch(() => undefined);
+    return this.exclusive('recalibrate', async () => {
+      const dir = this.liveDirOrConfigured();
+      const next = await this.createRunner(dir);
+      const shadowRef = this.state.shadow;
+      let shadow: ModelRunner | null = null;
+      try {
+        if (this.tap && shadowRef) shadow = await this.createRunner(this.registry.dirOf(shadowRef), true);
+      } catch (err) {
+        await next.close();
+        throw err;
+      }
+      await this.swapTo(next, dir);
+      if (shadow) await this.startTap(shadow);
+      const live = `${next.modelName}@${next.modelVersion}`;
+      this.host.logger.info({ why, live, shadow: shadowRef ? refKey(shadowRef) : null, calibrationVersion: this.host.calibrationVersion() },
+        'models re-loaded for a new calibration');
+      return { live, shadow: shadow && shadowRef ? refKey(shadowRef) : null };
+    });
+  }
+
   /** Stop shadowing and close the shadow runner (station stop). */
   async close(): Promise<void> {
     await this.stopShadow();
@@ -257,22 +293,38 @@ export class ModelLifecycle {
   private async exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (this.busy) throw new LifecycleBusyError(`${this.busy} in progress; ${what} refused`);
     this.busy = what;
-    try {
-      return await fn();
-    } finally {
-      this.busy = null;
-    }
+    const run = (async () => {
+      try {
+        return await fn();
+      } finally {
+        this.busy = null;
+      }
+    })();
+    this.running = run;
+    return run;
   }
 
-  /** `background`: a shadow or validation runner, niced so the live model keeps the CPU it needs. */
+  /**
+   * Every runner of the lifecycle (promoted, rolled back, shadow, validation, re-loaded) gets its
+   * options from the station's current state. `background`: a shadow or validation runner.
+   */
   private createRunner(packageDir: string, background = false): Promise<ModelRunner> {
-    const { model, camera } = this.host.config;
-    return ModelRunner.create({
-      ...(background ? { nice: BACKGROUND_NICE } : {}),
-      packageDir, frame: { width: camera.width, height: camera.height }, providers: model.providers,
-      intraOpNumThreads: model.intraOpNumThreads, warmupRuns: model.warmupRuns, transport: 'shared',
-      inputRing: this.host.inputRing, logger: this.host.logger.child({ mod: 'inference' }),
-    });
+    return ModelRunner.create(this.host.runnerOptions(packageDir, background));
+  }
+
+  private liveDirOrConfigured(): string {
+    return this.liveDir ?? resolve(this.host.config.model.packageDir);
+  }
+
+  /** Hang a shadow runner on the part loop (replacing any earlier one). */
+  private async startTap(runner: ModelRunner): Promise<void> {
+    const old = { tap: this.tap, runner: this.shadowRunner };
+    this.shadowRunner = runner;
+    this.tap = new ShadowTap(runner, { store: this.host.store, images: this.host.images }, this.host.logger.child({ mod: 'shadow' }));
+    this.host.loop.shadow = this.tap;
+    // the old tap takes no more frames; its inference in flight settles before its runner closes
+    await old.tap?.stop();
+    await old.runner?.close();
   }
 
   private async goldenSet(): Promise<GoldenSet> {
@@ -284,10 +336,11 @@ export class ModelLifecycle {
   /** The live model's golden-set result, scored once per model on a temporary runner (the live one is busy on the line). */
   private async liveGolden(golden: GoldenSet): Promise<{ provider: string; accuracy: AccuracyResult } | null> {
     const ref = this.liveRef ?? { name: this.live.modelName, version: this.live.modelVersion };
-    const key = `${refKey(ref)}:${this.live.threshold}`;
+    // the score depends on the frames the model sees: the calibration version is part of the key
+    const key = `${refKey(ref)}:${this.live.threshold}:cal${this.host.calibrationVersion() ?? 'none'}`;
     let acc = this.goldenScores.get(key);
     if (!acc) {
-      const dir = this.liveRef && await this.registry.has(this.liveRef) ? this.registry.dirOf(this.liveRef) : this.host.config.model.packageDir;
+      const dir = this.liveDirOrConfigured();
       const runner = await this.createRunner(dir, true);
       try {
         acc = await scoreGolden(runner, golden);
@@ -325,9 +378,10 @@ export class ModelLifecycle {
   }
 
   /** Swap the live runner between two parts; close the old one once its last part is done. */
-  private async swapTo(next: ModelRunner): Promise<void> {
+  private async swapTo(next: ModelRunner, dir: string): Promise<void> {
     const old = this.live;
     this.live = next;
+    this.liveDir = resolve(dir);
     this.host.onLive(next);
     const previous = await this.host.loop.swapInference(next);
     if (previous !== old) this.host.logger.warn('the part loop ran a model the lifecycle did not know');

@@ -17,12 +17,16 @@
 import type { Frame, Verdict } from '../core/types.js';
 import type { Logger } from '../core/logger.js';
 import { decide } from '../station/verdict.js';
+import type { ClassDecision } from '../inference/decision-rule.js';
 import type { ShadowTuple } from '../results/store-worker.js';
 
 export interface ShadowRunner {
-  infer(frame: Uint8Array, ringSlot?: number): Promise<{ score: number; inferenceMs: number }>;
+  infer(frame: Uint8Array, ringSlot?: number): Promise<{ score: number; inferenceMs: number; map?: Float32Array }>;
   readonly busy: boolean;
   readonly threshold: number;
+  /** multi-class outputs: decided per class, as on the line (part-loop.ts) */
+  readonly classRule?: ClassDecision | null;
+  readonly minDefectAreaPx?: number;
   readonly modelName: string;
   readonly modelVersion: string;
 }
@@ -68,7 +72,7 @@ export class ShadowTap {
       return false;
     }
     this.inFlight = this.runner.infer(frame.data, frame.slot)
-      .then((r) => this.onResult(frame, live, r.score, r.inferenceMs), (err: Error & { code?: string }) => {
+      .then((r) => this.onResult(frame, live, r.score, r.inferenceMs, r.map), (err: Error & { code?: string }) => {
         this.stats.errors++;
         this.log.warn({ seq: frame.seq, code: err.code, err: err.message }, 'shadow inference failed');
       })
@@ -79,8 +83,9 @@ export class ShadowTap {
     return true;
   }
 
-  private onResult(frame: Frame, live: LiveOutcome, score: number, inferenceMs: number): void {
-    const verdict = decide(score, this.runner.threshold).verdict;
+  private onResult(frame: Frame, live: LiveOutcome, score: number, inferenceMs: number, values?: Float32Array): void {
+    const rule = this.runner.classRule;
+    const verdict = rule && values ? rule.decide(score, values, this.runner.minDefectAreaPx ?? 0).verdict : decide(score, this.runner.threshold).verdict;
     const agree = verdict === live.verdict;
     this.stats.compared++;
     if (agree) this.stats.agree++;

@@ -10,11 +10,15 @@
  */
 import type { GoldenSet } from './golden-set.js';
 import { decide } from '../station/verdict.js';
+import type { ClassDecision } from '../inference/decision-rule.js';
 import { percentile } from '../inference/model-runner.js';
 
 export interface GateScorer {
-  infer(frame: Uint8Array): Promise<{ score: number; inferenceMs: number }>;
+  infer(frame: Uint8Array): Promise<{ score: number; inferenceMs: number; map?: Float32Array }>;
   readonly threshold: number;
+  /** multi-class outputs: decided per class, as on the line (part-loop.ts) */
+  readonly classRule?: ClassDecision | null;
+  readonly minDefectAreaPx?: number;
 }
 
 export interface AccuracyResult {
@@ -63,9 +67,11 @@ export async function scoreGolden(scorer: GateScorer, golden: GoldenSet): Promis
   const scores: number[] = [];
   for (const img of golden.images) {
     await pause();
-    const { score } = await scorer.infer(img.data);
+    const { score, map } = await scorer.infer(img.data);
     scores.push(score);
-    if ((decide(score, scorer.threshold).verdict === 'pass') === (img.label === 'good')) correct++;
+    const rule = scorer.classRule;
+    const verdict = rule && map ? rule.decide(score, map, scorer.minDefectAreaPx ?? 0).verdict : decide(score, scorer.threshold).verdict;
+    if ((verdict === 'pass') === (img.label === 'good')) correct++;
   }
   return { accuracy: correct / golden.images.length, correct, images: golden.images.length, scores };
 }

@@ -49,7 +49,10 @@ export interface EncodeJob {
   map: { width: number; height: number; path: string } | null;
 }
 
-export type ToImageWorker = EncodeJob | { type: 'threads'; id: number };
+/** new (larger) map slots: jobs posted after this read their maps from `mapSab` */
+export interface MapSlotsMsg { type: 'maps'; mapSab: SharedArrayBuffer; mapBytes: number }
+
+export type ToImageWorker = EncodeJob | MapSlotsMsg | { type: 'threads'; id: number };
 
 /** One thread of this process; cpuTicks = utime + stime in clock ticks (usually 10 ms). */
 export interface ThreadInfo { tid: number; comm: string; nice: number; cpuTicks: number }
@@ -120,8 +123,10 @@ function main(): void {
   };
 
   const frames = Buffer.from(data.frameSab);
-  const maps = new Float32Array(data.mapSab);
-  const map8 = Buffer.alloc(Math.max(1, data.mapBytes >> 2));
+  // replaced (in job order) when the writer grows its map slots for a model with a larger map
+  let mapBytes = data.mapBytes;
+  let maps = new Float32Array(data.mapSab);
+  let map8 = Buffer.alloc(Math.max(1, mapBytes >> 2));
   const madeDirs = new Set<string>();
 
   const writePng = async (input: Buffer, width: number, height: number, rel: string, level: number): Promise<void> => {
@@ -141,7 +146,7 @@ function main(): void {
   };
 
   const toMap8 = (slot: number, n: number): Buffer => {
-    const src = maps.subarray(slot * (data.mapBytes >> 2), slot * (data.mapBytes >> 2) + n);
+    const src = maps.subarray(slot * (mapBytes >> 2), slot * (mapBytes >> 2) + n);
     let lo: number; let hi: number;
     if (data.mapRange) {
       [lo, hi] = data.mapRange;
@@ -178,7 +183,9 @@ function main(): void {
   let chain: Promise<void> = Promise.resolve();
   port.on('message', (msg: ToImageWorker) => {
     if (msg.type === 'encode') chain = chain.then(() => encode(msg));
-    else post({ type: 'threads', id: msg.id, self: ownTid(), threads: listThreads() });
+    else if (msg.type === 'maps') {
+      chain = chain.then(() => { mapBytes = msg.mapBytes; maps = new Float32Array(msg.mapSab); map8 = Buffer.alloc(Math.max(1, mapBytes >> 2)); });
+    } else post({ type: 'threads', id: msg.id, self: ownTid(), threads: listThreads() });
   });
 
   // warm libvips up (its first encode loads codecs and starts threads: tens of ms of CPU)

@@ -89,10 +89,11 @@ export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed:
   private readonly width: number;
   private readonly height: number;
   private readonly slotBytes: number;
-  private readonly mapBytes: number;
-  private readonly data: ImageWorkerData;
+  /** bytes per map slot: grows (fitMaps) when a model with a larger map goes live */
+  private mapBytes: number;
+  private data: ImageWorkerData;
   private readonly frameView: Uint8Array;
-  private readonly mapView: Float32Array;
+  private mapView: Float32Array;
   private readonly free: number[];
   private readonly jobs: Array<SlotJob | null>;
   private worker: Worker | null = null;
@@ -186,6 +187,40 @@ export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed:
     if (this.ready) this.post(sj);
     return paths.imagePath;
   }
+
+  /**
+   * Make every map slot hold `floats` values (the live model's map size): called when a model
+   * goes live, before its first part. Slots only grow (sized for the largest map so far; each
+   * write records its own width and height). Growing allocates new shared map slots: maps of
+   * jobs already posted are encoded from the old ones (the worker switches after them), maps
+   * of jobs not posted yet are copied across. Returns whether the slots grew.
+   */
+  fitMaps(floats: number): boolean {
+    const bytes = Math.ceil(floats) * 4;
+    if (!(bytes > this.mapBytes)) return false;
+    const slots = this.jobs.length;
+    const oldFloats = this.mapBytes >> 2;
+    const oldView = this.mapView;
+    const mapSab = new SharedArrayBuffer(slots * bytes);
+    const view = new Float32Array(mapSab);
+    view.fill(1).fill(0); // touch every page now, not on the next reject
+    for (let slot = 0; slot < slots; slot++) {
+      const sj = this.jobs[slot];
+      if (!sj || sj.posted || !sj.msg.map) continue;
+      const n = sj.msg.map.width * sj.msg.map.height;
+      view.set(oldView.subarray(slot * oldFloats, slot * oldFloats + n), slot * (bytes >> 2));
+    }
+    this.mapBytes = bytes;
+    this.mapView = view;
+    this.data = { ...this.data, mapSab, mapBytes: bytes };
+    // a running (or starting) worker switches after the jobs posted so far; a restart gets the new data
+    this.worker?.postMessage({ type: 'maps', mapSab, mapBytes: bytes } satisfies ToImageWorker);
+    this.log.info({ mapBytes: bytes, slots }, 'anomaly-map slots grown for the live model');
+    return true;
+  }
+
+  /** Bytes per anomaly-map slot now. */
+  get mapSlotBytes(): number { return this.mapBytes; }
 
   /** Resolves when no image is in flight. */
   drain(): Promise<void> {

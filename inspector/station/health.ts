@@ -29,5 +29,6 @@ export function buildHealth(s: Station): HealthReport {
     model: { state: modelState, name: s.runner.modelName, version: s.runner.modelVersion, provider: s.runner.provider, fallbacks: [...s.runner.fallbacks] },
     plc: { state: plcState, detail: s.plc.state, endpoint: s.config.plc.endpoint, writes: c.writes, writeErrors: c.writeErrors, reconnects: c.reconnects },
     alarms: s.alarms.list(),
+    calibration: { version: s.calibration.version, undistort: s.calibration.undistort !== null },
   };
 }

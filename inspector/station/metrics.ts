@@ -28,6 +28,8 @@ export class StationMetrics {
   private readonly overBudget: client.Counter;
   private readonly alarm: client.Gauge<'alarm'>;
   private readonly imageCheck: client.Gauge<'check'>;
+  private readonly calibration: client.Gauge<'undistort'>;
+  private readonly defectClass: client.Counter<'class'>;
   /** per-stage children resolved once: observe() does no label lookup per part */
   private readonly stageChild: Record<Stage, client.Histogram.Internal<'stage'>>;
 
@@ -50,6 +52,11 @@ export class StationMetrics {
     this.alarm = new client.Gauge({ name: 'inspector_alarm', help: '1 while an alarm is raised', labelNames: ['alarm'], registers: [this.registry] });
     this.imageCheck = new client.Gauge({ name: 'inspector_image_check', help: 'Focus/exposure checks of the last sampled frame (tenengrad, laplacian_var, mean, saturated_fraction, dark_fraction)',
       labelNames: ['check'], registers: [this.registry] });
+    this.defectClass = new client.Counter({ name: 'inspector_rejects_by_class_total',
+      help: 'Rejects of multi-class models by their worst defect class (per-class thresholds)', labelNames: ['class'], registers: [this.registry] });
+    this.calibration = new client.Gauge({ name: 'inspector_calibration_version',
+      help: 'Calibration version in force (0: uncalibrated); label undistort: whether the live model undistorts with its lens',
+      labelNames: ['undistort'], registers: [this.registry] });
 
     const fromSnapshot = (name: string, help: string, pick: (s: CountersSnapshot) => number) =>
       new client.Counter({ name, help, registers: [this.registry], collect() { this.reset(); this.inc(pick(snapshot())); } });
@@ -81,6 +88,17 @@ export class StationMetrics {
     this.imageCheck.set({ check: 'mean' }, c.mean);
     this.imageCheck.set({ check: 'saturated_fraction' }, c.saturatedFraction);
     this.imageCheck.set({ check: 'dark_fraction' }, c.darkFraction);
+  }
+
+  /** a multi-class reject's worst class (rejects only) */
+  countDefectClass(name: string): void {
+    this.defectClass.inc({ class: name });
+  }
+
+  /** the calibration the live model runs with (set at start and after every re-load) */
+  setCalibration(version: number | null, undistort: boolean): void {
+    this.calibration.reset();
+    this.calibration.set({ undistort: undistort ? 'true' : 'false' }, version ?? 0);
   }
 
   setAlarm(name: string, raised: boolean): void {

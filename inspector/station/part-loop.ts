@@ -10,8 +10,8 @@ import type { Frame, ResultRecord } from '../core/types.js';
 import type { ResultPatch } from '../results/result-store.js';
 import { describeError } from '../core/errors.js';
 import { ResultCode } from '../core/types.js';
-import { decide, shouldSaveImage } from './verdict.js';
-import { defectAreaPx } from '../inference/decision-rule.js';
+import { decide, shouldSaveImage, type Decision } from './verdict.js';
+import { defectAreaPx, type ClassDecision } from '../inference/decision-rule.js';
 import { LatencyRecorder } from './latency-recorder.js';
 import type { StationMetrics } from './metrics.js';
 import { Alarm, type Alarms } from './alarms.js';
@@ -26,6 +26,8 @@ export interface LoopInference {
   /** manifest decision.minDefectAreaPx, and frame pixels per map cell (NaN: no single-channel map) */
   readonly minDefectAreaPx?: number;
   readonly mapCellAreaPx?: number;
+  /** multi-class outputs: the per-class rule over the result's `map` (K channels / K probabilities) */
+  readonly classRule?: ClassDecision | null;
   readonly modelName: string;
   readonly modelVersion: string;
   readonly provider: string;
@@ -81,6 +83,8 @@ export class PartLoop {
   shadow: LoopShadow | null = null;
   /** the live feed of the HTTP server (server/live-feed.ts): a few typed-array writes per part */
   feed: PartFeed | null = null;
+  /** the defect-channel map of a multi-class part, handed to the image writer (which copies it at once) */
+  private readonly classMap: { data: Float32Array; width: number; height: number } = { data: new Float32Array(0), width: 0, height: 0 };
 
   constructor(
     private inference: LoopInference,
@@ -130,6 +134,7 @@ export class PartLoop {
     let score = Number.NaN;
     let inferenceMs = Number.NaN;
     let map: { data: Float32Array; width: number; height: number } | undefined;
+    let values: Float32Array | null = null; // the raw output the per-class rule reads
     let regOk = true;
     let regMs = Number.NaN;
     try {
@@ -138,6 +143,7 @@ export class PartLoop {
       inferenceMs = r.inferenceMs;
       if (r.registration) { regOk = r.registration.ok; regMs = r.registration.ms; }
       map = r.mapWidth > 0 ? { data: r.map, width: r.mapWidth, height: r.mapHeight } : undefined; // classification: no map
+      values = r.map;
       if (this.alarms.isRaised(Alarm.MODEL_DOWN)) this.alarms.set(Alarm.MODEL_DOWN, false);
     } catch (err) {
       this.rec.inferenceErrors++;
@@ -145,9 +151,22 @@ export class PartLoop {
       this.alarms.set(Alarm.MODEL_DOWN, true, `${e.code}: ${e.message}`);
     }
     const minArea = inference.minDefectAreaPx ?? 0;
-    const areaPx = minArea > 0 && map ? defectAreaPx(map.data, inference.threshold, inference.mapCellAreaPx ?? Number.NaN) : Number.NaN;
-    const decision = regOk ? decide(score, inference.threshold, areaPx, minArea)
-      : { verdict: 'reject' as const, code: ResultCode.UNREGISTRABLE }; // not registered: a reject with its own code
+    const rule = inference.classRule ?? null;
+    let decision: Decision;
+    if (!regOk) decision = { verdict: 'reject', code: ResultCode.UNREGISTRABLE }; // not registered: a reject with its own code
+    else if (rule && values) {
+      // multi-class output: any defect class at or above its own threshold (and area) rejects
+      decision = rule.decide(score, values, minArea);
+      if (rule.worstClass !== null) this.metrics.countDefectClass(rule.worstClass);
+      if (map) { // the saved map shows the defect channels (max per cell), not channel 0
+        const m = this.classMap;
+        m.data = rule.defectMap(values); m.width = map.width; m.height = map.height;
+        map = m;
+      }
+    } else {
+      const areaPx = minArea > 0 && map ? defectAreaPx(map.data, inference.threshold, inference.mapCellAreaPx ?? Number.NaN) : Number.NaN;
+      decision = decide(score, inference.threshold, areaPx, minArea);
+    }
     const frameToVerdictMs = Number(process.hrtime.bigint() - capturedNs) / NS_PER_MS;
 
     // 1. the PLC first: nothing else may delay the write request

@@ -29,6 +29,9 @@ import { reviewDbPathFor } from '../review/review-db.js';
 import { ModelLifecycle } from '../registry/lifecycle.js';
 import { RegistryState } from '../registry/registry-state.js';
 import { modelRpcHandlers } from '../registry/rpc-handlers.js';
+import { runnerOptions } from './runner-options.js';
+import { calibrationRpcHandlers, type CalibrationReloadResult } from './calibration-reload.js';
+import { failStaleExports } from '../export/export-registry.js';
 
 export class Station {
   readonly startedAt = Date.now();
@@ -38,6 +41,8 @@ export class Station {
   retention: RetentionScheduler | null = null;
   /** model registry lifecycle: push/promote/shadow/rollback (set during start) */
   models!: ModelLifecycle;
+  /** calibration re-loads run one after another, in the order they were asked for */
+  private calibrationChain: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly config: StationConfig,
@@ -52,7 +57,17 @@ export class Station {
     readonly alarms: Alarms,
     readonly loop: PartLoop,
     private readonly log: Logger,
+    /** the calibration in force: what every model runner is built with (runner-options.ts); replaced by reloadCalibration() */
+    public calibration: StationCalibration,
+    private readonly inputRing: FrameRing['buffers'],
   ) {}
+
+  /** Options for a model runner from the station's current state (config + the calibration in force). */
+  runnerOptions(packageDir: string, background = false): ReturnType<typeof runnerOptions> {
+    return runnerOptions(this.config, this.incoming ?? this.calibration, {
+      packageDir, background, inputRing: this.inputRing, logger: this.log.child({ mod: 'inference' }),
+    });
+  }
 
   static async start(config: StationConfig, log: Logger): Promise<Station> {
     const runId = new Date().toISOString().replace(/[:.]/g, '-');
@@ -67,14 +82,9 @@ export class Station {
     // the registry's live model when it has one, else the configured package
     const registryState = RegistryState.open(config.registry.statePath);
     const initial = await ModelLifecycle.initialPackage(config, registryState);
-    const runner = await ModelRunner.create({
-      packageDir: initial.dir, frame: { width: camera.width, height: camera.height },
-      providers: model.providers, intraOpNumThreads: model.intraOpNumThreads, warmupRuns: model.warmupRuns,
-      // shared, not transferred: an ArrayBuffer arriving back on the main thread counts as a fresh
-      // 1.3 MB external allocation there, and at 100 parts/s that kept V8 in back-to-back mark-compacts
-      transport: 'shared', inputRing: ring.buffers, undistort: calibration.undistort,
-      logger: log.child({ mod: 'inference' }),
-    });
+    const runner = await ModelRunner.create(runnerOptions(config, calibration, {
+      packageDir: initial.dir, inputRing: ring.buffers, logger: log.child({ mod: 'inference' }),
+    }));
     const cleanup: Array<() => Promise<unknown>> = [() => runner.close()];
     try {
       const store = await ResultStore.open({ dbPath: results.dbPath, logger: log.child({ mod: 'store' }) });
@@ -113,7 +123,8 @@ export class Station {
       cleanup.push(async () => retention?.close());
 
       plc.on('state', (s: string) => alarms.set(Alarm.PLC_LINK_DOWN, s !== 'connected', `link ${s} (${plcCfg.endpoint})`));
-      source.on('checks', (c: Parameters<StationCalibration['onChecks']>[0]) => calibration.onChecks(c, {
+      let current = calibration; // replaced by a calibration re-load: the new reference judges the next samples
+      source.on('checks', (c: Parameters<StationCalibration['onChecks']>[0]) => current.onChecks(c, {
         setAlarm: (name, raised, detail) => alarms.set(Alarm[name], raised, detail), setChecks: (v) => metrics?.setImageChecks(v) }));
       source.on('state', (s: string) => alarms.set(Alarm.CAMERA_DOWN, s === 'restarting' || s === 'stopped', `camera ${s}`));
       const watchRunner = (r: ModelRunner): void => {
@@ -128,18 +139,32 @@ export class Station {
         runId, budgetMs: config.station.budgetMs, saveImages: results.saveImages,
         passSampleEvery: results.passSampleEvery, doubtMargin: results.doubtMargin,
       });
-      const station = new Station(config, runId, source, runner, plc, store, images, metrics, alarms, loop, log);
+      const station = new Station(config, runId, source, runner, plc, store, images, metrics, alarms, loop, log, calibration, ring.buffers);
       station.retention = retention;
+      station.onCalibration = (c) => { current = c; };
+      metrics.setCalibration(calibration.version, calibration.undistort !== null);
       station.models = new ModelLifecycle({
-        config, runId, loop, store, images, inputRing: ring.buffers, logger: log.child({ mod: 'models' }),
-        onLive: (r) => { watchRunner(r); station.runner = r; },
+        config, runId, loop, store, images, logger: log.child({ mod: 'models' }),
+        runnerOptions: (dir, background) => station.runnerOptions(dir, background),
+        calibrationVersion: () => station.calibration.version,
+        // the image writer's map slots follow the live model's map size (before its first part)
+        onLive: (r) => { watchRunner(r); images.fitMaps(r.mapWidth * r.mapHeight); station.runner = r; },
       }, registryState, runner, initial.ref);
       await station.models.adoptStartPackage(runner, initial.dir);
+      // exports a dead server left 'running' are failed (their parts released for retention) before new ones can start
+      if (config.server.enabled) {
+        try {
+          failStaleExports(reviewDbPathFor(results.dbPath), 'interrupted: the station stopped while the export ran', log);
+        } catch (err) {
+          log.error({ err }, 'could not check for interrupted exports'); // the line runs; the server reports the database itself
+        }
+      }
       await source.start();
       station.loopDone = loop.run(source);
       if (config.server.enabled) {
         station.server = await startStationServer(station, log.child({ mod: 'server' }));
         for (const [method, fn] of Object.entries(modelRpcHandlers(station.models))) station.server.handle(method, fn);
+        for (const [method, fn] of Object.entries(calibrationRpcHandlers(station, log.child({ mod: 'calibration' })))) station.server.handle(method, fn);
       }
       log.info({ runId, model: `${runner.modelName}@${runner.modelVersion}`, provider: runner.provider, camera: camera.template,
         plc: plc.state, http: station.server?.address }, 'station running');
@@ -151,6 +176,54 @@ export class Station {
   }
 
   get httpAddress(): string | null { return this.server?.address ?? null; }
+
+  /** set by stop(): later calibration re-loads are ignored (their runners would outlive the station) */
+  private stopping = false;
+
+  /** a calibration being put in force: the runners re-loaded for it are built with it */
+  private incoming: StationCalibration | null = null;
+
+  /** set during start: the drift-check listener follows the calibration in force */
+  private onCalibration: (c: StationCalibration) => void = () => undefined;
+
+  /**
+   * Re-read the calibration folder and put its current version in force without a restart:
+   * the drift checks judge against its reference at once; when its lens differs, the live
+   * model (and the shadow, if any) is re-loaded with the new undistortion table and swapped
+   * between two parts as a promotion is (ModelLifecycle.reloadForCalibration). Re-loads run
+   * one after another. A runner that fails to start leaves the previous calibration in force.
+   */
+  reloadCalibration(why: string): Promise<CalibrationReloadResult> {
+    const next = this.calibrationChain.catch(() => undefined).then(() => this.applyCalibration(why));
+    this.calibrationChain = next;
+    return next;
+  }
+
+  private async applyCalibration(why: string): Promise<CalibrationReloadResult> {
+    const { camera } = this.config;
+    const prev = this.calibration;
+    const next = StationCalibration.load(this.config.calibration, { width: camera.width, height: camera.height }, this.log.child({ mod: 'calibration' }));
+    const lensChanged = next.lensKey !== prev.lensKey;
+    if (this.stopping) throw new Error('the station is stopping: calibration not re-loaded');
+    let models: { live: string; shadow: string | null } | null = null;
+    if (lensChanged) {
+      this.incoming = next; // runnerOptions() builds the re-loaded runners with it
+      try {
+        models = await this.models.reloadForCalibration(`calibration v${next.version ?? 'none'} (${why})`);
+      } catch (err) {
+        this.log.error({ err, version: next.version, kept: prev.version }, 'new calibration not applied: a model runner failed to start with it');
+        throw err;
+      } finally {
+        this.incoming = null;
+      }
+    }
+    // in force from here: the live model runs with it (health, metrics, the drift reference)
+    this.calibration = next;
+    this.onCalibration(next);
+    this.metrics.setCalibration(next.version, next.undistort !== null);
+    this.log.info({ from: prev.version, to: next.version, lensChanged, undistort: next.undistort !== null, models, why }, 'calibration in force');
+    return { version: next.version, previous: prev.version, lensChanged, undistort: next.undistort !== null, models };
+  }
 
   health(): HealthReport {
     return buildHealth(this);
@@ -168,6 +241,8 @@ export class Station {
   async stop(): Promise<void> {
     await this.stopCapture();
     await this.retention?.close();
+    this.stopping = true;
+    await this.calibrationChain.catch(() => undefined); // a re-load in progress finishes its swap first
     await this.models.close();
     await this.server?.close();
     await this.images.close();
