@@ -114,6 +114,7 @@ describe('QA UI in chromium against a running station', () => {
     await page.keyboard.press('Shift+R');
     await page.getByTestId('queue-row').first().waitFor();
     const firstReject = page.locator('[data-testid=queue-row][data-verdict=reject]').first();
+    expect((await firstReject.getByTestId('model-class').innerText()).trim()).toBe('model: defect'); // the model's class in the list
     await firstReject.click();
     await page.waitForTimeout(500);
     await shot('review');
@@ -121,6 +122,10 @@ describe('QA UI in chromium against a running station', () => {
     await page.getByTestId('class-choices').waitFor();
     const m = /#\/label\/([^/]+)\/(\d+)/.exec(page.url())!;
     labelled = { runId: decodeURIComponent(m[1]!), seq: Number(m[2]) };
+    // the model's class of the verdict, beside it on the label page (the one-class default package: its class)
+    const apiPart = await (await page.request.get(`${base}/api/parts/${encodeURIComponent(labelled.runId)}/${labelled.seq}`)).json() as { model: { defectClass: string | null } };
+    expect(apiPart.model.defectClass).toBe('defect');
+    expect((await page.getByTestId('model-class').innerText()).trim()).toBe('model: defect');
 
     const classes = await page.getByTestId('class-choices').locator('button').allInnerTexts();
     expect(classes.length).toBeGreaterThan(0);

@@ -33,6 +33,8 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
   private readonly releasers: Array<() => void>;
   private _state: SourceState = 'starting';
   private stopped: Promise<void> | null = null;
+  /** generation of the check settings last sent to the worker: older samples are not emitted */
+  private checksGen = 0;
 
   /**
    * `ring`: share one allocated elsewhere (the inference worker reads frames straight from it).
@@ -80,6 +82,17 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
     });
   }
 
+  /**
+   * Put new focus/exposure check settings (ROI, interval; null: off) in force without stopping
+   * the camera: the worker applies them between two frames and samples the next frame with them.
+   * Samples taken with the previous settings that are still in flight are not emitted, so every
+   * 'checks' event after this call was computed with these settings.
+   */
+  updateChecks(checks: CaptureChecksConfig | null): void {
+    this.checksGen++;
+    this.worker.postMessage({ t: 'set-checks', checks, gen: this.checksGen } satisfies ToCapture);
+  }
+
   /** Stop the camera; the iterator ends once the worker has stopped. */
   stop(): Promise<void> {
     this.stopped ??= new Promise<void>((resolve) => {
@@ -108,7 +121,7 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
     } else if (m.t === 'state') {
       this.setState(m.state as SourceState);
     } else if (m.t === 'checks') {
-      this.emit('checks', m.checks);
+      if (m.gen === this.checksGen) this.emit('checks', m.checks);
     }
   }
 

@@ -26,13 +26,20 @@ export type FromCapture =
   | { t: 'start-error'; error: ReturnType<typeof toErrorData> }
   | { t: 'state'; state: string }
   | { t: 'frame'; slot: number; seq: number; capturedNs: bigint; sourceRef: string | undefined }
-  | { t: 'checks'; checks: ImageChecks }
+  /** `gen`: the check settings it was computed with (0: those the worker started with; see 'set-checks') */
+  | { t: 'checks'; checks: ImageChecks; gen: number }
   | { t: 'stopped' };
-export type ToCapture = { t: 'start' } | { t: 'stop' };
+export type ToCapture =
+  | { t: 'start' } | { t: 'stop' }
+  /** new ROI / interval for the focus/exposure checks (null: off); applied between two frames, the next frame is sampled */
+  | { t: 'set-checks'; checks: CaptureChecksConfig | null; gen: number };
 
 if (!parentPort) throw new Error('capture-worker must run in a worker thread');
 const port = parentPort;
-const { config, ring: ringBuffers, checks } = workerData as CaptureWorkerData;
+const { config, ring: ringBuffers } = workerData as CaptureWorkerData;
+/** the check settings in force (replaced by 'set-checks' without stopping the camera) and their generation */
+let checks = (workerData as CaptureWorkerData).checks ?? null;
+let checksGen = 0;
 const ring = new FrameRing(ringBuffers);
 const log = logger.child({ mod: 'capture' });
 let source: GstFrameSource | null = null;
@@ -55,7 +62,8 @@ async function pump(s: GstFrameSource): Promise<void> {
     // about once a second: focus/exposure of this frame, from this thread's own copy (~1 ms, strided)
     if (checks && Date.now() - lastCheckMs >= checks.intervalMs) {
       lastCheckMs = Date.now();
-      port.postMessage({ t: 'checks', checks: computeChecks(frame.data, config.width, config.height, { roi: checks.roi, step: checks.step }) } satisfies FromCapture);
+      port.postMessage({ t: 'checks', gen: checksGen,
+        checks: computeChecks(frame.data, config.width, config.height, { roi: checks.roi, step: checks.step }) } satisfies FromCapture);
     }
   }
   publishStats(s);
@@ -80,6 +88,12 @@ async function start(): Promise<void> {
 
 port.on('message', (m: ToCapture) => {
   if (m.t === 'start') void start();
+  if (m.t === 'set-checks') {
+    // messages run between two iterations of pump(): the next frame is the first under the new settings
+    checks = m.checks;
+    checksGen = m.gen;
+    lastCheckMs = 0; // sample the next frame, so the new ROI is judged at once
+  }
   if (m.t === 'stop') {
     if (source) source.stop();
     else port.postMessage({ t: 'stopped' } satisfies FromCapture);

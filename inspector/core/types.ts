@@ -66,4 +66,11 @@ export interface ResultRecord {
   sourceRef: string | null;
   imagePath: string | null;
   anomalyMapPath: string | null;
+  /**
+   * The model's defect class of a DEFECT reject: the worst triggering class of a multi-class
+   * package (ClassDecision), the single defect class of a one-class package; null on a pass,
+   * on an error/unregistrable reject, and when the package cannot tell (several classes, one
+   * map channel). Optional for writers that predate it (stored as NULL).
+   */
+  defectClass?: string | null;
 }

@@ -41,6 +41,8 @@ export interface ResultRow {
   dispatch_ms: number | null; inference_ms: number | null; frame_to_verdict_ms: number | null;
   plc_write_ms: number | null; plc_status: ResultRecord['plcStatus']; source_ref: string | null;
   image_path: string | null; anomaly_map_path: string | null; run_id: string;
+  /** the model's defect class of the verdict (schema v3; NULL on passes, errors and rows stored before v3) */
+  defect_class: string | null;
 }
 
 export interface ResultStoreOptions {
@@ -133,7 +135,7 @@ export class ResultStore {
     const row: RowTuple = [
       r.runId, r.seq, r.capturedAtMs, r.verdict, r.code, r.score, r.modelName, r.modelVersion, r.provider,
       t.dispatchMs, t.inferenceMs, t.frameToVerdictMs, t.plcWriteMs, r.plcStatus, r.sourceRef,
-      r.imagePath, r.anomalyMapPath,
+      r.imagePath, r.anomalyMapPath, r.defectClass ?? null,
     ];
     this.stats.added++;
     this.enqueue({ k: 'ins', row });

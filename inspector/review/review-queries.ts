@@ -18,7 +18,10 @@ const require = createRequire(import.meta.url);
 export interface QueueFilter {
   from?: number; to?: number;
   verdict?: 'pass' | 'reject';
-  /** label defect class */
+  /**
+   * defect class: a part matches when its QA label's class OR the model's class of its
+   * verdict (results.defect_class) is this one
+   */
   defectClass?: string;
   /** model version, or name@version */
   model?: string;
@@ -32,7 +35,9 @@ export interface QueueFilter {
 
 export interface QueueItem {
   runId: string; seq: number; capturedAt: string; capturedAtMs: number; verdict: 'pass' | 'reject'; code: number;
-  score: number | null; model: { name: string; version: string }; frameToVerdictMs: number | null;
+  score: number | null;
+  /** the model that decided, and its defect class of the verdict (null: a pass, an error, or not known) */
+  model: { name: string; version: string; defectClass: string | null }; frameToVerdictMs: number | null;
   hasImage: boolean; hasMap: boolean; doubtful: boolean; reviewed: boolean; label: Label | null;
 }
 
@@ -87,7 +92,7 @@ export class ReviewQueries {
     else where.push(`(r.verdict = 'reject' OR ${doubtfulSql})`);
     if (f.from !== undefined) { where.push('r.captured_at_ms >= ?'); args.push(f.from); }
     if (f.to !== undefined) { where.push('r.captured_at_ms < ?'); args.push(f.to); }
-    if (f.defectClass !== undefined) { where.push('l.defect_class = ?'); args.push(f.defectClass); }
+    if (f.defectClass !== undefined) { where.push('(l.defect_class = ? OR r.defect_class = ?)'); args.push(f.defectClass, f.defectClass); }
     if (f.model !== undefined) {
       const at = f.model.lastIndexOf('@');
       if (at > 0) { where.push('r.model_name = ? AND r.model_version = ?'); args.push(f.model.slice(0, at), f.model.slice(at + 1)); }
@@ -131,7 +136,7 @@ export class ReviewQueries {
 function toItem(r: JoinedRow, doubtLow: number): QueueItem {
   return {
     runId: r.run_id, seq: r.seq, capturedAtMs: r.captured_at_ms, capturedAt: new Date(r.captured_at_ms).toISOString(),
-    verdict: r.verdict, code: r.code, score: r.score, model: { name: r.model_name, version: r.model_version },
+    verdict: r.verdict, code: r.code, score: r.score, model: { name: r.model_name, version: r.model_version, defectClass: r.defect_class ?? null },
     frameToVerdictMs: r.frame_to_verdict_ms, hasImage: r.image_path !== null, hasMap: r.anomaly_map_path !== null,
     doubtful: r.verdict === 'pass' && r.score !== null && r.score >= doubtLow,
     reviewed: r.reviewed === 1,

@@ -28,6 +28,8 @@ export interface LoopInference {
   readonly mapCellAreaPx?: number;
   /** multi-class outputs: the per-class rule over the result's `map` (K channels / K probabilities) */
   readonly classRule?: ClassDecision | null;
+  /** the package's defect classes: a one-class package's DEFECT reject is stored with that class */
+  readonly manifest?: { readonly outputs: { readonly defectClasses: readonly string[] } };
   readonly modelName: string;
   readonly modelVersion: string;
   readonly provider: string;
@@ -153,11 +155,12 @@ export class PartLoop {
     const minArea = inference.minDefectAreaPx ?? 0;
     const rule = inference.classRule ?? null;
     let decision: Decision;
+    let defectClass: string | null = null; // a reference into the package's class list: no allocation
     if (!regOk) decision = { verdict: 'reject', code: ResultCode.UNREGISTRABLE }; // not registered: a reject with its own code
     else if (rule && values) {
       // multi-class output: any defect class at or above its own threshold (and area) rejects
       decision = rule.decide(score, values, minArea);
-      if (rule.worstClass !== null) this.metrics.countDefectClass(rule.worstClass);
+      if (rule.worstClass !== null) { this.metrics.countDefectClass(rule.worstClass); defectClass = rule.worstClass; }
       if (map) { // the saved map shows the defect channels (max per cell), not channel 0
         const m = this.classMap;
         m.data = rule.defectMap(values); m.width = map.width; m.height = map.height;
@@ -166,6 +169,8 @@ export class PartLoop {
     } else {
       const areaPx = minArea > 0 && map ? defectAreaPx(map.data, inference.threshold, inference.mapCellAreaPx ?? Number.NaN) : Number.NaN;
       decision = decide(score, inference.threshold, areaPx, minArea);
+      const classes = inference.manifest?.outputs.defectClasses;
+      if (decision.code === ResultCode.DEFECT && classes?.length === 1) defectClass = classes[0]!;
     }
     const frameToVerdictMs = Number(process.hrtime.bigint() - capturedNs) / NS_PER_MS;
 
@@ -181,7 +186,7 @@ export class PartLoop {
       runId, seq, capturedAtMs: Date.now() - frameToVerdictMs, verdict: decision.verdict, code: decision.code,
       score, modelName: inference.modelName, modelVersion: inference.modelVersion, provider: inference.provider,
       timings: { dispatchMs, inferenceMs, frameToVerdictMs, plcWriteMs: null },
-      plcStatus: 'pending', sourceRef: frame.sourceRef ?? null, imagePath: null, anomalyMapPath: null,
+      plcStatus: 'pending', sourceRef: frame.sourceRef ?? null, imagePath: null, anomalyMapPath: null, defectClass,
     });
 
     // 3. the image, bounded: a full queue drops the image (counted), never the result

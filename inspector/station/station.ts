@@ -188,7 +188,8 @@ export class Station {
 
   /**
    * Re-read the calibration folder and put its current version in force without a restart:
-   * the drift checks judge against its reference at once; when its lens differs, the live
+   * the drift checks judge against its reference at once, and the capture worker samples them
+   * with its ROI (and the check interval) from the next frame; when its lens differs, the live
    * model (and the shadow, if any) is re-loaded with the new undistortion table and swapped
    * between two parts as a promotion is (ModelLifecycle.reloadForCalibration). Re-loads run
    * one after another. A runner that fails to start leaves the previous calibration in force.
@@ -220,6 +221,9 @@ export class Station {
     // in force from here: the live model runs with it (health, metrics, the drift reference)
     this.calibration = next;
     this.onCalibration(next);
+    // the capture worker samples focus/exposure with the new ROI / interval from its next frame;
+    // samples still in flight with the old ROI are not emitted (CaptureHost.updateChecks)
+    this.source.updateChecks(next.captureChecks);
     this.metrics.setCalibration(next.version, next.undistort !== null);
     this.log.info({ from: prev.version, to: next.version, lensChanged, undistort: next.undistort !== null, models, why }, 'calibration in force');
     return { version: next.version, previous: prev.version, lensChanged, undistort: next.undistort !== null, models };

@@ -34,7 +34,8 @@ export interface Part {
   code: number;
   score: number | null;
   threshold?: number | null;
-  model: { name: string; version: string };
+  /** defectClass: the model's class of the verdict (the QA label's class is label.defectClass) */
+  model: { name: string; version: string; defectClass?: string | null };
   provider?: string;
   frameToVerdictMs?: number | null;
   hasImage: boolean;

@@ -1,6 +1,7 @@
 /**
  * The review queue, one part, its image and anomaly map, and its label.
  *   GET /api/parts?from&to&verdict&class&model&reviewed&doubtful&limit&cursor   (any user)
+ *       class: the QA label's class OR the model's class of the verdict (item.model.defectClass)
  *   GET /api/parts/:runId/:seq                                                  (any user)
  *   GET /api/parts/:runId/:seq/image   saved PNG                                (any user)
  *   GET /api/parts/:runId/:seq/map     anomaly map as a PNG heatmap (RGBA)      (any user)
@@ -41,7 +42,7 @@ export const partRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Type.Object({
         from: Type.Optional(TimeParam), to: Type.Optional(TimeParam),
         verdict: Type.Optional(Type.Union([Type.Literal('pass'), Type.Literal('reject')])),
-        class: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+        class: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: "parts whose QA label's class or whose model's defect class (model.defectClass) is this one" })),
         model: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
         reviewed: Type.Optional(Type.Boolean()), doubtful: Type.Optional(Type.Boolean()),
         limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),

@@ -38,7 +38,9 @@ export const LabelSchema = Type.Object({
 export const PartItemSchema = Type.Object({
   runId: Type.String(), seq: Type.Integer(), capturedAt: Type.String(), capturedAtMs: Type.Number(),
   verdict: Type.Union([Type.Literal('pass'), Type.Literal('reject')]), code: Type.Integer(),
-  score: Type.Union([Type.Number(), Type.Null()]), model: Type.Object({ name: Type.String(), version: Type.String() }),
+  score: Type.Union([Type.Number(), Type.Null()]), model: Type.Object({ name: Type.String(), version: Type.String(),
+    /** the model's defect class of the verdict (results.defect_class); the QA label's class is label.defectClass */
+    defectClass: Type.Union([Type.String(), Type.Null()]) }),
   frameToVerdictMs: Type.Union([Type.Number(), Type.Null()]), hasImage: Type.Boolean(), hasMap: Type.Boolean(),
   doubtful: Type.Boolean(), reviewed: Type.Boolean(), label: Type.Union([LabelSchema, Type.Null()]),
 });

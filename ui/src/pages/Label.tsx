@@ -149,7 +149,7 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
       </div>
       <aside class="label-side">
         {part ? <>
-          <h2>Part #{part.seq} <VerdictBadge verdict={part.verdict} /></h2>
+          <h2>Part #{part.seq} <VerdictBadge verdict={part.verdict} />{part.model.defectClass ? <span class="muted" data-testid="model-class"> model: {part.model.defectClass}</span> : null}</h2>
           <p class="muted">{new Date(part.capturedAtMs).toLocaleString()} · run {part.runId} · rev {revision}{restored ? ' · restored unsent edit' : ''}</p>
           <section>
             <h3>Verdict</h3>

@@ -173,7 +173,7 @@ export function ReviewPage({ route, classes, user }: { route: Route; classes: st
           <input type="datetime-local" aria-label="from" value={toLocalInput(filter.from)} onChange={(e) => setFilter({ from: fromLocalInput(e.currentTarget.value) })} />
           <input type="datetime-local" aria-label="to" value={toLocalInput(filter.to)} onChange={(e) => setFilter({ to: fromLocalInput(e.currentTarget.value) })} />
         </> : null}
-        <select aria-label="class" value={filter.cls} onChange={(e) => setFilter({ cls: e.currentTarget.value })}>
+        <select aria-label="class" title="the QA label's class or the model's class" value={filter.cls} onChange={(e) => setFilter({ cls: e.currentTarget.value })}>
           <option value="">any class</option>
           {classes.map((c) => <option key={c} value={c}>{c}</option>)}
         </select>
@@ -201,7 +201,7 @@ export function ReviewPage({ route, classes, user }: { route: Route; classes: st
                   <td><input type="checkbox" tabIndex={-1} checked={selected.has(key(p))} onClick={(e) => { e.stopPropagation(); toggle(p); }} /></td>
                   <td>{new Date(p.capturedAtMs).toLocaleTimeString()}</td>
                   <td><a href={labelHref(p.runId, p.seq, fq)}>#{p.seq}</a></td>
-                  <td><VerdictBadge verdict={p.verdict} /></td>
+                  <td><VerdictBadge verdict={p.verdict} />{p.model.defectClass ? <span class="muted" data-testid="model-class"> model: {p.model.defectClass}</span> : null}</td>
                   <td><ScoreBar score={p.score} threshold={p.threshold} /></td>
                   <td>{p.code}</td>
                   <td>{p.label ? `${LABEL_NAMES[p.label.verdict]}${p.label.defectClass ? ` · ${p.label.defectClass}` : ''}` : <span class="muted">–</span>}</td>
