@@ -4,7 +4,7 @@
  * golden reference, with its overlay), with the focus/exposure figures of the live
  * frame beside it all the time, and the calibration versions (activate = roll
  * back). Reading needs any login; saving needs admin (the server checks too).
- * Every save is a new version; the station takes it at its next start.
+ * Every save is a new version; the running station puts it in force between two parts (no restart).
  */
 import { useEffect, useState } from 'preact/hooks';
 import { calibrationApi, type ApiError, type CalDoc, type CalPoint, type CalRoi, type CalVersion, type User } from '../api.js';
@@ -160,7 +160,7 @@ export function CalibrationPage({ user }: { user: User }) {
               </tr>
             ))}
           </tbody></table>
-          <p class="muted small">A saved version takes effect at the station's next start.</p>
+          <p class="muted small">A saved or activated version is put in force by the running station between two parts: the live model is re-loaded with the new lens table, no restart.</p>
         </section>
       </aside>
     </div>
