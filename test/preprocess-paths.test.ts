@@ -71,3 +71,37 @@ describe('byte binning for the registration path', () => {
     expect(diff3).toBe(0);
   });
 });
+
+describe('area binning in WebAssembly SIMD', () => {
+  it('gives the JS functions\' floats and bytes bit for bit on real parts, and is what the station uses here', async () => {
+    const { readGray } = await import('../inspector/core/gray-image.js');
+    const { binArea4, binArea4U8 } = await import('../inspector/inference/area-binning.js');
+    const { createFrameBinner, createWasmBinner } = await import('../inspector/inference/area-binning-wasm.js');
+    const binner = createFrameBinner(1280, 1024, 4);
+    expect(binner.kind).toBe('wasm-simd'); // Node 20 has WebAssembly SIMD
+    const plan = { width: 1280, height: 1024, factorX: 4, factorY: 4, mul: 1 / 255 / 0.25, add: -2 };
+    const acc = new Uint32Array(320);
+    const js = new Float32Array(320 * 256); const wasm = new Float32Array(320 * 256);
+    const jsB = new Uint8Array(320 * 256); const wasmB = new Uint8Array(320 * 256);
+    for (const name of ['00000', '00007', '00131']) {
+      const img = await readGray(`test-images/test/parts/${name}.png`);
+      binArea4(img.data, plan, js, acc);
+      binner.binF32(img.data, plan, wasm);
+      expect(Buffer.from(wasm.buffer).equals(Buffer.from(js.buffer))).toBe(true);
+      binArea4U8(img.data, plan, jsB, acc);
+      binner.binU8(img.data, plan, wasmB);
+      expect(Buffer.from(wasmB).equals(Buffer.from(jsB))).toBe(true);
+      expect(Math.max(...jsB) - Math.min(...jsB)).toBeGreaterThan(50);
+    }
+    // frames the kernel cannot take fall back (width not a multiple of 16), and a wrong frame is refused
+    expect(createWasmBinner(1284, 1024, 4)).toBeNull();
+    expect(() => binner.binF32(new Uint8Array(640 * 512), { ...plan, width: 640, height: 512 }, wasm)).toThrow(RangeError);
+  });
+
+  it('embeds exactly the compiled wasm/area-binning.wat', async () => {
+    const { compileWat } = await import('../scripts/build-wasm.js');
+    const { AREA_BINNING_WASM } = await import('../inspector/inference/area-binning-wasm.js');
+    const bytes = await compileWat('inspector/inference/wasm/area-binning.wat');
+    expect(Buffer.from(bytes).toString('base64')).toBe(AREA_BINNING_WASM);
+  });
+});

@@ -13,7 +13,8 @@
 import { join } from 'node:path';
 import { readGray, type GrayImage } from '../core/gray-image.js';
 import { createRegistrar, type Registrar, type RegistrationResult } from '../../calibration/registration.js';
-import { binArea4U8, type BinningPlan } from '../inference/area-binning.js';
+import type { BinningPlan } from '../inference/area-binning.js';
+import { createFrameBinner } from '../inference/area-binning-wasm.js';
 import type { Manifest } from '../inference/manifest-schema.js';
 import { remapU8, type UndistortLut } from '../../calibration/undistort-map.js';
 
@@ -95,7 +96,7 @@ export async function createFrameRegistration(packageDir: string, manifest: Mani
     throw new RangeError(`undistortion table ${undistort.width}x${undistort.height} needs the binning path at ${W}x${H}`);
   }
   const distorted = new Uint8Array(undistort ? W * H : 0);
-  const acc = new Uint32Array(frame.width >>> 2);
+  const binner = binning ? createFrameBinner(frame.width, frame.height, binning.factorY) : null;
   const area = manifest.input.resize === 'area';
   const registered: RegistrationResult = { ok: false, dx: 0, dy: 0, angleDeg: 0, quality: 0 };
   const last: RegistrationFigures = { ok: false, dx: 0, dy: 0, angleDeg: 0, quality: 0, ms: 0 };
@@ -105,8 +106,8 @@ export async function createFrameRegistration(packageDir: string, manifest: Mani
     if (frame.width === W && frame.height === H) { small.data.set(src); return; }
     if (binning) {
       // the fast path's binning, rounded to bytes in the same pass (resizeGray's area result)
-      if (undistort) { binArea4U8(src, binning, distorted, acc); remapU8(distorted, undistort, smallData); return; }
-      binArea4U8(src, binning, smallData, acc);
+      if (undistort) { binner!.binU8(src, binning, distorted); remapU8(distorted, undistort, smallData); return; }
+      binner!.binU8(src, binning, smallData);
       return;
     }
     resizeGray(src, frame.width, frame.height, small.data, W, H, area);
