@@ -1,6 +1,7 @@
 /**
  * The benchmark's `undistort` stage: the precomputed lens table applied to a
- * binned 1280x1024 → 320x256 frame, as the inference worker does per frame.
+ * binned 1280x1024 → 320x256 frame, as the inference worker does per frame
+ * (in WebAssembly where the runtime has it, as the worker does).
  * Uses the station's lens calibration when there is one, else a typical
  * machine-vision lens (k1 = −0.12), which costs the same: the table's size,
  * not the coefficients, sets the work.
@@ -8,6 +9,7 @@
 import { CalibrationStore } from './calibration-file.js';
 import type { CameraModel } from './camera-model.js';
 import { benchRemap, buildUndistortLut } from './undistort-map.js';
+import { createWasmRemap } from './undistort-remap-wasm.js';
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
@@ -22,6 +24,8 @@ export function benchUndistortStage(dir: string, frame: { width: number; height:
   const t = performance.now();
   const lut = buildUndistortLut(camera, frame, 4);
   const buildMs = performance.now() - t;
-  const s = benchRemap(lut, runs).sort((a, b) => a - b);
-  return { p50: pct(s, 0.5), p99: pct(s, 0.99), max: s[s.length - 1]!, runs, lut: `${lut.width}x${lut.height} bilinear`, lens, buildMs };
+  // what the inference worker applies: the WebAssembly remap where it runs, else remapF32
+  const wasm = createWasmRemap(lut);
+  const s = benchRemap(lut, runs, wasm ? (src, out) => wasm.remapF32(src, out) : undefined).sort((a, b) => a - b);
+  return { p50: pct(s, 0.5), p99: pct(s, 0.99), max: s[s.length - 1]!, runs, lut: `${lut.width}x${lut.height} bilinear, ${wasm ? 'wasm' : 'js'}`, lens, buildMs };
 }

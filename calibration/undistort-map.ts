@@ -103,16 +103,20 @@ export function remapU8(src: Uint8Array, lut: UndistortLut, out: Uint8Array): vo
   }
 }
 
-/** Time `runs` applications of a binned table on a synthetic input (ms per run, in order). */
-export function benchRemap(lut: UndistortLut, runs: number): number[] {
+/**
+ * Time `runs` applications of a binned table on a synthetic input (ms per run, in order), with
+ * `apply` (default remapF32; the benchmark passes the WebAssembly remap the station uses).
+ */
+export function benchRemap(lut: UndistortLut, runs: number,
+  apply: (src: Float32Array, out: Float32Array) => void = (src, out) => remapF32(src, lut, out)): number[] {
   const src = new Float32Array(lut.width * lut.height);
   for (let i = 0; i < src.length; i++) src[i] = ((i * 2654435761) >>> 24) / 255;
   const out = new Float32Array(src.length);
-  for (let i = 0; i < 50; i++) remapF32(src, lut, out); // warm the JIT
+  for (let i = 0; i < 50; i++) apply(src, out); // warm the JIT
   const samples: number[] = [];
   for (let r = 0; r < runs; r++) {
     const t = performance.now();
-    remapF32(src, lut, out);
+    apply(src, out);
     samples.push(performance.now() - t);
   }
   return samples;

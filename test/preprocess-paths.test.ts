@@ -98,10 +98,42 @@ describe('area binning in WebAssembly SIMD', () => {
     expect(() => binner.binF32(new Uint8Array(640 * 512), { ...plan, width: 640, height: 512 }, wasm)).toThrow(RangeError);
   });
 
-  it('embeds exactly the compiled wasm/area-binning.wat', async () => {
+  it('embeds exactly the compiled wasm/*.wat sources', async () => {
     const { compileWat } = await import('../scripts/build-wasm.js');
     const { AREA_BINNING_WASM } = await import('../inspector/inference/area-binning-wasm.js');
-    const bytes = await compileWat('inspector/inference/wasm/area-binning.wat');
-    expect(Buffer.from(bytes).toString('base64')).toBe(AREA_BINNING_WASM);
+    const { UNDISTORT_REMAP_WASM } = await import('../calibration/undistort-remap-wasm.js');
+    const b64 = async (f: string): Promise<string> => Buffer.from(await compileWat(`inspector/inference/wasm/${f}`)).toString('base64');
+    expect(await b64('area-binning.wat')).toBe(AREA_BINNING_WASM);
+    expect(await b64('undistort-remap.wat')).toBe(UNDISTORT_REMAP_WASM);
+  });
+
+  it('the lens table in WebAssembly gives remapF32\'s floats and remapU8\'s bytes bit for bit', async () => {
+    const { readGray } = await import('../inspector/core/gray-image.js');
+    const { binArea4, binArea4U8 } = await import('../inspector/inference/area-binning.js');
+    const { buildUndistortLut, remapF32, remapU8 } = await import('../calibration/undistort-map.js');
+    const { createWasmRemap } = await import('../calibration/undistort-remap-wasm.js');
+    // a strong pincushion lens, so that pixels take fractional neighbours and some rays leave the frame (clamped)
+    const lut = buildUndistortLut({ fx: 1400, fy: 1400, cx: 639.5, cy: 511.5, dist: [0.25, 0.05, 0.001, -0.001, 0] }, { width: 1280, height: 1024 }, 4);
+    expect(lut.outside).toBeGreaterThan(0);
+    const remap = createWasmRemap(lut);
+    expect(remap).not.toBeNull();
+    const plan = { width: 1280, height: 1024, factorX: 4, factorY: 4, mul: 1 / 255 / 0.25, add: -2 };
+    const acc = new Uint32Array(320);
+    const f = new Float32Array(320 * 256); const b = new Uint8Array(320 * 256);
+    const js = new Float32Array(f.length); const wasm = new Float32Array(f.length);
+    const jsB = new Uint8Array(b.length); const wasmB = new Uint8Array(b.length);
+    for (const name of ['00003', '00050']) {
+      const img = await readGray(`test-images/test/parts/${name}.png`);
+      binArea4(img.data, plan, f, acc);
+      remapF32(f, lut, js);
+      remap!.remapF32(f, wasm);
+      expect(Buffer.from(wasm.buffer).equals(Buffer.from(js.buffer))).toBe(true);
+      expect(Buffer.from(js.buffer).equals(Buffer.from(f.buffer))).toBe(false); // the table moved pixels
+      binArea4U8(img.data, plan, b, acc);
+      remapU8(b, lut, jsB);
+      remap!.remapU8(b, wasmB);
+      expect(Buffer.from(wasmB).equals(Buffer.from(jsB))).toBe(true);
+    }
+    expect(() => remap!.remapF32(new Float32Array(10), wasm)).toThrow(RangeError);
   });
 });

@@ -17,6 +17,7 @@ import type { BinningPlan } from '../inference/area-binning.js';
 import { createFrameBinner } from '../inference/area-binning-wasm.js';
 import type { Manifest } from '../inference/manifest-schema.js';
 import { remapU8, type UndistortLut } from '../../calibration/undistort-map.js';
+import { createWasmRemap } from '../../calibration/undistort-remap-wasm.js';
 
 /** What a frame's registration reports with its inference result. */
 export interface RegistrationFigures {
@@ -96,6 +97,7 @@ export async function createFrameRegistration(packageDir: string, manifest: Mani
     throw new RangeError(`undistortion table ${undistort.width}x${undistort.height} needs the binning path at ${W}x${H}`);
   }
   const distorted = new Uint8Array(undistort ? W * H : 0);
+  const undistortWasm = undistort ? createWasmRemap(undistort) : null;
   const binner = binning ? createFrameBinner(frame.width, frame.height, binning.factorY) : null;
   const area = manifest.input.resize === 'area';
   const registered: RegistrationResult = { ok: false, dx: 0, dy: 0, angleDeg: 0, quality: 0 };
@@ -106,7 +108,11 @@ export async function createFrameRegistration(packageDir: string, manifest: Mani
     if (frame.width === W && frame.height === H) { small.data.set(src); return; }
     if (binning) {
       // the fast path's binning, rounded to bytes in the same pass (resizeGray's area result)
-      if (undistort) { binner!.binU8(src, binning, distorted); remapU8(distorted, undistort, smallData); return; }
+      if (undistort) {
+        binner!.binU8(src, binning, distorted);
+        if (undistortWasm) undistortWasm.remapU8(distorted, smallData); else remapU8(distorted, undistort, smallData);
+        return;
+      }
       binner!.binU8(src, binning, smallData);
       return;
     }
