@@ -21,6 +21,8 @@ import { auroc, confusion, groundTruthFromMask, matchRegions, perClassRecall, pr
 import { PackageScorer } from '../inspector/eval/package-scorer.js';
 import { EvalReport } from '../inspector/eval/report-schema.js';
 import { runEval } from '../inspector/eval/run-eval.js';
+import { cellAreaPx, regionsInImage } from '../inspector/eval/map-geometry.js';
+import type { Manifest } from '../inspector/inference/manifest-schema.js';
 import { teachPackage } from '../inspector/teach/teach-package.js';
 
 const run = promisify(execFile);
@@ -72,6 +74,24 @@ describe('metrics', () => {
     // a non-integer scale rounds boxes outwards: cell 1 of 3 over 10 px covers [3.33, 6.67) -> [3, 7)
     const r = regionsFromMap(Float32Array.from([0, 1, 0]), 3, 1, 0.5, 0, { x: 10 / 3, y: 5 });
     expect(r[0]).toMatchObject({ x: 3, y: 0, w: 4, h: 5 });
+  });
+
+  it('letterbox packages: map cells are mapped back through the scale and padding, clipped to the image', () => {
+    const manifest = (resize: 'linear' | 'letterbox') => ({ input: { shape: [1, 1, 64, 64], resize },
+      outputs: { map: { name: 'map', shape: [1, 1, 8, 8] } } }) as unknown as Manifest;
+    // 300x900 in 64x64: scale 64/900, resized 21x64, left pad 21; a cell is 8 model px = 112.5 image px
+    const map = new Float32Array(64);
+    map[3] = 0.9;          // row 0, col 3: model x [24, 32) → image x [42.19, 154.69)
+    map[8 * 2 + 0] = 0.9;  // row 2, col 0: all padding → dropped
+    const lb = regionsInImage(manifest('letterbox'), map, 8, 8, 300, 900, 0.5, 0);
+    expect(lb.map(({ x, y, w, h }) => ({ x, y, w, h }))).toEqual([{ x: 42, y: 0, w: 113, h: 113 }]);
+    map[2] = 0.9;          // row 0, col 2: model x [16, 24) → image x [-70.3, 42.19), joins col 3, clipped at 0
+    expect(regionsInImage(manifest('letterbox'), map, 8, 8, 300, 900, 0.5, 0).map(({ x, w }) => ({ x, w }))).toEqual([{ x: 0, w: 155 }]);
+    // a stretched package maps the same cells to a stretched grid
+    expect(regionsInImage(manifest('linear'), map, 8, 8, 300, 900, 0.5, 0).map(({ x, y, w, h }) => ({ x, y, w, h })))
+      .toContainEqual({ x: 75, y: 0, w: 75, h: 113 });
+    expect(cellAreaPx(manifest('letterbox'), 8, 8, 300, 900)).toBeCloseTo(112.5 * 112.5, 6);
+    expect(cellAreaPx(manifest('linear'), 8, 8, 300, 900)).toBeCloseTo(300 * 900 / 64, 6);
   });
 
   it('region matching against boxes and mask components', () => {

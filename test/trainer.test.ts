@@ -10,12 +10,16 @@ import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import ort from 'onnxruntime-node';
+import sharp from 'sharp';
 import { readGray } from '../inspector/core/gray-image.js';
 import { logger } from '../inspector/core/logger.js';
 import { loadModelPackage, sha256Hex } from '../inspector/inference/model-package.js';
 import { ModelRunner } from '../inspector/inference/model-runner.js';
 import { openDataset } from '../inspector/eval/datasets.js';
 import { PackageScorer } from '../inspector/eval/package-scorer.js';
+import { FRAME_INPUT_NAME, compileDeployedModel, planPreprocessing } from '../inspector/inference/preprocess-graph.js';
+import { GraphBuilder, createModel, encodeModel } from '../inspector/inference/onnx-graph.js';
 
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3';
@@ -87,6 +91,117 @@ describe('reference trainer (train_folder.py)', () => {
     } finally {
       await runner.close();
       await scorer.close();
+    }
+  });
+
+  it.skipIf(noTorch !== null)(`letterbox resize, crops, zoom and --ensemble: torch's inputs and scores equal the appliance's on frames of any aspect${noTorch ? ` (${noTorch})` : ''}`, async () => {
+    // crops of the fixtures with very different aspect ratios (and their masks, cropped alike)
+    const gt = JSON.parse(await readFile('test-images/train/ground-truth.json', 'utf8')) as {
+      images: Array<{ file: string; label: string; defect: string | null; mask: string | null }>;
+    };
+    const data = join(dir, 'lb-export');
+    const boxes = [{ left: 0, top: 0, width: 1280, height: 1024 }, { left: 100, top: 50, width: 300, height: 900 },
+      { left: 0, top: 200, width: 1100, height: 333 }];
+    const good = gt.images.filter((i) => i.label === 'good').slice(0, 3);
+    const bad = gt.images.filter((i) => i.label === 'defect').slice(0, 3);
+    await mkdir(join(data, 'good'), { recursive: true });
+    await mkdir(join(data, 'defect', 'd'), { recursive: true });
+    await mkdir(join(data, 'masks', 'd'), { recursive: true });
+    for (const [k, g] of good.entries()) {
+      await sharp(resolve('test-images/train', g.file)).extract(boxes[k]!).png().toFile(join(data, 'good', `g${k}.png`));
+    }
+    for (const [k, d] of bad.entries()) {
+      await sharp(resolve('test-images/train', d.file)).extract(boxes[k]!).png().toFile(join(data, 'defect', 'd', `d${k}.png`));
+      await sharp(resolve('test-images/train', d.mask!)).extract(boxes[k]!).png().toFile(join(data, 'masks', 'd', `d${k}.png`));
+    }
+    const out = join(dir, 'models', 'lb', '1.0.0');
+    const scores = join(dir, 'lb-scores.json');
+    await run(PYTHON, ['models/training/train_folder.py', '--data', data, '--out', out, '--name', 'lb', '--version', '1.0.0',
+      '--epochs', '1', '--size', '64', '--widths', '4,8,8', '--batch', '4', '--threads', '1', '--resize', 'letterbox',
+      '--crop-size', '48', '--zoom', '0.2', '--rot90', '--tta', '8', '--scores-out', scores,
+      '--save-state', join(dir, 'lb.pt')], { cwd: resolve('.'), timeout: 120_000 });
+
+    const pkg = await loadModelPackage(out);
+    expect(pkg.manifest.input.resize).toBe('letterbox');
+    expect(pkg.manifest.training.command).toContain('--resize letterbox --crop-size 48 --zoom 0.2');
+    // the plan keeps the aspect: 300x900 → 21x64 centred (left pad 21), 1100x333 → 64x19 (top pad 22)
+    expect(planPreprocessing(pkg.manifest, { width: 300, height: 900 }).resize)
+      .toEqual({ kind: 'letterbox', resizedWidth: 21, resizedHeight: 64, top: 0, left: 21 });
+    expect(planPreprocessing(pkg.manifest, { width: 1100, height: 333 }).resize)
+      .toEqual({ kind: 'letterbox', resizedWidth: 64, resizedHeight: 19, top: 22, left: 0 });
+    const trained = JSON.parse(await readFile(scores, 'utf8')) as Record<string, number>;
+    const scorer = await PackageScorer.open(out);
+    try {
+      const ds = await openDataset(data, { layout: 'folder' });
+      expect(ds.items.length).toBe(6);
+      const seen = new Set<string>();
+      for (const item of ds.items) {
+        const img = await readGray(item.image);
+        seen.add(`${img.width}x${img.height}`);
+        const s = await scorer.score(img);
+        expect(trained[item.id]).toBeDefined();
+        expect(Math.abs(s.score - trained[item.id]!)).toBeLessThan(1e-4);
+      }
+      expect(seen.size).toBe(3);
+      // scores differ between images (a constant output would match trivially)
+      expect(new Set(Object.values(trained).map((v) => v.toFixed(5))).size).toBeGreaterThan(1);
+
+      // the model input itself: torch's preprocess() = the compiled graph in front of an identity model, every value
+      const g = new GraphBuilder('identity');
+      g.input('image', 'float32', [1, 1, 64, 64]);
+      g.output('out', 'float32', [1, 1, 64, 64]);
+      g.node('Identity', ['image'], ['out']);
+      const identity = encodeModel(createModel(g.build(), { opset: 13 }));
+      const paths = ds.items.map((i) => i.image);
+      const py = await run(PYTHON, ['-c', 'import json, sys; sys.path.insert(0, "models/training"); '
+        + 'from train_folder import decode, preprocess; '
+        + 'print(json.dumps([preprocess(i, 64, "letterbox").flatten().tolist() for i in decode(json.loads(sys.argv[1]))]))',
+      JSON.stringify(paths)], { cwd: resolve('.'), timeout: 60_000, maxBuffer: 64 << 20 });
+      const torchInputs = JSON.parse(py.stdout) as number[][];
+      for (const [k, path] of paths.entries()) {
+        const img = await readGray(path);
+        const session = await ort.InferenceSession.create(
+          compileDeployedModel(identity, pkg.manifest, { width: img.width, height: img.height }));
+        try {
+          const res = await session.run({ [FRAME_INPUT_NAME]: new ort.Tensor('uint8', img.data, [1, 1, img.height, img.width]) });
+          const got = res.out!.data as Float32Array;
+          expect(got.length).toBe(64 * 64);
+          let worst = 0;
+          for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - torchInputs[k]![i]!));
+          expect(worst).toBeLessThan(1e-4);
+        } finally {
+          await session.release();
+        }
+      }
+    } finally {
+      await scorer.close();
+    }
+
+    // --ensemble: a second net (seed 2) and the mean of both as one model.onnx; torch's scores = the appliance's,
+    // and each ensemble score is the mean of the members' scores
+    const common = ['--data', data, '--version', '1.0.0', '--size', '64', '--widths', '4,8,8', '--batch', '4',
+      '--threads', '1', '--resize', 'letterbox', '--tta', '8'];
+    await run(PYTHON, ['models/training/train_folder.py', ...common, '--out', join(dir, 'models', 'lb2', '1.0.0'), '--name', 'lb2',
+      '--epochs', '1', '--seed', '2', '--save-state', join(dir, 'lb2.pt'), '--scores-out', join(dir, 'lb2-scores.json')],
+    { cwd: resolve('.'), timeout: 120_000 });
+    const ens = join(dir, 'models', 'ens', '1.0.0');
+    await run(PYTHON, ['models/training/train_folder.py', ...common, '--out', ens, '--name', 'ens',
+      '--ensemble', `${join(dir, 'lb.pt')},${join(dir, 'lb2.pt')}`, '--scores-out', join(dir, 'ens-scores.json')],
+    { cwd: resolve('.'), timeout: 120_000 });
+    const second = JSON.parse(await readFile(join(dir, 'lb2-scores.json'), 'utf8')) as Record<string, number>;
+    const mean = JSON.parse(await readFile(join(dir, 'ens-scores.json'), 'utf8')) as Record<string, number>;
+    const ensScorer = await PackageScorer.open(ens);
+    try {
+      const ds = await openDataset(data, { layout: 'folder' });
+      let differ = 0;
+      for (const item of ds.items) {
+        expect(Math.abs(mean[item.id]! - (trained[item.id]! + second[item.id]!) / 2)).toBeLessThan(1e-5);
+        if (Math.abs(trained[item.id]! - second[item.id]!) > 1e-4) differ++;
+        expect(Math.abs((await ensScorer.score(await readGray(item.image))).score - mean[item.id]!)).toBeLessThan(1e-4);
+      }
+      expect(differ).toBeGreaterThan(0);
+    } finally {
+      await ensScorer.close();
     }
   });
 });

@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGray, type GrayImage } from '../core/gray-image.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
-import { defectAreaPx, effectiveThreshold, mapCellAreaPx } from '../inference/decision-rule.js';
-import { regionsFromMap, scaleForFrame, type DefectRegion } from '../inference/defect-regions.js';
+import { defectAreaPx, effectiveThreshold } from '../inference/decision-rule.js';
+import type { DefectRegion } from '../inference/defect-regions.js';
 import { percentile } from '../inference/model-runner.js';
 import { decide } from '../station/verdict.js';
 import type { EvalDataset, EvalItem } from './dataset-types.js';
@@ -24,6 +24,7 @@ import { EvalDatasetError, EvalOptionError } from './errors.js';
 import {
   auroc, confusion, groundTruthFromMask, matchRegions, perClassRecall, precisionRecallF1, type GroundTruth, type RegionMatch,
 } from './metrics.js';
+import { cellAreaPx, regionsInImage } from './map-geometry.js';
 import { PackageScorer, type ScoredImage } from './package-scorer.js';
 import type { EvalImageRecord, EvalReport } from './report-schema.js';
 import { teachPackage, type TeachOptions } from '../teach/teach-package.js';
@@ -65,10 +66,10 @@ async function judge(scorer: PackageScorer, item: EvalItem, img: GrayImage): Pro
   const threshold = effectiveThreshold(scorer.manifest);
   const { minDefectAreaPx } = scorer.manifest.decision;
   const areaPx = minDefectAreaPx > 0 && s.map
-    ? defectAreaPx(s.map, threshold, mapCellAreaPx(scorer.manifest, img.width, img.height)) : Number.NaN;
+    ? defectAreaPx(s.map, threshold, cellAreaPx(scorer.manifest, s.mapWidth, s.mapHeight, img.width, img.height)) : Number.NaN;
   const predicted = s.registered === false || decide(s.score, threshold, areaPx, minDefectAreaPx).verdict === 'reject';
   const regions: DefectRegion[] = s.map
-    ? regionsFromMap(s.map, s.mapWidth, s.mapHeight, threshold, minDefectAreaPx, scaleForFrame(s.mapWidth, s.mapHeight, img.width, img.height))
+    ? regionsInImage(scorer.manifest, s.map, s.mapWidth, s.mapHeight, img.width, img.height, threshold, minDefectAreaPx)
     : [];
   const gt = await groundTruthOf(item, img);
   // no map (classification, or a frame not registered): no regions; with localised GT they all count as missed

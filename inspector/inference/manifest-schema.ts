@@ -33,8 +33,8 @@ export const ManifestInput = Type.Object({
   dtype: Type.Literal('float32'),
   layout: Type.Literal('NCHW'),
   colour: Type.Union([Type.Literal('gray'), Type.Literal('rgb')]),
-  resize: Type.Union([Type.Literal('area'), Type.Literal('linear')],
-    { description: 'area: box average (integer factors); linear: bilinear' }),
+  resize: Type.Union([Type.Literal('area'), Type.Literal('linear'), Type.Literal('letterbox')],
+    { description: 'area: box average (integer factors); linear: bilinear; letterbox: bilinear keeping the aspect ratio, centred, padded with the image mean' }),
   normalisation: Type.Object({
     scale: Type.Number({ exclusiveMinimum: 0, description: 'multiplies raw 0..255 pixels first' }),
     mean: Type.Array(Type.Number(), { minItems: 1, maxItems: 4 }),

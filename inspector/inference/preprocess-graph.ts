@@ -5,12 +5,19 @@
  * [1,1,H,W] (GRAY8) and produces the model's outputs unchanged:
  *
  *   frame ─Cast(float)─► AveragePool(k=s=factor) | Resize(linear) ─► Mul(scale/std) ─► Add(-mean/std) ─► <model input> ─► model
+ *   letterbox: ... ─► Add(-mean/std) ─► x ─► Sub(x, m) ─► Pad(0) ─► Add(m) ─► <model input>, m = GlobalAveragePool(x)
  *
  * - `area` with integer factors (1280x1024 → 320x256: 4x4) is an exact box
  *   average: AveragePool with kernel = stride = factor.
  * - `linear`, or `area` with non-integer factors / upscaling (noted in the
  *   plan), is a bilinear Resize with half_pixel coordinates and no
  *   antialiasing (= OpenCV INTER_LINEAR, torch interpolate(align_corners=False)).
+ * - `letterbox` keeps the aspect ratio: s = min(W/w, H/h) (model W x H, frame
+ *   w x h), a bilinear Resize (as `linear`) to round(w·s) x round(h·s) (half
+ *   up, clamped to 1..W/H), centred (the left/top pad is the smaller half) and
+ *   padded to W x H with the resized image's mean (after normalisation). The
+ *   trainer (models/training/train_folder.py `letterbox_geometry`) uses the
+ *   same rule; `letterboxGeometry` below is the one place it lives here.
  * - Normalisation (x*scale - mean)/std is folded into one Mul + one Add,
  *   applied after resizing (both resizes are weighted averages with weights
  *   summing to 1, so the order does not change the result beyond rounding,
@@ -41,7 +48,17 @@ export interface FrameGeometry {
 export type ResizePlan =
   | { kind: 'none' }
   | { kind: 'area'; factorX: number; factorY: number }
-  | { kind: 'linear' };
+  | { kind: 'linear' }
+  | { kind: 'letterbox'; resizedWidth: number; resizedHeight: number; top: number; left: number };
+
+/** The letterbox geometry of a frame in a model input (see the header): resized size and top/left padding. */
+export function letterboxGeometry(frame: FrameGeometry, width: number, height: number):
+  { resizedWidth: number; resizedHeight: number; top: number; left: number; scale: number } {
+  const scale = Math.min(width / frame.width, height / frame.height);
+  const resizedWidth = Math.min(width, Math.max(1, Math.floor(frame.width * scale + 0.5)));
+  const resizedHeight = Math.min(height, Math.max(1, Math.floor(frame.height * scale + 0.5)));
+  return { resizedWidth, resizedHeight, top: Math.floor((height - resizedHeight) / 2), left: Math.floor((width - resizedWidth) / 2), scale };
+}
 
 export interface PreprocessPlan {
   frame: FrameGeometry;
@@ -84,6 +101,9 @@ export function planPreprocessing(manifest: Manifest, frame: FrameGeometry): Pre
   let resize: ResizePlan;
   if (frame.width === width && frame.height === height) {
     resize = { kind: 'none' };
+  } else if (input.resize === 'letterbox') {
+    const { resizedWidth, resizedHeight, top, left } = letterboxGeometry(frame, width, height);
+    resize = { kind: 'letterbox', resizedWidth, resizedHeight, top, left };
   } else if (input.resize === 'area' && frame.width % width === 0 && frame.height % height === 0) {
     resize = { kind: 'area', factorX: frame.width / width, factorY: frame.height / height };
     if (resize.factorX !== resize.factorY) {
@@ -104,7 +124,7 @@ export function planPreprocessing(manifest: Manifest, frame: FrameGeometry): Pre
     mul: s.map((sd) => scale / sd),
     add: s.map((sd, c) => -m[c]! / sd),
     notes,
-    minOpset: resize.kind === 'linear' ? 11 : 7,
+    minOpset: resize.kind === 'linear' || resize.kind === 'letterbox' ? 11 : 7,
   };
 }
 
@@ -169,25 +189,44 @@ export function compileDeployedGraph(model: ModelProto, manifest: Manifest, fram
   if (plan.resize.kind === 'area') {
     const k = [plan.resize.factorY, plan.resize.factorX];
     steps.push({ op: 'AveragePool', consts: [], attrs: { kernel_shape: attr.ints(k), strides: attr.ints(k) } });
-  } else if (plan.resize.kind === 'linear') {
+  } else if (plan.resize.kind === 'linear' || plan.resize.kind === 'letterbox') {
+    const [rh, rw] = plan.resize.kind === 'letterbox'
+      ? [plan.resize.resizedHeight, plan.resize.resizedWidth] : [plan.height, plan.width];
     // Empty roi/scales tensors + sizes: valid for Resize-11 (inputs required) and 13+ (optional).
-    steps.push({
-      op: 'Resize',
-      consts: [g.constF32('preprocess_roi', [0], []), g.constF32('preprocess_scales', [0], []),
-        g.constI64('preprocess_sizes', [4], [1, plan.channels, plan.height, plan.width])],
-      attrs: { mode: attr.string('linear'), coordinate_transformation_mode: attr.string('half_pixel') },
-    });
+    if (rh !== frame.height || rw !== frame.width) {
+      steps.push({
+        op: 'Resize',
+        consts: [g.constF32('preprocess_roi', [0], []), g.constF32('preprocess_scales', [0], []),
+          g.constI64('preprocess_sizes', [4], [1, plan.channels, rh, rw])],
+        attrs: { mode: attr.string('linear'), coordinate_transformation_mode: attr.string('half_pixel') },
+      });
+    }
   }
   const cShape = [1, plan.channels, 1, 1];
   if (plan.mul.some((v) => v !== 1)) steps.push({ op: 'Mul', consts: [g.constF32('preprocess_mul', cShape, plan.mul)], attrs: {} });
   if (plan.add.some((v) => v !== 0)) steps.push({ op: 'Add', consts: [g.constF32('preprocess_add', cShape, plan.add)], attrs: {} });
+  const lb = plan.resize.kind === 'letterbox' ? plan.resize : null;
+  const padded = lb !== null && (lb.resizedHeight !== plan.height || lb.resizedWidth !== plan.width);
 
   let x = inputName;
   steps.forEach((step, i) => {
-    const out = i === steps.length - 1 ? target : g.uniqueName(`preprocess_${step.op.toLowerCase()}`);
+    const out = i === steps.length - 1 && !padded ? target : g.uniqueName(`preprocess_${step.op.toLowerCase()}`);
     g.node(step.op, [x, ...step.consts], [out], step.attrs, { name: g.uniqueName(`preprocess/${step.op}`) });
     x = out;
   });
+  if (padded) {
+    // pad with the image mean: m = GlobalAveragePool(x); Pad(x - m, 0) + m (Pad-11+ signature: data, pads)
+    const bottom = plan.height - lb.resizedHeight - lb.top;
+    const right = plan.width - lb.resizedWidth - lb.left;
+    const mean = g.uniqueName('preprocess_mean');
+    const centred = g.uniqueName('preprocess_centred');
+    const pad = g.uniqueName('preprocess_pad');
+    g.node('GlobalAveragePool', [x], [mean], {}, { name: g.uniqueName('preprocess/GlobalAveragePool') });
+    g.node('Sub', [x, mean], [centred], {}, { name: g.uniqueName('preprocess/Sub') });
+    g.node('Pad', [centred, g.constI64('preprocess_pads', [8], [0, 0, lb.top, lb.left, 0, 0, bottom, right])], [pad],
+      { mode: attr.string('constant') }, { name: g.uniqueName('preprocess/Pad') });
+    g.node('Add', [pad, mean], [target], {}, { name: g.uniqueName('preprocess/Add') });
+  }
 
   // Rewire: frame becomes the graph input; the model input becomes an internal value.
   graph.input = [makeValueInfo(inputName, 'uint8', frameShape),

@@ -18,6 +18,8 @@ decode_images.ts) and resized to --size x --size with a bilinear resize
 (half-pixel centres, no antialiasing) and normalised x = (p/255 - 0.5)/0.25:
 the manifest declares exactly that (`resize: linear`), and the appliance
 compiles it in front of model.onnx, so train and station preprocess alike.
+With --resize letterbox the aspect ratio is kept and the rest padded with the
+image mean (`resize: letterbox`, see letterbox_geometry / preprocess).
 
 Network: per-image standardisation, 3 stride-2 conv blocks, 2 dilated context
 blocks, a 1x1 segmentation head (map, 1/8 resolution, the defect area) and an
@@ -103,27 +105,59 @@ def decode(paths):
     return out
 
 
-def preprocess(img_u8, size):
-    """uint8 HxW -> [1,1,S,S] float32, exactly what the compiled manifest graph does (Cast, Resize linear, Mul/Add)."""
+def letterbox_geometry(h, w, size):
+    """(rh, rw, top, left): the letterbox resize of an h x w image into size x size (the appliance's rule in
+    inspector/inference/preprocess-graph.ts): scale s = min(S/w, S/h), resized to round(w s) x round(h s)
+    (half up, 1..S), centred, the left/top pad the smaller half."""
+    s = min(size / w, size / h)
+    rw, rh = min(size, max(1, int(np.floor(w * s + 0.5)))), min(size, max(1, int(np.floor(h * s + 0.5))))
+    return rh, rw, (size - rh) // 2, (size - rw) // 2
+
+
+def preprocess(img_u8, size, resize='linear'):
+    """uint8 HxW -> [1,1,S,S] float32, exactly what the compiled manifest graph does.
+    linear: Cast, Resize (bilinear, half-pixel) to S x S, Mul/Add.
+    letterbox: Cast, Resize to the aspect-keeping size (letterbox_geometry), Mul/Add, then pad to S x S with the
+    resized image's mean (GlobalAveragePool, Sub, Pad 0, Add)."""
     x = torch.from_numpy(img_u8.copy())[None, None].float()
+    h, w = x.shape[-2:]
+    if resize == 'letterbox':
+        rh, rw, top, left = letterbox_geometry(h, w, size)
+        if (rh, rw) != (h, w):
+            x = F.interpolate(x, size=(rh, rw), mode='bilinear', align_corners=False)
+        x = (x * SCALE - MEAN) / STD
+        if (rh, rw) != (size, size):
+            m = x.mean(dim=(2, 3), keepdim=True)
+            x = F.pad(x - m, (left, size - rw - left, top, size - rh - top)) + m
+        return x
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False)
     return (x * SCALE - MEAN) / STD
 
 
-def load(items, size):
+def mask_cells(mask_u8, size, resize):
+    """Cell targets [1,1,S/8,S/8] of a mask (>= 128 = defect): a cell is positive if any defect pixel falls in it."""
+    m = torch.from_numpy((mask_u8 >= 128).astype(np.float32))[None, None]
+    cells = size // CELL
+    if resize != 'letterbox':
+        return F.adaptive_max_pool2d(m, (cells, cells))
+    rh, rw, top, left = letterbox_geometry(m.shape[-2], m.shape[-1], size)
+    r = (F.interpolate(m, size=(rh, rw), mode='bilinear', align_corners=False) > 0).float()
+    return F.max_pool2d(F.pad(r, (left, size - rw - left, top, size - rh - top)), CELL)
+
+
+def load(items, size, resize='linear'):
     imgs = decode([it[0] for it in items])
     mask_items = [(i, it[3]) for i, it in enumerate(items) if it[3]]
     masks = dict(zip([i for i, _ in mask_items], decode([m for _, m in mask_items]))) if mask_items else {}
     xs, ts, has_mask = [], [], []
     cells = size // CELL
     for i, (path, label, _, _) in enumerate(items):
-        xs.append(preprocess(imgs[i], size))
+        xs.append(preprocess(imgs[i], size, resize))
         if i in masks:
-            m = torch.from_numpy((masks[i] >= 128).astype(np.float32))[None, None]
-            if m.shape[-2:] != imgs[i].shape:
-                sys.exit(f'{path}: mask size {tuple(m.shape[-2:])} != image size {imgs[i].shape}')
-            ts.append(F.adaptive_max_pool2d(m, (cells, cells)))
+            if masks[i].shape != imgs[i].shape:
+                sys.exit(f'{path}: mask size {masks[i].shape} != image size {imgs[i].shape}')
+            ts.append(mask_cells(masks[i], size, resize))
         else:
             ts.append(torch.zeros(1, 1, cells, cells))
         # a defect without a (non-empty) mask says nothing about where: no segmentation loss on it
@@ -194,24 +228,64 @@ def _unview(m, k):
 class Exported(nn.Module):
     """model.onnx: preprocessed image -> (map [1,1,h,w] defect probability, score [1]).
     With tta > 1 the score is the mean of sigmoid(image logit) over the flipped/transposed views, the map the mean
-    of the views' maps mapped back."""
+    of the views' maps mapped back. Given several nets (--ensemble), map and score are the means over the nets."""
 
     def __init__(self, net, tta=1):
         super().__init__()
-        self.net = net
+        self.nets = nn.ModuleList(net if isinstance(net, (list, tuple)) else [net])
         self.tta = tta
 
-    def forward(self, image):
+    def _one(self, net, image):
         if self.tta <= 1:
-            seg, logit = self.net(image)
+            seg, logit = net(image)
             return torch.sigmoid(seg), torch.sigmoid(logit)
         vs = _views(image, self.tta)
         n = image.shape[0]
-        seg, logit = self.net(torch.cat(vs, dim=0))
+        seg, logit = net(torch.cat(vs, dim=0))
         segs = torch.sigmoid(seg)
         maps = [_unview(segs[k * n:(k + 1) * n], k) for k in range(len(vs))]
         scores = torch.sigmoid(logit).reshape(len(vs), n)
         return sum(maps) / len(maps), scores.mean(dim=0)
+
+    def forward(self, image):
+        outs = [self._one(net, image) for net in self.nets]
+        if len(outs) == 1:
+            return outs[0]
+        return sum(o[0] for o in outs) / len(outs), sum(o[1] for o in outs) / len(outs)
+
+
+def fixed_crop(x, t, y, has_mask, gen, crop_size):
+    """A random crop_size x crop_size window (cell-aligned, no resize: the scale stays) of each image and its
+    target. The label follows the mask: a crop of a defective image with a mask is defective iff the crop holds
+    a positive cell; goods stay good; a defect without a mask keeps its label."""
+    size, k = x.shape[-1], crop_size // CELL
+    xs, ts = [], []
+    for i in range(x.shape[0]):
+        y0 = int(torch.randint(0, (size - crop_size) // CELL + 1, (1,), generator=gen)) * CELL
+        x0 = int(torch.randint(0, (size - crop_size) // CELL + 1, (1,), generator=gen)) * CELL
+        xs.append(x[i:i + 1, :, y0:y0 + crop_size, x0:x0 + crop_size])
+        ts.append(t[i:i + 1, :, y0 // CELL:y0 // CELL + k, x0 // CELL:x0 // CELL + k])
+    xc, tc = torch.cat(xs), torch.cat(ts)
+    yc = torch.where(has_mask, (tc.amax(dim=(1, 2, 3)) > 0).float(), y)
+    return xc, tc, yc
+
+
+def zoom(x, t, gen, z):
+    """Random anisotropic scale: x and y each by a factor in [1/(1+z), 1+z] (log-uniform), shifted by up to 10 % of
+    the side, image bilinear and target (cells) bilinear > 0 (a positive cell is never skipped), both with
+    reflection at the borders. Makes the net less sensitive to how much a crop was stretched."""
+    n = x.shape[0]
+    r = torch.rand(n, 4, generator=gen)
+    lim = float(np.log1p(z))
+    sx, sy = torch.exp((r[:, 0] * 2 - 1) * lim), torch.exp((r[:, 1] * 2 - 1) * lim)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = 1 / sx, 1 / sy
+    theta[:, 0, 2], theta[:, 1, 2] = (r[:, 2] * 2 - 1) * 0.2, (r[:, 3] * 2 - 1) * 0.2
+    gx = F.affine_grid(theta, list(x.shape), align_corners=False)
+    gt = F.affine_grid(theta, list(t.shape), align_corners=False)
+    xz = F.grid_sample(x, gx, mode='bilinear', padding_mode='reflection', align_corners=False)
+    tz = (F.grid_sample(t, gt, mode='bilinear', padding_mode='reflection', align_corners=False) > 1e-6).float()
+    return xz, tz
 
 
 def augment(x, t, gen, rot90=False, crop=0.0, contrast=0.0):
@@ -236,9 +310,9 @@ def augment(x, t, gen, rot90=False, crop=0.0, contrast=0.0):
             ti = t[i:i + 1, :, y0 // CELL:(y0 + ch) // CELL, x0 // CELL:(x0 + cw) // CELL]
             x[i] = F.interpolate(xi, size=(size, size), mode='bilinear', align_corners=False)[0]
             t[i] = F.adaptive_max_pool2d(ti, (cells, cells))[0]
-            contrast = 1 + (torch.rand(1, generator=gen).item() - 0.5) * 0.4
+            c = 1 + (torch.rand(1, generator=gen).item() - 0.5) * 0.4
             m = x[i].mean()
-            x[i] = (x[i] - m) * contrast + m
+            x[i] = (x[i] - m) * c + m
         if contrast > 0:
             c = 1 + (torch.rand(1, generator=gen).item() * 2 - 1) * contrast
             m = x[i].mean()
@@ -252,8 +326,7 @@ def augment(x, t, gen, rot90=False, crop=0.0, contrast=0.0):
 @torch.no_grad()
 def predict(net, x, tta=1):
     """(maps, scores) as model.onnx computes them."""
-    net.eval()
-    exported = Exported(net, tta)
+    exported = Exported(net, tta).eval()
     segs, scores = [], []
     for i in range(0, x.shape[0], 32):
         s, p = exported(x[i:i + 32])
@@ -286,6 +359,19 @@ def carve(items, fraction, seed):
     return [i for i in range(len(items)) if i not in set(val)], val
 
 
+def load_members(args):
+    """The nets of --ensemble (their --save-state files); each must match --size and --resize."""
+    nets = []
+    for path in args.ensemble.split(','):
+        st = torch.load(path)
+        if st['size'] != args.size or st['resize'] != args.resize:
+            sys.exit(f'{path}: trained at size {st["size"]} resize {st["resize"]}, not {args.size} {args.resize}')
+        n = Net(tuple(int(w) for w in st['widths'].split(',')), standardise=st['standardise'])
+        n.load_state_dict(st['state'])
+        nets.append(n.eval())
+    return nets
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', required=True, help='training split in Folder layout (good/, defect/<class>/, masks/<class>/)')
@@ -305,6 +391,12 @@ def main():
     ap.add_argument('--max-images', type=int, default=0, help='use at most N good and N defective images (smoke runs)')
     ap.add_argument('--description', default=None)
     ap.add_argument('--crop', type=float, default=0.0, help='random crops of up to this fraction per side, resized back (+ contrast jitter)')
+    ap.add_argument('--resize', choices=['linear', 'letterbox'], default='linear',
+                    help='linear: stretch to size x size; letterbox: keep the aspect ratio, pad with the image mean')
+    ap.add_argument('--crop-size', type=int, default=0,
+                    help='train on random crop-size x crop-size windows (no resize; label from the mask), score full images')
+    ap.add_argument('--zoom', type=float, default=0.0,
+                    help='random anisotropic scale augmentation: each axis x [1/(1+Z), 1+Z], +/-10 %% shift; label from the mask')
     ap.add_argument('--dropout', type=float, default=0.0, help='dropout on the pooled features of the image head')
     ap.add_argument('--weight-decay', type=float, default=1e-4)
     ap.add_argument('--rot90', action='store_true', help='augment with transposes too (parts without a fixed orientation)')
@@ -317,11 +409,16 @@ def main():
     ap.add_argument('--keep-best', action='store_true',
                     help='with --val-fraction: export the weights of the epoch (in the second half) with the best validation AUROC')
     ap.add_argument('--no-standardise', action='store_true', help='no per-image standardisation at the network input')
+    ap.add_argument('--save-state', default=None, help='also write the trained weights (torch state + options) here')
+    ap.add_argument('--ensemble', default=None,
+                    help='comma-separated --save-state files: no training; export the mean of these nets (same size/resize)')
     ap.add_argument('--scores-out', default=None,
                     help='write {image path relative to its split: score} of the test split (else the train split) here')
     args = ap.parse_args()
     if args.size % CELL or args.size < 32:
         sys.exit('--size must be a multiple of 8, at least 32')
+    if args.crop_size and (args.crop_size % CELL or args.crop_size < 32 or args.crop_size > args.size):
+        sys.exit('--crop-size must be a multiple of 8, 32..size')
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -332,7 +429,7 @@ def main():
     items = list_folder(args.data)
     if args.max_images:
         items = [it for it in items if it[1] == 0][:args.max_images] + [it for it in items if it[1] == 1][:args.max_images]
-    x, t, y, has_mask, classes = load(items, args.size)
+    x, t, y, has_mask, classes = load(items, args.size, args.resize)
     val = None
     if args.val_fraction > 0:
         tr, va = carve(items, args.val_fraction, args.seed)
@@ -344,7 +441,7 @@ def main():
         test_items = list_folder(args.test_data)
         if args.max_images:
             test_items = [it for it in test_items if it[1] == 0][:args.max_images] + [it for it in test_items if it[1] == 1][:args.max_images]
-        tx, _, ty, _, tc = load(test_items, args.size)
+        tx, _, ty, _, tc = load(test_items, args.size, args.resize)
         test = (tx, ty, tc)
     else:
         test_items = None
@@ -352,10 +449,13 @@ def main():
           f'{"and %d test " % len(test[1]) if test else ""}images in {time.time() - t0:.1f}s', flush=True)
 
     net = Net(tuple(int(w) for w in args.widths.split(',')), standardise=not args.no_standardise, dropout=args.dropout)
-    n_params = sum(p.numel() for p in net.parameters())
+    members = load_members(args) if args.ensemble else None
+    if members:
+        args.epochs = 0
+    n_params = sum(p.numel() for p in (nn.ModuleList(members) if members else net).parameters())
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = (len(y) + args.batch - 1) // args.batch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, args.epochs * steps), pct_start=0.15)
     n_pos, n_neg = float(y.sum()), float((1 - y).sum())
     img_pos_weight = torch.tensor(n_neg / n_pos if n_pos and n_neg else 1.0)
     pos_frac = float(t[has_mask].mean()) if has_mask.any() else 0.0
@@ -372,9 +472,15 @@ def main():
         total = 0.0
         for b in range(steps):
             idx = order[b * args.batch:(b + 1) * args.batch]
-            xb, tb = augment(x[idx], t[idx], gen, rot90=args.rot90, crop=args.crop, contrast=args.contrast)
+            xb, tb, yb = x[idx], t[idx], y[idx]
+            if args.crop_size and args.crop_size < args.size:
+                xb, tb, yb = fixed_crop(xb, tb, yb, has_mask[idx], gen, args.crop_size)
+            if args.zoom > 0:
+                xb, tb = zoom(xb, tb, gen, args.zoom)
+                yb = torch.where(has_mask[idx], (tb.amax(dim=(1, 2, 3)) > 0).float(), yb)
+            xb, tb = augment(xb, tb, gen, rot90=args.rot90, crop=args.crop, contrast=args.contrast)
             seg, logit = net(xb)
-            loss = F.binary_cross_entropy_with_logits(logit, y[idx], pos_weight=img_pos_weight)
+            loss = F.binary_cross_entropy_with_logits(logit, yb, pos_weight=img_pos_weight)
             sel = has_mask[idx]
             if sel.any():
                 loss = loss + args.seg_weight * F.binary_cross_entropy_with_logits(seg[sel], tb[sel], pos_weight=seg_pos_weight)
@@ -404,6 +510,12 @@ def main():
     if best[2] is not None:
         net.load_state_dict(best[2])
         print(f'kept epoch {best[1]} (val_auroc {best[0]:.4f})', flush=True)
+    if args.save_state and not members:
+        os.makedirs(os.path.dirname(os.path.abspath(args.save_state)), exist_ok=True)
+        torch.save({'widths': args.widths, 'standardise': not args.no_standardise, 'size': args.size,
+                    'resize': args.resize, 'command': ' '.join(sys.argv), 'state': net.state_dict()}, args.save_state)
+    if members:
+        net = members
 
     train_m, train_scores = metrics(net, x, y, classes, args.threshold, args.tta)
     val_m = metrics(net, *val, args.threshold, args.tta)[0] if val else {}
@@ -440,6 +552,9 @@ def main():
                + f' --out {args.out} --name {args.name} --version {args.version} --size {args.size} --widths {args.widths}'
                f' --epochs {args.epochs} --batch {args.batch} --lr {args.lr} --seed {args.seed} --threads {args.threads}'
                f' --threshold {args.threshold} --seg-weight {args.seg_weight}'
+               + (f' --resize {args.resize}' if args.resize != 'linear' else '')
+               + (f' --crop-size {args.crop_size}' if args.crop_size else '')
+               + (f' --zoom {args.zoom}' if args.zoom else '')
                + (' --rot90' if args.rot90 else '') + (' --no-standardise' if args.no_standardise else '')
                + (f' --crop {args.crop}' if args.crop else '') + (f' --dropout {args.dropout}' if args.dropout else '')
                + (f' --weight-decay {args.weight_decay}' if args.weight_decay != 1e-4 else '')
@@ -447,6 +562,8 @@ def main():
                + (f' --tta {args.tta}' if args.tta > 1 else '')
                + (f' --val-fraction {args.val_fraction}' if args.val_fraction else '')
                + (' --keep-best' if args.keep_best else '')
+               + (f' --save-state {args.save_state}' if args.save_state else '')
+               + (f' --ensemble {args.ensemble}' if args.ensemble else '')
                + (f' --max-images {args.max_images}' if args.max_images else ''))
     defect_classes = sorted(set(classes) - {'good'}) or ['defect']
     manifest = {
@@ -457,7 +574,7 @@ def main():
             f'Defect segmenter trained from a Folder dataset ({", ".join(defect_classes)}): map = defect probability per '
             f'{CELL}x{CELL} cell of the {s}x{s} model input, score = image-level defect probability.'),
         'input': {'name': 'image', 'shape': [1, 1, s, s], 'dtype': 'float32', 'layout': 'NCHW', 'colour': 'gray',
-                  'resize': 'linear', 'normalisation': {'scale': SCALE, 'mean': [MEAN], 'std': [STD]}},
+                  'resize': args.resize, 'normalisation': {'scale': SCALE, 'mean': [MEAN], 'std': [STD]}},
         'outputs': {'kind': 'segmentation', 'score': {'name': 'score', 'shape': [1]},
                     'map': {'name': 'map', 'shape': [1, 1, cells, cells]},
                     'classes': ['good', 'defect'], 'defectClasses': ['defect']},
