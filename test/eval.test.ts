@@ -379,3 +379,41 @@ describe('inspector eval (CLI) on test-images/test with the default model', () =
     expect(err?.stderr).toContain('INSPECTOR_EVAL_LAYOUT_UNKNOWN');
   });
 });
+
+// ---------------------------------------------------------------- multi-class packages: the station's per-class rule
+
+describe('eval decides multi-class packages per class, as the station does', () => {
+  it('a class threshold above a dark defect\'s score lets it pass; without it the same images are rejects', async () => {
+    const { writeSegmentationPackage, classFrame, CLASS_FRAME } = await import('./helpers/class-packages.js');
+    const dir = await mkdtemp(join(tmpdir(), 'eval-classes-'));
+    try {
+      // Folder layout: 3 good mid-grey frames, 3 with a dark cell, 3 with a bright cell (32x32)
+      const put = async (sub: string, name: string, f: Uint8Array): Promise<void> => {
+        await mkdir(join(dir, 'test', sub), { recursive: true });
+        await sharp(Buffer.from(f), { raw: { width: CLASS_FRAME, height: CLASS_FRAME, channels: 1 } }).png().toFile(join(dir, 'test', sub, name));
+      };
+      for (let i = 0; i < 3; i++) {
+        await put('good', `g${i}.png`, classFrame());
+        await put('defect/dark', `d${i}.png`, classFrame({ [i * 5]: 0 }));
+        await put('defect/bright', `b${i}.png`, classFrame({ [i * 5 + 1]: 255 }));
+      }
+      const pkg = writeSegmentationPackage(join(dir, 'pkg'));
+      const ds = await openDataset(dir, { split: 'test' });
+      const plain = await runEval({ dataset: ds, modelDir: pkg });
+      expect(plain.confusion_matrix).toMatchObject({ tp: 6, fn: 0, tn: 3, fp: 0 });
+      // the dark class's threshold above its score (~0.98): dark defects pass, bright ones are still caught
+      const manifestPath = join(pkg, 'manifest.json');
+      const m = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+      (m.decision as { classThresholds?: Record<string, number> }).classThresholds = { dark: 0.99 };
+      await writeFile(manifestPath, JSON.stringify(m));
+      const perClass = await runEval({ dataset: ds, modelDir: pkg });
+      expect(perClass.confusion_matrix).toMatchObject({ tp: 3, fn: 3, tn: 3, fp: 0 });
+      expect(perClass.per_class_recall.dark!.recall).toBe(0);
+      expect(perClass.per_class_recall.bright!.recall).toBe(1);
+      // the image score alone (0.5) would still reject every defect: the rule is what changed the outcome
+      expect(perClass.image_auroc).toBe(plain.image_auroc);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -35,6 +35,11 @@ export interface ScoredImage {
   ms: number;
   /** manifest `registration`: whether the frame registered (false: the station rejects it UNREGISTRABLE, score NaN); null without */
   registered: boolean | null;
+  /**
+   * What the station's per-class rule reads (decision-rule.ts ClassDecision): the K-channel map of a
+   * multi-class segmentation, or a classification's K probabilities; null for single-channel outputs.
+   */
+  classValues: Float32Array | null;
 }
 
 export interface PackageScorerOptions {
@@ -133,14 +138,18 @@ export class PackageScorer {
       const r = reg.prepare(img.data, input!);
       if (!r.ok) {
         // the station does not run the model on an unregistrable frame: it rejects it
-        return { score: Number.NaN, map: null, mapWidth: 0, mapHeight: 0, ms: performance.now() - t0, registered: false };
+        return { score: Number.NaN, map: null, mapWidth: 0, mapHeight: 0, ms: performance.now() - t0, registered: false, classValues: null };
       }
     }
     const out = await session.run(feeds);
     const ms = performance.now() - t0;
     const registered = reg ? true : null;
     const score = Number((out[this.manifest.outputs.score.name]!.data as Float32Array)[0]);
-    if (!this.mapSpec) return { score, map: null, mapWidth: 0, mapHeight: 0, ms, registered };
+    const probabilities = (this.manifest.outputs as { probabilities?: TensorSpec }).probabilities;
+    if (!this.mapSpec) {
+      const classValues = probabilities ? Float32Array.from(out[probabilities.name]!.data as Float32Array) : null;
+      return { score, map: null, mapWidth: 0, mapHeight: 0, ms, registered, classValues };
+    }
     const shape = this.mapSpec.shape;
     const w = shape[shape.length - 1]!;
     const h = shape[shape.length - 2]!;
@@ -152,8 +161,9 @@ export class PackageScorer {
       map = new Float32Array(w * h).fill(-Infinity);
       for (const c of this.channels) for (let i = 0; i < w * h; i++) map[i] = Math.max(map[i]!, data[c * w * h + i]!);
     }
+    const classValues = data.length > w * h ? data.slice() : null;
     for (const t of Object.values(out)) (t as { dispose?: () => void }).dispose?.();
-    return { score, map, mapWidth: w, mapHeight: h, ms, registered };
+    return { score, map, mapWidth: w, mapHeight: h, ms, registered, classValues };
   }
 
   async close(): Promise<void> {

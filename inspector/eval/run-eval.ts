@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGray, type GrayImage } from '../core/gray-image.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
-import { defectAreaPx, effectiveThreshold } from '../inference/decision-rule.js';
+import { ClassDecision, defectAreaPx, effectiveThreshold } from '../inference/decision-rule.js';
 import type { DefectRegion } from '../inference/defect-regions.js';
 import { percentile } from '../inference/model-runner.js';
 import { decide } from '../station/verdict.js';
@@ -67,7 +67,11 @@ async function judge(scorer: PackageScorer, item: EvalItem, img: GrayImage): Pro
   const { minDefectAreaPx } = scorer.manifest.decision;
   const areaPx = minDefectAreaPx > 0 && s.map
     ? defectAreaPx(s.map, threshold, cellAreaPx(scorer.manifest, s.mapWidth, s.mapHeight, img.width, img.height)) : Number.NaN;
-  const predicted = s.registered === false || decide(s.score, threshold, areaPx, minDefectAreaPx).verdict === 'reject';
+  // multi-class outputs: the per-class rule (any defect class at its threshold, the area on its channel)
+  const classRule = s.classValues ? ClassDecision.fromManifest(scorer.manifest, img.width, img.height) : null;
+  const predicted = s.registered === false || (classRule
+    ? classRule.decide(s.score, s.classValues!, minDefectAreaPx).verdict === 'reject'
+    : decide(s.score, threshold, areaPx, minDefectAreaPx).verdict === 'reject');
   const regions: DefectRegion[] = s.map
     ? regionsInImage(scorer.manifest, s.map, s.mapWidth, s.mapHeight, img.width, img.height, threshold, minDefectAreaPx)
     : [];
