@@ -16,7 +16,7 @@
  *   w x h), a bilinear Resize (as `linear`) to round(w·s) x round(h·s) (half
  *   up, clamped to 1..W/H), centred (the left/top pad is the smaller half) and
  *   padded to W x H with the resized image's mean (after normalisation). The
- *   trainer (models/training/train_folder.py `letterbox_geometry`) uses the
+ *   trainer (models/training/folder_dataset.py `letterbox_geometry`) uses the
  *   same rule; `letterboxGeometry` below is the one place it lives here.
  * - Normalisation (x*scale - mean)/std is folded into one Mul + one Add,
  *   applied after resizing (both resizes are weighted averages with weights

@@ -1,0 +1,77 @@
+"""Training-time augmentation of a batch of preprocessed images and their cell targets (all seeded by one generator):
+fixed-scale crops (--crop-size), random anisotropic zoom (--zoom), and flips/transposes, resized crops (--crop),
+contrast, gain and offset jitter (augment)."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from folder_dataset import CELL, MEAN, STD
+
+
+def fixed_crop(x, t, y, has_mask, gen, crop_size):
+    """A random crop_size x crop_size window (cell-aligned, no resize: the scale stays) of each image and its
+    target. The label follows the mask: a crop of a defective image with a mask is defective iff the crop holds
+    a positive cell; goods stay good; a defect without a mask keeps its label."""
+    size, k = x.shape[-1], crop_size // CELL
+    xs, ts = [], []
+    for i in range(x.shape[0]):
+        y0 = int(torch.randint(0, (size - crop_size) // CELL + 1, (1,), generator=gen)) * CELL
+        x0 = int(torch.randint(0, (size - crop_size) // CELL + 1, (1,), generator=gen)) * CELL
+        xs.append(x[i:i + 1, :, y0:y0 + crop_size, x0:x0 + crop_size])
+        ts.append(t[i:i + 1, :, y0 // CELL:y0 // CELL + k, x0 // CELL:x0 // CELL + k])
+    xc, tc = torch.cat(xs), torch.cat(ts)
+    yc = torch.where(has_mask, (tc.amax(dim=(1, 2, 3)) > 0).float(), y)
+    return xc, tc, yc
+
+
+def zoom(x, t, gen, z):
+    """Random anisotropic scale: x and y each by a factor in [1/(1+z), 1+z] (log-uniform), shifted by up to 10 % of
+    the side, image bilinear and target (cells) bilinear > 0 (a positive cell is never skipped), both with
+    reflection at the borders. Makes the net less sensitive to how much a crop was stretched."""
+    n = x.shape[0]
+    r = torch.rand(n, 4, generator=gen)
+    lim = float(np.log1p(z))
+    sx, sy = torch.exp((r[:, 0] * 2 - 1) * lim), torch.exp((r[:, 1] * 2 - 1) * lim)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = 1 / sx, 1 / sy
+    theta[:, 0, 2], theta[:, 1, 2] = (r[:, 2] * 2 - 1) * 0.2, (r[:, 3] * 2 - 1) * 0.2
+    gx = F.affine_grid(theta, list(x.shape), align_corners=False)
+    gt = F.affine_grid(theta, list(t.shape), align_corners=False)
+    xz = F.grid_sample(x, gx, mode='bilinear', padding_mode='reflection', align_corners=False)
+    tz = (F.grid_sample(t, gt, mode='bilinear', padding_mode='reflection', align_corners=False) > 1e-6).float()
+    return xz, tz
+
+
+def augment(x, t, gen, rot90=False, crop=0.0, contrast=0.0):
+    """Random h/v flips (and with rot90 transposes; square inputs), image and target alike; with crop > 0 a
+    random crop of (1-crop..1) of each side resized back (image bilinear, target max-pooled), a +/-20 %
+    contrast change about the mean; and +/-5 % gain, +/-5 grey levels."""
+    x, t = x.clone(), t.clone()
+    size, cells = x.shape[-1], t.shape[-1]
+    for i in range(x.shape[0]):
+        if rot90 and torch.rand(1, generator=gen).item() < 0.5:
+            x[i], t[i] = x[i].transpose(-1, -2).clone(), t[i].transpose(-1, -2).clone()
+        if torch.rand(1, generator=gen).item() < 0.5:
+            x[i], t[i] = x[i].flip(-1).clone(), t[i].flip(-1).clone()
+        if torch.rand(1, generator=gen).item() < 0.5:
+            x[i], t[i] = x[i].flip(-2).clone(), t[i].flip(-2).clone()
+        if crop > 0:
+            fh, fw = (1 - crop * torch.rand(2, generator=gen)).tolist()
+            ch, cw = max(CELL, int(round(cells * fh)) * CELL), max(CELL, int(round(cells * fw)) * CELL)
+            y0 = int(torch.randint(0, (size - ch) // CELL + 1, (1,), generator=gen)) * CELL
+            x0 = int(torch.randint(0, (size - cw) // CELL + 1, (1,), generator=gen)) * CELL
+            xi = x[i:i + 1, :, y0:y0 + ch, x0:x0 + cw]
+            ti = t[i:i + 1, :, y0 // CELL:(y0 + ch) // CELL, x0 // CELL:(x0 + cw) // CELL]
+            x[i] = F.interpolate(xi, size=(size, size), mode='bilinear', align_corners=False)[0]
+            t[i] = F.adaptive_max_pool2d(ti, (cells, cells))[0]
+            c = 1 + (torch.rand(1, generator=gen).item() - 0.5) * 0.4
+            m = x[i].mean()
+            x[i] = (x[i] - m) * c + m
+        if contrast > 0:
+            c = 1 + (torch.rand(1, generator=gen).item() * 2 - 1) * contrast
+            m = x[i].mean()
+            x[i] = (x[i] - m) * c + m
+        gain = 1 + (torch.rand(1, generator=gen).item() - 0.5) * 0.1
+        offset = (torch.rand(1, generator=gen).item() - 0.5) * 0.16
+        x[i] = ((x[i] * STD + MEAN) * gain - MEAN) / STD + offset
+    return x, t
