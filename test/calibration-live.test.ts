@@ -17,6 +17,7 @@ import { freePort } from '../inspector/core/free-port.js';
 import { resolveConfig } from '../inspector/station/config.js';
 import { Station } from '../inspector/station/station.js';
 import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
+import { expectEveryPartJudgedOnce, versionRuns } from './helpers/parts-accounted.js';
 import { ModelRunner } from '../inspector/inference/model-runner.js';
 import { CalibrationStore, type LensSection } from '../calibration/calibration-file.js';
 import type { ShadowTap } from '../inspector/registry/shadow-tap.js';
@@ -250,27 +251,7 @@ describe('calibration on a running station', () => {
   it('no part was lost: one verdict per part at the PLC and in the store', async () => {
     await station.stopCapture();
     await new Promise((r) => setTimeout(r, 800)); // the last gate windows close
-    const rec = station.loop.rec;
-    const c = sim.counters();
-    const outcomes = sim.outcomes();
-    const rows = await station.store.query({ runId: station.runId, limit: 100_000 });
-    const seqs = rows.map((r) => r.seq);
-    expect(rows.length).toBe(rec.parts);
-    for (let i = 1; i < seqs.length; i++) expect(seqs[i]!).toBeGreaterThan(seqs[i - 1]!);
-    for (const row of rows) {
-      const o = outcomes.get(row.seq);
-      expect(o, `part ${row.seq}`).toBeDefined();
-      expect(o!.outcome).toBe(row.verdict === 'pass' ? 'accepted' : 'rejected');
-    }
-    const missing = Array.from({ length: seqs.at(-1)! }, (_, i) => i + 1).filter((id) => !seqs.includes(id));
-    expect(missing.length).toBeLessThanOrEqual(station.source.stats.dropped); // dropped by the camera mailbox: counted
-    expect(c.DuplicateResults).toBe(0);
-    expect(rec.plcFailed).toBe(0);
-    expect(rec.inferenceErrors).toBe(0);
-    expect(rec.plcAcked).toBe(rec.parts);
-    expect(await station.store.count(station.runId)).toBe(rec.parts);
-    const runs: string[] = [];
-    for (const r of rows) if (runs.at(-1) !== r.model_version) runs.push(r.model_version);
-    expect(runs).toEqual(['1.0.0', '1.1.0', '2.0.0']);
+    const { rows } = await expectEveryPartJudgedOnce(station, sim);
+    expect(versionRuns(rows)).toEqual(['1.0.0', '1.1.0', '2.0.0']);
   }, 60_000);
 });
