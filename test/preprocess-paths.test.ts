@@ -93,6 +93,18 @@ describe('area binning in WebAssembly SIMD', () => {
       expect(Buffer.from(wasmB).equals(Buffer.from(jsB))).toBe(true);
       expect(Math.max(...jsB) - Math.min(...jsB)).toBeGreaterThan(50);
     }
+    // a 4x3 block: floats in wasm, bytes by the JS loop (the byte kernel rounds by a shift); both as the JS functions
+    const img3 = await readGray('test-images/test/parts/00002.png');
+    const rows = 1023;
+    const crop = img3.data.slice(0, 1280 * rows);
+    const b3 = createFrameBinner(1280, rows, 3);
+    const plan3 = { width: 1280, height: rows, factorX: 4, factorY: 3, mul: 1, add: 0 };
+    const j3 = new Float32Array(320 * 341); const w3 = new Float32Array(320 * 341);
+    binArea4(crop, plan3, j3, acc); b3.binF32(crop, plan3, w3);
+    expect(Buffer.from(w3.buffer).equals(Buffer.from(j3.buffer))).toBe(true);
+    const jb3 = new Uint8Array(320 * 341); const wb3 = new Uint8Array(320 * 341);
+    binArea4U8(crop, plan3, jb3, acc); b3.binU8(crop, plan3, wb3);
+    expect(Buffer.from(wb3).equals(Buffer.from(jb3))).toBe(true);
     // frames the kernel cannot take fall back (width not a multiple of 16), and a wrong frame is refused
     expect(createWasmBinner(1284, 1024, 4)).toBeNull();
     expect(() => binner.binF32(new Uint8Array(640 * 512), { ...plan, width: 640, height: 512 }, wasm)).toThrow(RangeError);

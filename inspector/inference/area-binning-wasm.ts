@@ -86,7 +86,10 @@ export function createWasmBinner(width: number, height: number, factorY: number)
 /** The WebAssembly binner where it runs, else the JS functions: same results either way. */
 export function createFrameBinner(width: number, height: number, factorY: number): WasmBinner & { readonly kind: 'wasm-simd' | 'js' } {
   const wasm = createWasmBinner(width, height, factorY);
-  if (wasm) return { kind: 'wasm-simd', binF32: wasm.binF32, binU8: wasm.binU8 };
   const acc = new Uint32Array(width >>> 2);
-  return { kind: 'js', binF32: (s, p, out) => binArea4(s, p, out, acc), binU8: (s, p, out) => binArea4U8(s, p, out, acc) };
+  const jsU8: WasmBinner['binU8'] = (s, p, out) => binArea4U8(s, p, out, acc);
+  // the byte kernel rounds by a shift: other block sizes (e.g. 4x3) take the JS loop for bytes
+  const pow2 = Number.isInteger(Math.log2(8 * factorY));
+  if (wasm) return { kind: 'wasm-simd', binF32: wasm.binF32, binU8: pow2 ? wasm.binU8 : jsU8 };
+  return { kind: 'js', binF32: (s, p, out) => binArea4(s, p, out, acc), binU8: jsU8 };
 }
