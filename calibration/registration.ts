@@ -190,6 +190,15 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
     return ncc.score(data, w);
   };
 
+  /** the search's state for the frame being registered (one object per registrar: nothing allocated per frame) */
+  const cur = { data: reference.data, q: -1, angle: 0, dx: 0, dy: 0 };
+  /** fit from another start; keep it (and its start) only if its quality beats the current fit's */
+  const tryStart = (angle: number, cdx: number, cdy: number): void => {
+    const q0 = cur.q; const th0 = w.theta; const tx0 = w.tx; const ty0 = w.ty;
+    const q = fit(cur.data, angle, cdx, cdy);
+    if (q < q0) { w.theta = th0; w.tx = tx0; w.ty = ty0; } else { cur.q = q; cur.angle = angle; cur.dx = cdx; cur.dy = cdy; }
+  };
+
   const registerInto = (img: GrayImage, out: RegistrationResult): RegistrationResult => {
     if (img.width !== width || img.height !== height || img.data.length !== width * height) {
       return fail(out, 0, 0, 0, 0, `image is ${img.width}x${img.height}, reference ${width}x${height}`);
@@ -211,15 +220,10 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
     //   c. the highest peak over the other candidate angles.
     pc.spectrumInto(top === 0 ? img.data : imgLevels[top]!, imgSpectrum);
     pc.correlate(imgSpectrum, refSpectra[zeroAngle]!, shift);
-    let startAngle = 0; let startDx = shift.dx; let startDy = shift.dy;
-    let q = fit(img.data, 0, startDx, startDy);
-    const tryStart = (angle: number, cdx: number, cdy: number): void => {
-      const q0 = q; const th0 = w.theta; const tx0 = w.tx; const ty0 = w.ty;
-      q = fit(img.data, angle, cdx, cdy);
-      if (q < q0) { q = q0; w.theta = th0; w.tx = tx0; w.ty = ty0; } else { startAngle = angle; startDx = cdx; startDy = cdy; }
-    };
-    if (q < options.acceptQuality && (startDx !== 0 || startDy !== 0)) tryStart(0, 0, 0);
-    if (q < options.acceptQuality && angles.length > 1) {
+    cur.data = img.data; cur.angle = 0; cur.dx = shift.dx; cur.dy = shift.dy;
+    cur.q = fit(img.data, 0, cur.dx, cur.dy);
+    if (cur.q < options.acceptQuality && (cur.dx !== 0 || cur.dy !== 0)) tryStart(0, 0, 0);
+    if (cur.q < options.acceptQuality && angles.length > 1) {
       let bestPeak = -Infinity; let bestAngle = 0; let bestDx = 0; let bestDy = 0;
       for (let k = 0; k < angles.length; k++) {
         if (k === zeroAngle) continue;
@@ -228,7 +232,8 @@ export function createRegistrar(reference: GrayImage, opts: RegistrarOptions = {
       }
       tryStart(bestAngle, bestDx, bestDy);
     }
-    if (q < 0) return fail(out, startDx * scaleTop, startDy * scaleTop, startAngle, 0, 'refinement diverged');
+    const q = cur.q;
+    if (q < 0) return fail(out, cur.dx * scaleTop, cur.dy * scaleTop, cur.angle, 0, 'refinement diverged');
     const dx = w.tx;
     const dy = w.ty;
     const angleDeg = -w.theta * DEG;
