@@ -179,6 +179,8 @@ describe('stats', () => {
     expect(s.rejectsByCode).toEqual([{ code: 1, count: rejects }]);
     // labels so far: 1 true_defect/stain, 2/6/7 false_reject (rejects), 8 true_defect/dent (a pass)
     expect(s.rejectsByClass).toEqual([{ defectClass: 'dent', count: 1 }, { defectClass: 'stain', count: 1 }]);
+    // the model's view is apart: these rows were stored without a class (test/stats-model-class.test.ts has classed ones)
+    expect(s.rejectsByModelClass).toEqual([{ defectClass: '(unclassified)', count: rejects }]);
     expect(s.agreement).toMatchObject({ labelledRejects: 4, falseRejects: 3, falseRejectRate: 3 / 4, labelledPasses: 1, escapesFound: 1, agreeing: 1, labelled: 5, agreement: 1 / 5 });
     const hist = s.latencyHistogram as Array<{ leMs: number | null; count: number }>;
     expect(hist.reduce((a, b) => a + b.count, 0)).toBe(PARTS.length);

@@ -3,7 +3,10 @@
  * connection (results + ATTACHed review database):
  * - per hour: parts, passes, rejects, yield, reject rate, frame→verdict
  *   percentiles (exact, nearest rank, via window functions) and mean
- * - rejects per result code, and per QA defect class (labels `true_defect`)
+ * - rejects per result code; per QA defect class (labels `true_defect`,
+ *   `rejectsByClass`); and per model defect class (rejects by their
+ *   `results.defect_class`, `rejectsByModelClass`; NULL counts as
+ *   `(unclassified)`, e.g. an over-budget reject)
  * - the frame→verdict latency histogram over the whole range
  * - agreement between the model and QA labels: false reject rate (labelled
  *   rejects that QA calls false_reject), escapes found by review (passes QA
@@ -26,7 +29,10 @@ export interface Stats {
   totals: { parts: number; passes: number; rejects: number; yield: number | null; rejectRate: number | null };
   hours: HourStats[];
   rejectsByCode: Array<{ code: number; count: number }>;
+  /** QA's view: parts labelled `true_defect`, by the label's class */
   rejectsByClass: Array<{ defectClass: string; count: number }>;
+  /** the model's view: rejects by `results.defect_class` */
+  rejectsByModelClass: Array<{ defectClass: string; count: number }>;
   latencyHistogram: Array<{ leMs: number | null; count: number }>;
   agreement: {
     labelledRejects: number; falseRejects: number; falseRejectRate: number | null;
@@ -64,6 +70,10 @@ export function computeStats(db: BetterSqlite3.Database, from: number, to: numbe
     WHERE l.verdict = 'true_defect' AND r.captured_at_ms >= ? AND r.captured_at_ms < ?
     GROUP BY 1 ORDER BY count DESC, defectClass`).all(from, to) as Array<{ defectClass: string; count: number }>;
 
+  const byModelClass = db.prepare(`SELECT COALESCE(defect_class, '(unclassified)') AS defectClass, COUNT(*) AS count
+    FROM results WHERE verdict = 'reject' AND captured_at_ms >= ? AND captured_at_ms < ?
+    GROUP BY 1 ORDER BY count DESC, defectClass`).all(from, to) as Array<{ defectClass: string; count: number }>;
+
   const bucketCase = `CASE ${LATENCY_EDGES_MS.map((e, i) => `WHEN frame_to_verdict_ms <= ${e} THEN ${i}`).join(' ')} ELSE ${LATENCY_EDGES_MS.length} END`;
   const hist = db.prepare(`SELECT ${bucketCase} AS b, COUNT(*) AS count FROM results
     WHERE frame_to_verdict_ms IS NOT NULL AND captured_at_ms >= ? AND captured_at_ms < ? GROUP BY b`).all(from, to) as Array<{ b: number; count: number }>;
@@ -95,6 +105,7 @@ export function computeStats(db: BetterSqlite3.Database, from: number, to: numbe
     })),
     rejectsByCode: byCode,
     rejectsByClass: byClass,
+    rejectsByModelClass: byModelClass,
     latencyHistogram: histCounts.map((count, i) => ({ leMs: LATENCY_EDGES_MS[i] ?? null, count })),
     agreement: {
       labelledRejects: n('labelledRejects'), falseRejects: n('falseRejects'), falseRejectRate: ratio(n('falseRejects'), n('labelledRejects')),

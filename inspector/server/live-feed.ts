@@ -6,12 +6,19 @@
  * `windowMs` (5 s): parts/s, reject rate, frame→verdict p50/p99. Health goes
  * every second. A frame for `/api/live/frame.jpg` is copied (one memcpy into
  * a preallocated SharedArrayBuffer the server worker reads) only when asked.
+ * The model's class of the verdict (`defectClass`, as stored in
+ * `results.defect_class`) is kept per slot as the reference the part loop
+ * already holds (an element of the package's class list, or null): one
+ * pointer store, no allocation, and the name stays the one of the package
+ * that judged the part even across a model swap.
  */
 import type { HealthReport } from './station-view.js';
 
 export interface LivePart {
   runId: string; seq: number; verdict: 'pass' | 'reject'; code: number; score: number | null;
   frameToVerdictMs: number; modelVersion: string; imageSaved: boolean; at: number;
+  /** the model's defect class of the verdict (results.defect_class): null on a pass or when the package has none */
+  defectClass: string | null;
 }
 export interface LiveStats { partsPerSec: number; rejectRate: number | null; p50Ms: number | null; p99Ms: number | null; parts: number }
 export type LiveMessage =
@@ -23,7 +30,7 @@ export interface LiveFrameInfo { seq: number; width: number; height: number; at:
 /** What the part loop calls (inspector/station/part-loop.ts). */
 export interface PartFeed {
   part(seq: number, verdict: 'pass' | 'reject', code: number, score: number, frameToVerdictMs: number,
-    modelVersion: string, imageSaved: boolean, frame: Uint8Array): void;
+    modelVersion: string, imageSaved: boolean, frame: Uint8Array, defectClass?: string | null): void;
 }
 
 const CAP = 1024;
@@ -36,6 +43,8 @@ export class LiveFeed implements PartFeed {
   private readonly code = new Uint8Array(CAP);
   private readonly flags = new Uint8Array(CAP); // bit0 reject, bit1 image saved
   private readonly version: string[] = new Array<string>(CAP).fill('');
+  /** references into the live package's class list (or null): never a new string */
+  private readonly defectClass: Array<string | null> = new Array<string | null>(CAP).fill(null);
   private n = 0;
   private flushedN = 0;
   private readonly frameView: Uint8Array;
@@ -56,7 +65,7 @@ export class LiveFeed implements PartFeed {
   }
 
   part(seq: number, verdict: 'pass' | 'reject', code: number, score: number, frameToVerdictMs: number,
-    modelVersion: string, imageSaved: boolean, frame: Uint8Array): void {
+    modelVersion: string, imageSaved: boolean, frame: Uint8Array, defectClass: string | null = null): void {
     const i = this.n % CAP;
     this.seq[i] = seq;
     this.at[i] = Date.now();
@@ -65,6 +74,7 @@ export class LiveFeed implements PartFeed {
     this.code[i] = code;
     this.flags[i] = (verdict === 'reject' ? 1 : 0) | (imageSaved ? 2 : 0);
     this.version[i] = modelVersion;
+    this.defectClass[i] = defectClass;
     this.n++;
     if (this.frameWaiters.length > 0 && frame.length === this.frameView.length) {
       this.frameView.set(frame);
@@ -97,6 +107,7 @@ export class LiveFeed implements PartFeed {
         runId: this.runId, seq: this.seq[i]!, verdict: this.flags[i]! & 1 ? 'reject' : 'pass', code: this.code[i]!,
         score: Number.isFinite(this.score[i]!) ? this.score[i]! : null, frameToVerdictMs: this.ms[i]!,
         modelVersion: this.version[i]!, imageSaved: (this.flags[i]! & 2) !== 0, at: this.at[i]!,
+        defectClass: this.defectClass[i] ?? null,
       });
     }
     this.flushedN = this.n;

@@ -92,8 +92,12 @@ export class StationMetrics {
 
   /** a multi-class reject's worst class (rejects only) */
   countDefectClass(name: string): void {
-    this.defectClass.inc({ class: name });
+    // one child counter per class, made once: no labels object per part
+    let child = this.defectClassChildren.get(name);
+    if (!child) { child = this.defectClass.labels(name); this.defectClassChildren.set(name, child); }
+    child.inc();
   }
+  private readonly defectClassChildren = new Map<string, { inc(): void }>();
 
   /** the calibration the live model runs with (set at start and after every re-load) */
   setCalibration(version: number | null, undistort: boolean): void {

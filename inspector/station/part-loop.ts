@@ -160,12 +160,7 @@ export class PartLoop {
     else if (rule && values) {
       // multi-class output: any defect class at or above its own threshold (and area) rejects
       decision = rule.decide(score, values, minArea);
-      if (rule.worstClass !== null) { this.metrics.countDefectClass(rule.worstClass); defectClass = rule.worstClass; }
-      if (map) { // the saved map shows the defect channels (max per cell), not channel 0
-        const m = this.classMap;
-        m.data = rule.defectMap(values); m.width = map.width; m.height = map.height;
-        map = m;
-      }
+      defectClass = rule.worstClass;
     } else {
       const areaPx = minArea > 0 && map ? defectAreaPx(map.data, inference.threshold, inference.mapCellAreaPx ?? Number.NaN) : Number.NaN;
       decision = decide(score, inference.threshold, areaPx, minArea);
@@ -189,13 +184,20 @@ export class PartLoop {
       plcStatus: 'pending', sourceRef: frame.sourceRef ?? null, imagePath: null, anomalyMapPath: null, defectClass,
     });
 
+    if (rule && defectClass !== null) this.metrics.countDefectClass(defectClass);
+
     // 3. the image, bounded: a full queue drops the image (counted), never the result
     let imageQueued = false;
     if (shouldSaveImage(this.opts.saveImages, decision.verdict, score, inference.threshold,
       seq, this.opts.passSampleEvery, this.opts.doubtMargin)) {
+      if (rule && values && map) { // a multi-class map is saved as its defect channels (max per cell), not channel 0
+        const m = this.classMap;
+        m.data = rule.defectMap(values); m.width = map.width; m.height = map.height;
+        map = m;
+      }
       imageQueued = this.images.offer({ seq, runId, frame: frame.data, map, verdict: decision.verdict }) !== null;
     }
-    this.feed?.part(seq, decision.verdict, decision.code, score, frameToVerdictMs, inference.modelVersion, imageQueued, frame.data);
+    this.feed?.part(seq, decision.verdict, decision.code, score, frameToVerdictMs, inference.modelVersion, imageQueued, frame.data, defectClass);
     // 3b. the shadow model (if any) reads the same ring slot; it releases the frame when it is done
     const shadowTook = this.shadow?.offer(frame, {
       runId, verdict: decision.verdict, score, modelName: inference.modelName, modelVersion: inference.modelVersion, imageQueued,

@@ -181,7 +181,10 @@ export interface Stats {
     latency: { count: number; p50: number | null; p90: number | null; p99: number | null; max: number | null; mean: number | null };
   }>;
   rejectsByCode: Array<{ code: number; count: number }>;
+  /** QA's view: parts labelled true_defect, by the label's class */
   rejectsByClass: Array<{ defectClass: string; count: number }>;
+  /** the model's view: rejects by the model's class of the verdict ('(unclassified)' where it has none) */
+  rejectsByModelClass: Array<{ defectClass: string; count: number }>;
   /** upper bucket edges in ms; null is the open last bucket */
   latencyHistogram: Array<{ leMs: number | null; count: number }>;
   agreement: {
@@ -195,6 +198,8 @@ export interface Stats {
 export interface LivePart {
   runId: string; seq: number; verdict: Verdict; code: number; score: number | null;
   frameToVerdictMs: number; modelVersion: string; imageSaved: boolean; at: number;
+  /** the model's defect class of the verdict; null on a pass (older servers leave it out) */
+  defectClass?: string | null;
 }
 /** The model registry (inspector/server/routes/models.ts). */
 export interface ModelRef { name: string; version: string }

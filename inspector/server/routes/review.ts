@@ -51,7 +51,7 @@ export const reviewRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/stats', {
     preHandler: app.requireRole(),
     schema: {
-      description: 'Per-hour yield, reject rate and frame→verdict percentiles; rejects per code and class; latency histogram; model-vs-QA agreement. Default range: the last 24 h.',
+      description: 'Per-hour yield, reject rate and frame→verdict percentiles; rejects per code, per QA label class (rejectsByClass) and per model defect class (rejectsByModelClass); latency histogram; model-vs-QA agreement. Default range: the last 24 h.',
       tags: ['stats'],
       querystring: Type.Object({ from: Type.Optional(TimeParam), to: Type.Optional(TimeParam) }, { additionalProperties: false }),
       response: {
@@ -60,7 +60,8 @@ export const reviewRoutes: FastifyPluginAsyncTypebox = async (app) => {
           totals: Type.Object({ parts: Type.Integer(), passes: Type.Integer(), rejects: Type.Integer(), yield: Nullable(Type.Number()), rejectRate: Nullable(Type.Number()) }),
           hours: Type.Array(Type.Object({ hour: Type.String(), hourMs: Type.Number(), parts: Type.Integer(), passes: Type.Integer(), rejects: Type.Integer(), yield: Nullable(Type.Number()), rejectRate: Nullable(Type.Number()), latency: Latency })),
           rejectsByCode: Type.Array(Type.Object({ code: Type.Integer(), count: Type.Integer() })),
-          rejectsByClass: Type.Array(Type.Object({ defectClass: Type.String(), count: Type.Integer() })),
+          rejectsByClass: Type.Array(Type.Object({ defectClass: Type.String(), count: Type.Integer() }), { description: "QA's view: parts labelled true_defect, by the label's class" }),
+          rejectsByModelClass: Type.Array(Type.Object({ defectClass: Type.String(), count: Type.Integer() }), { description: "the model's view: rejects by results.defect_class ('(unclassified)' where NULL)" }),
           latencyHistogram: Type.Array(Type.Object({ leMs: Nullable(Type.Number()), count: Type.Integer() }), { description: `upper edges ${LATENCY_EDGES_MS.join(', ')} ms, then open` }),
           agreement: Type.Object({
             labelledRejects: Type.Integer(), falseRejects: Type.Integer(), falseRejectRate: Nullable(Type.Number()),

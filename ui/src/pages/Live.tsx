@@ -1,8 +1,9 @@
 /**
  * Live: the line as it runs. Parts/s, reject rate and frame→verdict latency
  * from the WebSocket; camera, model and PLC link status with the raised alarms;
- * the latest frame, and the latest saved parts with verdict, score and the
- * anomaly-map overlay.
+ * the latest frame, and the latest saved parts with verdict, the model's defect
+ * class, score and the anomaly-map overlay; the recent verdicts strip, with the
+ * newest reject and its class.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
@@ -49,6 +50,7 @@ export function LivePage() {
   const rateData = useMemo(() => [xs, live.stats.map((s) => s.partsPerSec),
     live.stats.map((s) => (s.rejectRate === null ? null : s.rejectRate * 100))] as uPlot.AlignedData, [live.stats]);
   const latData = useMemo(() => [xs, live.stats.map((s) => s.p50Ms), live.stats.map((s) => s.p99Ms)] as uPlot.AlignedData, [live.stats]);
+  const lastReject = live.parts.find((p) => p.verdict === 'reject'); // newest first
   const pill = (c?: { state: 'up' | 'degraded' | 'down' }) => c?.state ?? 'unknown';
 
   return (
@@ -89,14 +91,16 @@ export function LivePage() {
         {saved.map((p) => (
           <a class="card" key={`${p.runId}/${p.seq}`} href={labelHref(p.runId, p.seq)} data-testid="live-card">
             <Thumb part={p} heatmap={heat} width={170} />
-            <div class="card-meta"><span>#{p.seq}</span><VerdictBadge verdict={p.verdict} /><ScoreBar score={p.score} threshold={p.threshold} /></div>
+            <div class="card-meta"><span>#{p.seq}</span><VerdictBadge verdict={p.verdict} />{p.model.defectClass ? <span class="muted" data-testid="live-card-class">{p.model.defectClass}</span> : null}<ScoreBar score={p.score} threshold={p.threshold} /></div>
           </a>
         ))}
       </div>
-      <h3>Recent verdicts</h3>
+      <h3>Recent verdicts {lastReject
+        ? <span class="muted" data-testid="last-reject">· last reject #{lastReject.seq}: {lastReject.defectClass ?? 'no class'}</span>
+        : null}</h3>
       <div class="strip" data-testid="recent-strip">
         {live.parts.slice(0, 60).map((p) => (
-          <span key={`${p.runId}/${p.seq}`} class={`tick tick-${p.verdict}`} title={`#${p.seq} ${p.verdict} ${p.score?.toFixed(3) ?? ''}`} />
+          <span key={`${p.runId}/${p.seq}`} class={`tick tick-${p.verdict}`} title={`#${p.seq} ${p.verdict}${p.defectClass ? ` ${p.defectClass}` : ''} ${p.score?.toFixed(3) ?? ''}`} />
         ))}
       </div>
     </div>

@@ -1,5 +1,6 @@
 /**
- * Stats: yield and reject rate per hour, rejects per class, the latency
+ * Stats: yield and reject rate per hour, rejects per class (as QA labelled
+ * them, and as the model classed them: `rejectsByModelClass`), the latency
  * histogram and percentiles over time, and how the live model agrees with QA's
  * labels (false reject rate, escapes found by review). Charts are uPlot.
  */
@@ -37,6 +38,8 @@ export function StatsPage() {
     hourly.map((h) => h.latency.p99)] as uPlot.AlignedData, [stats]);
   const classes = stats?.rejectsByClass ?? [];
   const classData = useMemo(() => [classes.map((_, i) => i), classes.map((c) => c.count)] as uPlot.AlignedData, [stats]);
+  const modelClasses = stats?.rejectsByModelClass ?? [];
+  const modelClassData = useMemo(() => [modelClasses.map((_, i) => i), modelClasses.map((c) => c.count)] as uPlot.AlignedData, [stats]);
   const hist = { le: (stats?.latencyHistogram ?? []).map((b) => b.leMs), counts: (stats?.latencyHistogram ?? []).map((b) => b.count) };
   const histData = useMemo(() => [hist.le.map((_, i) => i), hist.counts] as uPlot.AlignedData, [stats]);
   const ag = stats?.agreement;
@@ -64,10 +67,14 @@ export function StatsPage() {
         <Chart key={`y-${span[0]}`} title="Yield and reject rate per hour (%)" testid="chart-yield" data={yieldData}
           scales={{ x: { time: true, range: () => span }, y: { range: [0, 100] } }}
           series={[{ label: 'yield %', stroke: '#81c784', width: 2 }, { label: 'reject %', stroke: '#ef5350', width: 2 }]} />
-        <Chart key={`c-${classes.map((c) => c.defectClass).join()}`} title="Rejects per class" testid="chart-classes" time={false} data={classData}
+        <Chart key={`c-${classes.map((c) => c.defectClass).join()}`} title="Rejects per class, QA labels (true defects)" testid="chart-classes" time={false} data={classData}
           series={[{ label: 'rejects', stroke: '#ffb74d', fill: 'rgba(255,183,77,0.5)', paths: bars(), points: { show: false } }]}
           scales={{ x: { time: false, range: () => [-0.5, Math.max(1, classes.length) - 0.5] } }}
           axes={[axis({ splits: () => classes.map((_, i) => i), values: (_u, v) => v.map((i) => classes[i]?.defectClass ?? '') }), axis()]} />
+        <Chart key={`m-${modelClasses.map((c) => c.defectClass).join()}`} title="Rejects per class, the model's verdict" testid="chart-model-classes" time={false} data={modelClassData}
+          series={[{ label: 'rejects', stroke: '#ba68c8', fill: 'rgba(186,104,200,0.5)', paths: bars(), points: { show: false } }]}
+          scales={{ x: { time: false, range: () => [-0.5, Math.max(1, modelClasses.length) - 0.5] } }}
+          axes={[axis({ splits: () => modelClasses.map((_, i) => i), values: (_u, v) => v.map((i) => modelClasses[i]?.defectClass ?? '') }), axis()]} />
         <Chart key={`h-${hist.le.join()}`} title="Frame→verdict latency histogram (parts per bucket, ≤ ms)" testid="chart-histogram" time={false} data={histData}
           series={[{ label: 'parts', stroke: '#4fc3f7', fill: 'rgba(79,195,247,0.5)', paths: bars(), points: { show: false } }]}
           scales={{ x: { time: false, range: () => [-0.5, Math.max(1, hist.le.length) - 0.5] } }}
