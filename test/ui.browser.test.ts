@@ -10,7 +10,7 @@
  * unexpected HTTP >= 400 fails the test. Screenshots of each page go to
  * artifacts/ui/.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, onTestFailed } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execFile } from 'node:child_process';
@@ -348,17 +348,22 @@ describe('QA UI in chromium against a running station', () => {
   });
 
   it('calibration as admin: ROI drawn on the live frame is stored and kept; a plane gives mm on the label page', async () => {
+    // a fresh CI clone once ran past 60 s somewhere in here: say where if it happens again
+    let step = 'log in as admin';
+    onTestFailed(() => { console.log(`calibration browser test failed during: ${step}`); });
     await createUiUser({ work, base, ...ADMIN, role: 'admin' });
     await page.getByRole('button', { name: 'log out' }).click();
     await page.getByLabel('User').fill(ADMIN.username);
     await page.getByLabel('Password').fill(ADMIN.password);
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByTestId('nav-live').waitFor();
+    step = 'calibration page and live checks';
     await page.keyboard.press('Shift+C');
     await page.getByTestId('calibration-page').waitFor();
     await page.getByTestId('calib-checks').waitFor({ timeout: 10_000 }); // live focus/exposure figures came back
     expect(await page.getByTestId('calib-checks').innerText()).toMatch(/sharpness\s+\d+/);
 
+    step = 'ROI drawn on the live frame';
     // step 3, drag a rectangle on the live frame (frame px = screen offset × 1280 / shown width)
     await page.keyboard.press('3');
     const ov = page.getByTestId('calib-overlay');
@@ -379,6 +384,7 @@ describe('QA UI in chromium against a running station', () => {
     const roi = (await cur()).roi;
     for (const k of ['x', 'y', 'width', 'height'] as const) expect(Math.abs(roi[k]! - want[k]), k).toBeLessThan(4);
 
+    step = 'reload and stored ROI';
     // reload: still there, drawn as the stored ROI
     await page.reload();
     await page.getByTestId('calibration-page').waitFor();
@@ -389,6 +395,7 @@ describe('QA UI in chromium against a running station', () => {
     await page.waitForTimeout(1200); // a fresh frame behind the overlay
     await shot('calibration');
 
+    step = 'plane from four points';
     // step 2: four clicked corners of a 100 x 80 mm rectangle → mm/px
     await page.keyboard.press('2');
     const b2 = (await page.getByTestId('calib-overlay').boundingBox())!;
@@ -404,12 +411,13 @@ describe('QA UI in chromium against a running station', () => {
     expect(Math.abs(plane.mmPerPx - 100 / (0.8 * 1280))).toBeLessThan(0.003);
     await shot('calibration-plane');
 
+    step = 'label page in mm';
     // the label page shows the drawn box in mm too
     await page.goto(`${base}/#/label/${encodeURIComponent(labelled.runId)}/${labelled.seq}`);
     await page.getByTestId('region-mm').first().waitFor({ timeout: 10_000 });
     expect(await page.getByTestId('region-mm').first().innerText()).toMatch(/^[\d.]+×[\d.]+ mm, [\d.]+ mm²$/);
     noProblems();
-  });
+  }, 180_000);
 
   it('calibration step 4: the live model has no golden reference (coded); a taught package registers the live frame, overlay shown', async () => {
     // taught in a child process (async: the station's part loop runs on this thread): this process must not
