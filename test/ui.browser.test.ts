@@ -92,6 +92,8 @@ describe('QA UI in chromium against a running station', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
+  /** the calibration page has mounted, run its effects and shown the stored version */
+  const calibrationLoaded = () => expect.poll(() => page.getByTestId('calib-stepper').innerText(), { timeout: 10_000 }).toMatch(/version \d+|not calibrated/);
   const shot = (name: string) => page.screenshot({ path: join(ART, `${name}.png`) });
   const noProblems = () => expect(problems, JSON.stringify(problems, null, 1)).toEqual([]);
 
@@ -360,6 +362,7 @@ describe('QA UI in chromium against a running station', () => {
     step = 'calibration page and live checks';
     await page.keyboard.press('Shift+C');
     await page.getByTestId('calibration-page').waitFor();
+    await calibrationLoaded();
     await page.getByTestId('calib-checks').waitFor({ timeout: 10_000 }); // live focus/exposure figures came back
     expect(await page.getByTestId('calib-checks').innerText()).toMatch(/sharpness\s+\d+/);
 
@@ -388,6 +391,7 @@ describe('QA UI in chromium against a running station', () => {
     // reload: still there, drawn as the stored ROI
     await page.reload();
     await page.getByTestId('calibration-page').waitFor();
+    await calibrationLoaded(); // a fresh CI clone once pressed '3' here before the page was listening
     await page.keyboard.press('3');
     await expect.poll(() => page.getByTestId('roi-stored').innerText()).toBe(`stored: ${roi.x}, ${roi.y}, ${roi.width}×${roi.height} px`);
     expect(await page.locator('[data-testid=calib-overlay] .roi-stored rect').count()).toBe(1);
@@ -426,6 +430,7 @@ describe('QA UI in chromium against a running station', () => {
     await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/helpers/teach-fixture-package.ts', pkgDir, '8'], { timeout: 120_000 });
     await page.goto(`${base}/#/calibration`);
     await page.getByTestId('calibration-page').waitFor();
+    await calibrationLoaded();
     await page.getByTestId('calib-stepper').locator('li', { hasText: 'Golden reference' }).click();
     await page.getByTestId('calib-registration').waitFor();
 

@@ -2,7 +2,7 @@
  * Keyboard-first plumbing: `useKeys()` binds a page's shortcuts (ignored while
  * typing in a field), and every binding carries the text the `?` cheat-sheet shows.
  */
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
 
 export interface KeyBinding {
   /** `KeyboardEvent.key` values, e.g. ['j', 'ArrowDown']; prefix 'shift+' / 'ctrl+' when required */
@@ -47,12 +47,14 @@ function matches(spec: string, e: KeyboardEvent): boolean {
 
 /**
  * Bind shortcuts while the calling component is mounted. Bindings are read fresh on every key press.
+ * The listener is attached in a layout effect, in the same commit that puts the component on screen:
+ * a plain effect runs a frame later, and a key pressed as soon as the page shows was lost.
  * `modal`: a dialog's keys; while it is mounted the other groups' keys are off.
  */
 export function useKeys(group: string, bindings: KeyBinding[], opts: { modal?: boolean } = {}): void {
   const ref = useRef(bindings);
   ref.current = bindings;
-  useEffect(() => {
+  useLayoutEffect(() => {
     active.set(group, ref.current);
     if (opts.modal) modals.push(group);
     watchers.forEach((w) => w());
