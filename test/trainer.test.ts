@@ -118,12 +118,12 @@ describe('reference trainer (train_folder.py)', () => {
     const scores = join(dir, 'lb-scores.json');
     await run(PYTHON, ['models/training/train_folder.py', '--data', data, '--out', out, '--name', 'lb', '--version', '1.0.0',
       '--epochs', '1', '--size', '64', '--widths', '4,8,8', '--batch', '4', '--threads', '1', '--resize', 'letterbox',
-      '--crop-size', '48', '--zoom', '0.2', '--rot90', '--tta', '8', '--scores-out', scores,
+      '--crop-size', '48', '--zoom', '0.2', '--rot90', '--paste', '0.5', '--tta', '8', '--scores-out', scores,
       '--save-state', join(dir, 'lb.pt')], { cwd: resolve('.'), timeout: 120_000 });
 
     const pkg = await loadModelPackage(out);
     expect(pkg.manifest.input.resize).toBe('letterbox');
-    expect(pkg.manifest.training.command).toContain('--resize letterbox --crop-size 48 --zoom 0.2');
+    expect(pkg.manifest.training.command).toContain('--resize letterbox --crop-size 48 --zoom 0.2 --rot90 --paste 0.5');
     // the plan keeps the aspect: 300x900 → 21x64 centred (left pad 21), 1100x333 → 64x19 (top pad 22)
     expect(planPreprocessing(pkg.manifest, { width: 300, height: 900 }).resize)
       .toEqual({ kind: 'letterbox', resizedWidth: 21, resizedHeight: 64, top: 0, left: 21 });
@@ -202,6 +202,44 @@ describe('reference trainer (train_folder.py)', () => {
       expect(differ).toBeGreaterThan(0);
     } finally {
       await ensScorer.close();
+    }
+  });
+
+  it.skipIf(noTorch !== null)(`--paste: a good image gets a donor's masked defect at its own level, labelled and targeted as the donor${noTorch ? ` (${noTorch})` : ''}`, async () => {
+    // two goods at level 1, two defectives; one donor at level 5 with a 4x4 defect of level 7 (2 above its surroundings)
+    const script = `
+import json, sys, torch
+sys.path.insert(0, 'models/training')
+from augmentation import paste_defects
+S, C = 32, 4
+x = torch.zeros(4, 1, S, S); x[:2] = 1.0
+y = torch.tensor([0., 0., 1., 1.]); has_mask = torch.tensor([True, True, False, True]); t = torch.zeros(4, 1, C, C)
+dx = torch.full((1, 1, S, S), 5.0); dm = torch.zeros(1, 1, S, S); dm[..., 8:12, 4:8] = 1; dx[..., 8:12, 4:8] = 7.0
+dt = torch.zeros(1, 1, C, C); dt[..., 1, 0] = 1
+xb, tb, yb, sel = paste_defects(x, t, y, has_mask, torch.Generator().manual_seed(3), (dx, dm, dt), 1.0, True)
+none = paste_defects(x, t, y, has_mask, torch.Generator().manual_seed(3), (dx, dm, dt), 0.0, True)
+new = xb[4:, 0]
+print(json.dumps({'n': xb.shape[0], 'y': yb.tolist(), 'sel': sel.tolist(), 'same': bool(torch.equal(xb[:4], x)),
+  'peak': [float(v.max()) for v in new], 'far': [float(v[v < 1.5].max()) for v in new],
+  'changed': [int(((v - 1).abs() > 1e-6).sum()) for v in new], 'at3': [int((v == 3).sum()) for v in new],
+  'cells': [tb[i, 0].nonzero().tolist() for i in (4, 5)],
+  'hot': [[int(c) // 8 for c in (v == 3).nonzero()[0].tolist()] for v in new], 'none': none[0].shape[0]}))
+`;
+    const { stdout } = await run(PYTHON, ['-c', script], { cwd: resolve('.'), timeout: 60_000 });
+    const r = JSON.parse(stdout) as { n: number; y: number[]; sel: boolean[]; same: boolean; peak: number[]; far: number[];
+      changed: number[]; at3: number[]; cells: number[][][]; hot: number[][]; none: number };
+    expect(r.none).toBe(4); // p = 0: the batch as it was
+    expect(r.n).toBe(6); // p = 1: one pasted example per good image, appended
+    expect(r.y).toEqual([0, 0, 1, 1, 1, 1]);
+    expect(r.sel).toEqual([true, true, false, true, true, true]);
+    expect(r.same).toBe(true); // the batch's own images untouched
+    for (let i = 0; i < 2; i++) {
+      expect(r.peak[i]).toBeCloseTo(3, 5); // 7 - 5 + 1: the defect's contrast to its surroundings, at the good image's level
+      expect(r.at3[i]).toBe(16); // the whole 4x4 defect
+      expect(r.far[i]).toBeCloseTo(1, 6);
+      expect(r.changed[i]).toBe(16); // the feathered edge blends donor surroundings shifted to the good's level: unchanged
+      expect(r.cells[i]).toHaveLength(1); // the donor's target, flipped/transposed with it: one cell, under the defect
+      expect(r.cells[i]![0]).toEqual(r.hot[i]);
     }
   });
 });

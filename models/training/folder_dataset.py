@@ -116,6 +116,22 @@ def mask_cells(mask_u8, size, resize):
     return F.max_pool2d(F.pad(r, (left, size - rw - left, top, size - rh - top)), CELL)
 
 
+def pixel_masks(items, size, resize='linear'):
+    """The S x S 0/1 pixel masks [N,1,S,S] (resized like the images: bilinear > 0.5, letterboxed alike) of the
+    items that have a mask file, and their indices."""
+    idx = [i for i, it in enumerate(items) if it[3]]
+    out = []
+    for m_u8 in decode([items[i][3] for i in idx]):
+        m = torch.from_numpy((m_u8 >= 128).astype(np.float32))[None, None]
+        if resize == 'letterbox':
+            rh, rw, top, left = letterbox_geometry(m.shape[-2], m.shape[-1], size)
+            m = (F.interpolate(m, size=(rh, rw), mode='bilinear', align_corners=False) > 0.5).float()
+            out.append(F.pad(m, (left, size - rw - left, top, size - rh - top)))
+        else:
+            out.append((F.interpolate(m, size=(size, size), mode='bilinear', align_corners=False) > 0.5).float())
+    return (torch.cat(out) if out else torch.zeros(0, 1, size, size)), idx
+
+
 def load(items, size, resize='linear'):
     imgs = decode([it[0] for it in items])
     mask_items = [(i, it[3]) for i, it in enumerate(items) if it[3]]

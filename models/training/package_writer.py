@@ -8,7 +8,7 @@ import torch
 
 from folder_dataset import CELL, MEAN, SCALE, STD
 from segmenter import Exported
-from train import dumps_compact, sha256_file  # shared helpers of the default trainer (train.py)
+from training_common import dumps_compact, sha256_file
 
 
 def export_onnx(net, tta, example, model_path, size):
@@ -37,7 +37,8 @@ def training_command(args):
             + (f' --resize {args.resize}' if args.resize != 'linear' else '')
             + (f' --crop-size {args.crop_size}' if args.crop_size else '')
             + (f' --zoom {args.zoom}' if args.zoom else '')
-            + (' --rot90' if args.rot90 else '') + (' --no-standardise' if args.no_standardise else '')
+            + (' --rot90' if args.rot90 else '') + (f' --paste {args.paste}' if args.paste else '')
+            + (' --no-standardise' if args.no_standardise else '')
             + (f' --crop {args.crop}' if args.crop else '') + (f' --dropout {args.dropout}' if args.dropout else '')
             + (f' --weight-decay {args.weight_decay}' if args.weight_decay != 1e-4 else '')
             + (f' --contrast {args.contrast}' if args.contrast else '') + (f' --ema {args.ema}' if args.ema else '')

@@ -10,7 +10,7 @@ import sys
 import torch
 import torch.nn as nn
 
-from train import block  # shared conv block of the default trainer (train.py)
+from training_common import block
 
 
 class Standardise(nn.Module):

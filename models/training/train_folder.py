@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the sibling modules and train.py's shared helpers
-from folder_dataset import CELL, carve, decode, list_folder, load, preprocess  # noqa: E402,F401  (decode, preprocess: used by test/trainer.test.ts)
+from folder_dataset import CELL, carve, decode, list_folder, load, pixel_masks, preprocess  # noqa: E402,F401  (decode, preprocess: used by test/trainer.test.ts)
 from package_writer import write_package  # noqa: E402
 from segmenter import Net, load_members  # noqa: E402
 from training_loop import fit, loss_weights, metrics  # noqa: E402
@@ -71,6 +71,8 @@ def parse_args():
                     help='train on random crop-size x crop-size windows (no resize; label from the mask), score full images')
     ap.add_argument('--zoom', type=float, default=0.0,
                     help='random anisotropic scale augmentation: each axis x [1/(1+Z), 1+Z], +/-10 %% shift; label from the mask')
+    ap.add_argument('--paste', type=float, default=0.0,
+                    help='copy-paste: per good image of a batch, with this probability, one more example with a masked defect of a training image pasted in')
     ap.add_argument('--dropout', type=float, default=0.0, help='dropout on the pooled features of the image head')
     ap.add_argument('--weight-decay', type=float, default=1e-4)
     ap.add_argument('--rot90', action='store_true', help='augment with transposes too (parts without a fixed orientation)')
@@ -126,6 +128,15 @@ def main():
     print(f'loaded {len(y)} train ({int(y.sum())} defective, {int(has_mask.sum())} with masks/good) '
           f'{"and %d test " % len(test[1]) if test else ""}images in {time.time() - t0:.1f}s', flush=True)
 
+    donors = None
+    if args.paste > 0:
+        pm, pm_idx = pixel_masks(items, args.size, args.resize)
+        keep = [k for k, i in enumerate(pm_idx) if y[i] == 1 and float(pm[k].sum()) > 0]
+        if not keep:
+            sys.exit('--paste needs defective training images with non-empty masks')
+        sel = [pm_idx[k] for k in keep]
+        donors = (x[sel], pm[keep], t[sel])
+        print(f'paste: {len(keep)} masked defects to paste onto good images (p {args.paste})', flush=True)
     net = Net(tuple(int(w) for w in args.widths.split(',')), standardise=not args.no_standardise, dropout=args.dropout)
     members = load_members(args) if args.ensemble else None
     if members:
@@ -134,7 +145,7 @@ def main():
     img_pos_weight, seg_pos_weight, pos_frac = loss_weights(t, y, has_mask)
     print(f'parameters {n_params}; positive cells {pos_frac:.4f} -> seg pos_weight {float(seg_pos_weight):.2f}'
           + (f'; validation {len(val[1])} images' if val else ''), flush=True)
-    net, t_train = fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight)
+    net, t_train = fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, donors)
     if args.save_state and not members:
         os.makedirs(os.path.dirname(os.path.abspath(args.save_state)), exist_ok=True)
         torch.save({'widths': args.widths, 'standardise': not args.no_standardise, 'size': args.size,

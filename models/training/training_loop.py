@@ -11,9 +11,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from augmentation import augment, fixed_crop, zoom
+from augmentation import augment, fixed_crop, paste_defects, zoom
 from segmenter import Exported
-from train import auroc  # shared helper of the default trainer (train.py)
+from training_common import auroc
 
 
 @torch.no_grad()
@@ -51,8 +51,9 @@ def loss_weights(t, y, has_mask):
     return img_pos_weight, seg_pos_weight, pos_frac
 
 
-def fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight):
-    """Train net for args.epochs epochs -> (the net to export: net, its EMA or the kept best epoch; seconds)."""
+def fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, donors=None):
+    """Train net for args.epochs epochs -> (the net to export: net, its EMA or the kept best epoch; seconds).
+    donors: (images, pixel masks, cell targets) of masked defects for --paste."""
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = (len(y) + args.batch - 1) // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, args.epochs * steps), pct_start=0.15)
@@ -66,16 +67,17 @@ def fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight):
         total = 0.0
         for b in range(steps):
             idx = order[b * args.batch:(b + 1) * args.batch]
-            xb, tb, yb = x[idx], t[idx], y[idx]
+            xb, tb, yb, sel = x[idx], t[idx], y[idx], has_mask[idx]
+            if donors is not None:
+                xb, tb, yb, sel = paste_defects(xb, tb, yb, sel, gen, donors, args.paste, args.rot90)
             if args.crop_size and args.crop_size < args.size:
-                xb, tb, yb = fixed_crop(xb, tb, yb, has_mask[idx], gen, args.crop_size)
+                xb, tb, yb = fixed_crop(xb, tb, yb, sel, gen, args.crop_size)
             if args.zoom > 0:
                 xb, tb = zoom(xb, tb, gen, args.zoom)
-                yb = torch.where(has_mask[idx], (tb.amax(dim=(1, 2, 3)) > 0).float(), yb)
+                yb = torch.where(sel, (tb.amax(dim=(1, 2, 3)) > 0).float(), yb)
             xb, tb = augment(xb, tb, gen, rot90=args.rot90, crop=args.crop, contrast=args.contrast)
             seg, logit = net(xb)
             loss = F.binary_cross_entropy_with_logits(logit, yb, pos_weight=img_pos_weight)
-            sel = has_mask[idx]
             if sel.any():
                 loss = loss + args.seg_weight * F.binary_cross_entropy_with_logits(seg[sel], tb[sel], pos_weight=seg_pos_weight)
             opt.zero_grad(set_to_none=True)
@@ -89,7 +91,7 @@ def fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight):
                         pe.mul_(args.ema).add_(pn, alpha=1 - args.ema)
                     for be, bn in zip(ema.buffers(), net.buffers()):
                         be.copy_(bn)
-            total += float(loss) * len(idx)
+            total += float(loss) * len(yb)
         note = ''
         if val:
             score_net = ema if ema is not None else net
