@@ -149,6 +149,8 @@ describe('incomplete or inconsistent packages are refused with their code', () =
     ['an extra file without a hash', (m) => ({ ...m, files: ['reference.png'] })],
     ['a registration reference not listed in files', (m) => ({ ...m, registration: { reference: 'ref.png', maxShiftPx: 1, maxRotationDeg: 1, minQuality: 0.5 } })],
     ['a threshold above 1', (m) => ({ ...m, decision: { ...m.decision, threshold: 1.5 } })],
+    ['registration on a letterbox input', (m) => ({ ...m, input: { ...m.input, resize: 'letterbox' }, files: ['ref.png'], sha256s: { 'ref.png': sha('r') },
+      registration: { reference: 'ref.png', maxShiftPx: 1, maxRotationDeg: 1, minQuality: 0.5 } })],
   ];
   for (const [what, mutate] of badManifests) {
     it(`manifest with ${what} → INSPECTOR_MODEL_MANIFEST_INVALID`, async () => {

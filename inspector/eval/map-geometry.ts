@@ -11,14 +11,12 @@ import { mapCellAreaPx } from '../inference/decision-rule.js';
 import { regionsFromMap, scaleForFrame, type DefectRegion } from '../inference/defect-regions.js';
 import type { Manifest } from '../inference/manifest-schema.js';
 import { letterboxGeometry } from '../inference/preprocess-graph.js';
+import { letterboxCellAreaPx } from '../inference/letterbox-map.js';
 
 /** Image pixels per map cell (for minDefectAreaPx), NaN without a single-channel map. */
 export function cellAreaPx(manifest: Manifest, mapWidth: number, mapHeight: number, width: number, height: number): number {
-  const stretched = mapCellAreaPx(manifest, width, height);
-  if (manifest.input.resize !== 'letterbox' || !Number.isFinite(stretched)) return stretched;
-  const [, , mh, mw] = manifest.input.shape;
-  const { scale } = letterboxGeometry({ width, height }, mw, mh);
-  return ((mw / mapWidth) * (mh / mapHeight)) / (scale * scale);
+  const area = mapCellAreaPx(manifest, width, height); // letterbox-aware (the station uses the same)
+  return Number.isFinite(area) && manifest.input.resize === 'letterbox' ? letterboxCellAreaPx(manifest, mapWidth, mapHeight, width, height) : area;
 }
 
 /** Defect regions of a map as boxes in image pixels (clipped to the image; empty ones dropped). */

@@ -15,6 +15,7 @@
  * Single-channel maps keep the image-score rule above, unchanged.
  */
 import type { Manifest } from './manifest-schema.js';
+import { letterboxCellAreaPx } from './letterbox-map.js';
 import { ResultCode, type ResultCodeValue, type Verdict } from '../core/types.js';
 
 export function effectiveThreshold(manifest: Manifest): number {
@@ -33,9 +34,14 @@ export function mapCellAreaPx(manifest: Manifest, frameWidth: number, frameHeigh
   if (!shape || shape.length < 2) return Number.NaN;
   const channels = shape.length >= 3 ? shape[shape.length - 3]! : 1;
   if (channels !== 1) return Number.NaN;
-  const h = shape[shape.length - 2]!;
-  const w = shape[shape.length - 1]!;
-  return (frameWidth * frameHeight) / (w * h);
+  return cellAreaPxOf(manifest, shape[shape.length - 1]!, shape[shape.length - 2]!, frameWidth, frameHeight);
+}
+
+/** Frame pixels per cell of a w x h map: the frame stretched over the map, or for `letterbox` the scaled frame's share. */
+function cellAreaPxOf(manifest: Manifest, w: number, h: number, frameWidth: number, frameHeight: number): number {
+  return manifest.input.resize === 'letterbox'
+    ? letterboxCellAreaPx(manifest, w, h, frameWidth, frameHeight)
+    : (frameWidth * frameHeight) / (w * h);
 }
 
 /** Area (frame pixels) of the map cells at or above the threshold. No allocation. */
@@ -98,7 +104,7 @@ export class ClassDecision {
       const [, k, h, w] = outputs.map.shape as [number, number, number, number];
       if (k !== outputs.classes.length) return null; // refused by the package check; never decided here
       cells = h * w;
-      cellAreaPx = (frameWidth * frameHeight) / cells;
+      cellAreaPx = cellAreaPxOf(manifest, w, h, frameWidth, frameHeight);
     } else {
       return null;
     }

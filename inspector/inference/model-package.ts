@@ -134,6 +134,9 @@ export function manifestProblems(value: unknown): string[] {
   if (m.registration && !files.includes(m.registration.reference)) {
     problems.push(`/registration/reference: '${m.registration.reference}' is not in files`);
   }
+  if (m.registration && m.input.resize === 'letterbox') {
+    problems.push('/registration: a registering package stretches the frame onto its reference (input.resize area or linear), not letterbox');
+  }
   return problems;
 }
 

@@ -26,6 +26,7 @@ import { logger as rootLogger, type Logger } from '../core/logger.js';
 import { spawnTsWorker } from '../core/spawn-ts-worker.js';
 import type { Manifest } from './manifest-schema.js';
 import { ClassDecision, effectiveThreshold, mapCellAreaPx } from './decision-rule.js';
+import { frameAlignedMapIndex } from './letterbox-map.js';
 import type { RegistrationFigures } from '../teach/frame-registration.js';
 import type { ProviderFallback } from './providers.js';
 import { validateProviders } from './providers.js';
@@ -97,6 +98,8 @@ export class ModelRunner extends EventEmitter {
   readonly threshold: number;
   readonly minDefectAreaPx: number;
   readonly mapCellAreaPx: number;
+  /** letterbox packages: the map resampled onto the frame is what gets saved (letterbox-map.ts); null: the map covers the frame */
+  readonly mapFrameIndex: Int32Array | null;
   /** multi-class outputs: the per-class rule over `map` (K map channels or K probabilities); null: single-channel */
   readonly classRule: ClassDecision | null;
   readonly modelName: string;
@@ -117,6 +120,8 @@ export class ModelRunner extends EventEmitter {
     /** the shared map (Float32Array over a SharedArrayBuffer) every InferResult.map points at */
     readonly map: Float32Array,
     readonly transport: FrameTransport,
+    /** the camera frame's size */
+    readonly frameSize: { readonly width: number; readonly height: number },
     /** transfer: the frame ArrayBuffer while it is home (null while in flight); shared: the SAB view */
     private frameBuf: ArrayBuffer | null,
     private readonly sharedFrame: Uint8Array | null,
@@ -131,8 +136,9 @@ export class ModelRunner extends EventEmitter {
     this.threshold = effectiveThreshold(manifest);
     this.minDefectAreaPx = manifest.decision.minDefectAreaPx;
     this.frameBytes = sharedFrame?.byteLength ?? frameBuf!.byteLength;
-    this.mapCellAreaPx = mapCellAreaPx(manifest, this.frameBytes, 1); // one byte per frame pixel
-    this.classRule = ClassDecision.fromManifest(manifest, this.frameBytes, 1);
+    this.mapCellAreaPx = mapCellAreaPx(manifest, frameSize.width, frameSize.height);
+    this.classRule = ClassDecision.fromManifest(manifest, frameSize.width, frameSize.height);
+    this.mapFrameIndex = frameAlignedMapIndex(manifest, this.mapWidth, this.mapHeight, frameSize.width, frameSize.height);
     this.modelName = manifest.name;
     this.modelVersion = manifest.version;
     worker.on('message', (m: FromWorker) => this.onMessage(m));
@@ -172,7 +178,7 @@ export class ModelRunner extends EventEmitter {
       throw err;
     });
     const runner = new ModelRunner(worker, ready.provider, ready.fallbacks, ready.manifest, ready, new Float32Array(ready.mapSab),
-      transport, transport === 'transfer' ? new ArrayBuffer(width * height) : null,
+      transport, { width, height }, transport === 'transfer' ? new ArrayBuffer(width * height) : null,
       frameSab ? new Uint8Array(frameSab) : null, log, transport === 'shared' ? opts.inputRing ?? null : null);
     log.info({
       model: `${runner.modelName}@${runner.modelVersion}`, provider: ready.provider, fallbacks: ready.fallbacks,

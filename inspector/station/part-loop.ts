@@ -12,6 +12,7 @@ import { describeError } from '../core/errors.js';
 import { ResultCode } from '../core/types.js';
 import { decide, shouldSaveImage, type Decision } from './verdict.js';
 import { defectAreaPx, type ClassDecision } from '../inference/decision-rule.js';
+import { alignMap } from '../inference/letterbox-map.js';
 import { LatencyRecorder } from './latency-recorder.js';
 import type { StationMetrics } from './metrics.js';
 import { Alarm, type Alarms } from './alarms.js';
@@ -26,6 +27,8 @@ export interface LoopInference {
   /** manifest decision.minDefectAreaPx, and frame pixels per map cell (NaN: no single-channel map) */
   readonly minDefectAreaPx?: number;
   readonly mapCellAreaPx?: number;
+  /** letterbox packages: where each cell of a map over the frame lies in the model's map (the saved map is resampled) */
+  readonly mapFrameIndex?: Int32Array | null;
   /** multi-class outputs: the per-class rule over the result's `map` (K channels / K probabilities) */
   readonly classRule?: ClassDecision | null;
   /** the package's defect classes: a one-class package's DEFECT reject is stored with that class */
@@ -87,6 +90,8 @@ export class PartLoop {
   feed: PartFeed | null = null;
   /** the defect-channel map of a multi-class part, handed to the image writer (which copies it at once) */
   private readonly classMap: { data: Float32Array; width: number; height: number } = { data: new Float32Array(0), width: 0, height: 0 };
+  /** a letterbox package's map resampled onto the frame (letterbox-map.ts), handed to the image writer likewise */
+  private readonly alignedMap: { data: Float32Array; width: number; height: number } = { data: new Float32Array(0), width: 0, height: 0 };
 
   constructor(
     private inference: LoopInference,
@@ -194,6 +199,13 @@ export class PartLoop {
         const m = this.classMap;
         m.data = rule.defectMap(values); m.width = map.width; m.height = map.height;
         map = m;
+      }
+      const index = inference.mapFrameIndex;
+      if (index && map && index.length === map.width * map.height) { // letterbox: the saved map covers the frame
+        const a = this.alignedMap;
+        if (a.data.length !== index.length) a.data = new Float32Array(index.length); // a new model's map size: once per swap
+        alignMap(map.data, index, a.data); a.width = map.width; a.height = map.height;
+        map = a;
       }
       imageQueued = this.images.offer({ seq, runId, frame: frame.data, map, verdict: decision.verdict }) !== null;
     }
