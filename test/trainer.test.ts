@@ -218,17 +218,22 @@ dx = torch.full((1, 1, S, S), 5.0); dm = torch.zeros(1, 1, S, S); dm[..., 8:12, 
 dt = torch.zeros(1, 1, C, C); dt[..., 1, 0] = 1
 xb, tb, yb, sel = paste_defects(x, t, y, has_mask, torch.Generator().manual_seed(3), (dx, dm, dt), 1.0, True)
 none = paste_defects(x, t, y, has_mask, torch.Generator().manual_seed(3), (dx, dm, dt), 0.0, True)
+two = paste_defects(x, t, y, has_mask, torch.Generator().manual_seed(3), (dx, dm, dt), 2.0, True)
 new = xb[4:, 0]
 print(json.dumps({'n': xb.shape[0], 'y': yb.tolist(), 'sel': sel.tolist(), 'same': bool(torch.equal(xb[:4], x)),
   'peak': [float(v.max()) for v in new], 'far': [float(v[v < 1.5].max()) for v in new],
   'changed': [int(((v - 1).abs() > 1e-6).sum()) for v in new], 'at3': [int((v == 3).sum()) for v in new],
   'cells': [tb[i, 0].nonzero().tolist() for i in (4, 5)],
-  'hot': [[int(c) // 8 for c in (v == 3).nonzero()[0].tolist()] for v in new], 'none': none[0].shape[0]}))
+  'hot': [[int(c) // 8 for c in (v == 3).nonzero()[0].tolist()] for v in new], 'none': none[0].shape[0],
+  'two': [two[0].shape[0], two[2].tolist(), [float(v.max()) for v in two[0][4:, 0]]]}))
 `;
     const { stdout } = await run(PYTHON, ['-c', script], { cwd: resolve('.'), timeout: 60_000 });
     const r = JSON.parse(stdout) as { n: number; y: number[]; sel: boolean[]; same: boolean; peak: number[]; far: number[];
-      changed: number[]; at3: number[]; cells: number[][][]; hot: number[][]; none: number };
+      changed: number[]; at3: number[]; cells: number[][][]; hot: number[][]; none: number; two: [number, number[], number[]] };
     expect(r.none).toBe(4); // p = 0: the batch as it was
+    expect(r.two[0]).toBe(8); // p = 2: two pasted examples per good image
+    expect(r.two[1]).toEqual([0, 0, 1, 1, 1, 1, 1, 1]);
+    for (const peak of r.two[2]) expect(peak).toBeCloseTo(3, 5);
     expect(r.n).toBe(6); // p = 1: one pasted example per good image, appended
     expect(r.y).toEqual([0, 0, 1, 1, 1, 1]);
     expect(r.sel).toEqual([true, true, false, true, true, true]);

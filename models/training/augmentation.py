@@ -9,7 +9,8 @@ from folder_dataset import CELL, MEAN, STD
 
 
 def paste_defects(x, t, y, has_mask, gen, donors, p, rot90=False):
-    """Copy-paste: for each good image of the batch, with probability p, one more (defective) example is appended:
+    """Copy-paste: for each good image of the batch, int(p) more (defective) examples, and one more with probability
+    p - int(p), are appended, each:
     that good image with the masked pixels of a random defective training image (donors: images, S x S 0/1 pixel
     masks and cell targets) pasted at the same place, after the same random flips (and transpose with rot90) of
     donor image, mask and target. The pasted pixels are shifted so that their level just around the mask matches
@@ -18,25 +19,32 @@ def paste_defects(x, t, y, has_mask, gen, donors, p, rot90=False):
     dx, dm, dt = donors
     xs, ts = [], []
     for i in range(x.shape[0]):
-        if y[i] != 0 or torch.rand(1, generator=gen).item() >= p:
+        if y[i] != 0:
             continue
-        j = int(torch.randint(0, dx.shape[0], (1,), generator=gen))
-        d, m, c = dx[j:j + 1], dm[j:j + 1], dt[j:j + 1]
-        if rot90 and torch.rand(1, generator=gen).item() < 0.5:
-            d, m, c = d.transpose(-1, -2), m.transpose(-1, -2), c.transpose(-1, -2)
-        for dim in (-1, -2):
-            if torch.rand(1, generator=gen).item() < 0.5:
-                d, m, c = d.flip(dim), m.flip(dim), c.flip(dim)
-        ring = F.max_pool2d(m, 9, 1, 4) - m
-        soft = F.avg_pool2d(F.max_pool2d(m, 3, 1, 1), 3, 1, 1)
-        shift = ((x[i:i + 1] - d) * ring).sum() / ring.sum().clamp(min=1)
-        xs.append(x[i:i + 1] * (1 - soft) + (d + shift) * soft)
-        ts.append(c)
+        whole = int(p)
+        for _ in range(whole + (1 if torch.rand(1, generator=gen).item() < p - whole else 0)):
+            _paste_one(x, i, gen, dx, dm, dt, rot90, xs, ts)
     if not xs:
         return x, t, y, has_mask
     k = len(xs)
     return (torch.cat([x] + xs), torch.cat([t] + ts), torch.cat([y, torch.ones(k)]),
             torch.cat([has_mask, torch.ones(k, dtype=torch.bool)]))
+
+
+def _paste_one(x, i, gen, dx, dm, dt, rot90, xs, ts):
+    """One pasted example of good image i (see paste_defects), appended to xs / ts."""
+    j = int(torch.randint(0, dx.shape[0], (1,), generator=gen))
+    d, m, c = dx[j:j + 1], dm[j:j + 1], dt[j:j + 1]
+    if rot90 and torch.rand(1, generator=gen).item() < 0.5:
+        d, m, c = d.transpose(-1, -2), m.transpose(-1, -2), c.transpose(-1, -2)
+    for dim in (-1, -2):
+        if torch.rand(1, generator=gen).item() < 0.5:
+            d, m, c = d.flip(dim), m.flip(dim), c.flip(dim)
+    ring = F.max_pool2d(m, 9, 1, 4) - m
+    soft = F.avg_pool2d(F.max_pool2d(m, 3, 1, 1), 3, 1, 1)
+    shift = ((x[i:i + 1] - d) * ring).sum() / ring.sum().clamp(min=1)
+    xs.append(x[i:i + 1] * (1 - soft) + (d + shift) * soft)
+    ts.append(c)
 
 
 def fixed_crop(x, t, y, has_mask, gen, crop_size):

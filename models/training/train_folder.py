@@ -72,7 +72,7 @@ def parse_args():
     ap.add_argument('--zoom', type=float, default=0.0,
                     help='random anisotropic scale augmentation: each axis x [1/(1+Z), 1+Z], +/-10 %% shift; label from the mask')
     ap.add_argument('--paste', type=float, default=0.0,
-                    help='copy-paste: per good image of a batch, with this probability, one more example with a masked defect of a training image pasted in')
+                    help='copy-paste: per good image of a batch, P more examples (int(P), and one more with probability P - int(P)), each with a masked defect of a training image pasted in')
     ap.add_argument('--dropout', type=float, default=0.0, help='dropout on the pooled features of the image head')
     ap.add_argument('--weight-decay', type=float, default=1e-4)
     ap.add_argument('--rot90', action='store_true', help='augment with transposes too (parts without a fixed orientation)')
