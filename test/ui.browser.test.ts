@@ -13,8 +13,6 @@
 import { describe, it, expect, beforeAll, afterAll, onTestFailed } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { logger } from '../inspector/core/logger.js';
@@ -24,6 +22,7 @@ import { Station } from '../inspector/station/station.js';
 import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
 import { buildUi } from '../scripts/build-ui.js';
 import { createUiUser, uiStationConfig, waitFor } from './helpers/ui-station.js';
+import { calibrationRegistrationFlow, calibrationSetupFlow, type CalibrationFlowContext } from './helpers/ui-calibration-flow.js';
 
 const ART = 'artifacts/ui';
 const QA = { username: 'qa-anna', password: 'correct-horse-42' };
@@ -92,8 +91,7 @@ describe('QA UI in chromium against a running station', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  /** the calibration page has mounted, run its effects and shown the stored version */
-  const calibrationLoaded = () => expect.poll(() => page.getByTestId('calib-stepper').innerText(), { timeout: 10_000 }).toMatch(/version \d+|not calibrated/);
+  const calibrationContext = (): CalibrationFlowContext => ({ page, base, work, art: ART, admin: ADMIN, labelled, expected, shot, noProblems });
   const shot = (name: string) => page.screenshot({ path: join(ART, `${name}.png`) });
   const noProblems = () => expect(problems, JSON.stringify(problems, null, 1)).toEqual([]);
 
@@ -351,111 +349,12 @@ describe('QA UI in chromium against a running station', () => {
 
   it('calibration as admin: ROI drawn on the live frame is stored and kept; a plane gives mm on the label page', async () => {
     // a fresh CI clone once ran past 60 s somewhere in here: say where if it happens again
-    let step = 'log in as admin';
-    onTestFailed(() => { console.log(`calibration browser test failed during: ${step}`); });
-    await createUiUser({ work, base, ...ADMIN, role: 'admin' });
-    await page.getByRole('button', { name: 'log out' }).click();
-    await page.getByLabel('User').fill(ADMIN.username);
-    await page.getByLabel('Password').fill(ADMIN.password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.getByTestId('nav-live').waitFor();
-    step = 'calibration page and live checks';
-    await page.keyboard.press('Shift+C');
-    await page.getByTestId('calibration-page').waitFor();
-    await calibrationLoaded();
-    await page.getByTestId('calib-checks').waitFor({ timeout: 10_000 }); // live focus/exposure figures came back
-    expect(await page.getByTestId('calib-checks').innerText()).toMatch(/sharpness\s+\d+/);
-
-    step = 'ROI drawn on the live frame';
-    // step 3, drag a rectangle on the live frame (frame px = screen offset × 1280 / shown width)
-    await page.keyboard.press('3');
-    const ov = page.getByTestId('calib-overlay');
-    await page.waitForFunction("(document.querySelector('[data-testid=calib-frame] img')?.naturalWidth ?? 0) > 0");
-    const b = (await ov.boundingBox())!;
-    const from = { x: b.x + b.width * 0.2, y: b.y + b.height * 0.25 };
-    const to = { x: b.x + b.width * 0.7, y: b.y + b.height * 0.8 };
-    await page.mouse.move(from.x, from.y);
-    await page.mouse.down();
-    await page.mouse.move((from.x + to.x) / 2, (from.y + to.y) / 2, { steps: 4 });
-    await page.mouse.move(to.x, to.y, { steps: 4 });
-    await page.mouse.up();
-    const want = { x: 0.2 * 1280, y: 0.25 * 1024, width: 0.5 * 1280, height: 0.55 * 1024 };
-    await page.getByTestId('roi-draft').waitFor();
-    await page.keyboard.press('s');
-    await expect.poll(() => page.getByTestId('roi-stored').innerText(), { timeout: 10_000 }).toMatch(/^stored:/);
-    const cur = async () => ((await (await page.request.get(`${base}/api/calibration`)).json()) as { doc: { roi: Record<string, number>; plane?: { mmPerPx: number } } }).doc;
-    const roi = (await cur()).roi;
-    for (const k of ['x', 'y', 'width', 'height'] as const) expect(Math.abs(roi[k]! - want[k]), k).toBeLessThan(4);
-
-    step = 'reload and stored ROI';
-    // reload: still there, drawn as the stored ROI
-    await page.reload();
-    await page.getByTestId('calibration-page').waitFor();
-    await calibrationLoaded(); // a fresh CI clone once pressed '3' here before the page was listening
-    await page.keyboard.press('3');
-    await expect.poll(() => page.getByTestId('roi-stored').innerText()).toBe(`stored: ${roi.x}, ${roi.y}, ${roi.width}×${roi.height} px`);
-    expect(await page.locator('[data-testid=calib-overlay] .roi-stored rect').count()).toBe(1);
-    await page.getByTestId('calib-checks').waitFor({ timeout: 10_000 });
-    await page.waitForTimeout(1200); // a fresh frame behind the overlay
-    await shot('calibration');
-
-    step = 'plane from four points';
-    // step 2: four clicked corners of a 100 x 80 mm rectangle → mm/px
-    await page.keyboard.press('2');
-    const b2 = (await page.getByTestId('calib-overlay').boundingBox())!;
-    for (const [fx, fy] of [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]] as const) await page.mouse.click(b2.x + b2.width * fx, b2.y + b2.height * fy);
-    await page.getByTestId('calib-stepper').waitFor();
-    await page.locator('label:has-text("width mm") input').fill('100');
-    await page.locator('label:has-text("height mm") input').fill('80');
-    await page.getByTestId('plane-fit').click();
-    await page.getByTestId('plane-facts').waitFor({ timeout: 10_000 });
-    const plane = (await cur()).plane!;
-    expect(plane.mmPerPx).toBeGreaterThan(0);
-    // 0.8 of 1280 px is 100 mm, 0.8 of 1024 px is 80 mm: 0.0977 mm/px both ways
-    expect(Math.abs(plane.mmPerPx - 100 / (0.8 * 1280))).toBeLessThan(0.003);
-    await shot('calibration-plane');
-
-    step = 'label page in mm';
-    // the label page shows the drawn box in mm too
-    await page.goto(`${base}/#/label/${encodeURIComponent(labelled.runId)}/${labelled.seq}`);
-    await page.getByTestId('region-mm').first().waitFor({ timeout: 10_000 });
-    expect(await page.getByTestId('region-mm').first().innerText()).toMatch(/^[\d.]+×[\d.]+ mm, [\d.]+ mm²$/);
-    noProblems();
+    const progress = { step: '' };
+    onTestFailed(() => { console.log(`calibration browser test failed during: ${progress.step}`); });
+    await calibrationSetupFlow(calibrationContext(), progress);
   }, 180_000);
 
   it('calibration step 4: the live model has no golden reference (coded); a taught package registers the live frame, overlay shown', async () => {
-    // taught in a child process (async: the station's part loop runs on this thread): this process must not
-    // load OpenCV itself, the server worker did for the plane fit
-    const pkgDir = join(work, 'taught', 'bracket-taught', '1.0.0');
-    await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/helpers/teach-fixture-package.ts', pkgDir, '8'], { timeout: 120_000 });
-    await page.goto(`${base}/#/calibration`);
-    await page.getByTestId('calibration-page').waitFor();
-    await calibrationLoaded();
-    await page.getByTestId('calib-stepper').locator('li', { hasText: 'Golden reference' }).click();
-    await page.getByTestId('calib-registration').waitFor();
-
-    // the live (default) model has no registration: the page shows the coded refusal
-    expected.push(['POST', /^\/api\/calibration\/reference\/check$/, 409]);
-    await page.keyboard.press('c');
-    await expect.poll(() => page.getByTestId('reg-error').innerText(), { timeout: 10_000 }).toMatch(/^INSPECTOR_CALIBRATION_NO_REFERENCE: .*no registration/);
-    expected.pop();
-
-    // the taught package's reference: the live frame (a replayed good or defective part) registers
-    await page.getByTestId('reg-package').fill(pkgDir);
-    await page.getByTestId('reg-check').click();
-    await page.getByTestId('reg-facts').waitFor({ timeout: 20_000 });
-    await page.waitForFunction("(document.querySelector('[data-testid=reg-overlay]')?.naturalWidth ?? 0) > 0", undefined, { timeout: 10_000 });
-    const natural = await page.getByTestId('reg-overlay').evaluate((img) => [(img as unknown as { naturalWidth: number }).naturalWidth, (img as unknown as { naturalHeight: number }).naturalHeight]);
-    expect(natural[0]).toBe(2 * 320 + 4); // two 320x256 panels side by side
-    expect(natural[1]).toBeGreaterThan(256);
-    expect(await page.getByTestId('reg-badge').textContent()).toBe('registered'); // (shown upper-case by CSS)
-    expect(await page.getByTestId('reg-shift').innerText()).toMatch(/^[+−][\d.]+, [+−][\d.]+ px \(limit ±26\)/);
-    expect(await page.getByTestId('reg-shift-mm').innerText()).toMatch(/^[+−][\d.]+, [+−][\d.]+ mm$/); // the plane fitted above
-    expect(await page.getByTestId('reg-rotation').innerText()).toMatch(/^[+−][\d.]+° \(limit ±6°\)$/);
-    const q = /^([\d.]+) ≥ ([\d.]+) minimum$/.exec(await page.getByTestId('reg-quality').innerText());
-    expect(q, 'quality against the minimum').not.toBeNull();
-    expect(Number(q![1])).toBeGreaterThanOrEqual(Number(q![2]));
-    await page.screenshot({ path: join(ART, 'calibration-registration.png'), fullPage: true });
-    noProblems();
+    await calibrationRegistrationFlow(calibrationContext());
   }, 180_000);
 });
