@@ -247,4 +247,43 @@ print(json.dumps({'n': xb.shape[0], 'y': yb.tolist(), 'sel': sel.tolist(), 'same
       expect(r.cells[i]![0]).toEqual(r.hot[i]);
     }
   });
+
+  it.skipIf(noTorch !== null)(`--paste-move: a defect away from the borders lands at random places (target moved with it), an edge defect stays${noTorch ? ` (${noTorch})` : ''}`, async () => {
+    // donor 0: a 4x4 defect in the middle; donor 1: a 4x4 defect on the top border. 300 seeded pastes with move 1.0
+    const script = (move: number): string => `
+import json, sys, torch
+sys.path.insert(0, 'models/training')
+from augmentation import paste_defects
+S, C = 64, 8
+x = torch.zeros(2, 1, S, S); y = torch.tensor([0., 1.]); has_mask = torch.tensor([True, True]); t = torch.zeros(2, 1, C, C)
+dx = torch.full((2, 1, S, S), 5.0); dm = torch.zeros(2, 1, S, S); dt = torch.zeros(2, 1, C, C)
+dm[0, ..., 24:28, 32:36] = 1; dx[0, ..., 24:28, 32:36] = 7; dt[0, ..., 3, 4] = 1
+dm[1, ..., 0:4, 40:44] = 1; dx[1, ..., 0:4, 40:44] = 7; dt[1, ..., 0, 5] = 1
+out = {'inner': [], 'edge': [], 'targetOk': True}
+for s in range(300):
+    xb, tb, yb, sel = paste_defects(x, t, y, has_mask, torch.Generator().manual_seed(s), (dx, dm, dt), 1.0, False, ${move})
+    hot = (xb[2, 0] >= 1.99).nonzero()
+    r0, c0, r1, c1 = int(hot[:, 0].min()), int(hot[:, 1].min()), int(hot[:, 0].max()), int(hot[:, 1].max())
+    out['targetOk'] = out['targetOk'] and tb[2, 0].nonzero().tolist() == [[r0 // 8, c0 // 8]]
+    out['edge' if r0 < 4 or r1 > S - 5 else 'inner'].append([r0, c0, r1, c1])
+print(json.dumps(out))
+`;
+    for (const move of [1.0, 0.0]) {
+      const { stdout } = await run(PYTHON, ['-c', script(move)], { cwd: resolve('.'), timeout: 60_000 });
+      const r = JSON.parse(stdout) as { inner: number[][]; edge: number[][]; targetOk: boolean };
+      expect(r.targetOk).toBe(true); // the cell target moved with the defect, whole cells
+      const places = new Set(r.inner.map((b) => `${b[0]},${b[1]}`));
+      if (move > 0) {
+        expect(places.size).toBeGreaterThan(30); // many places, not the donor's four (its flips)
+        for (const [r0, c0, r1, c1] of r.inner) { // 16 px (MOVE_MARGIN) from every border
+          expect(Math.min(r0!, c0!)).toBeGreaterThanOrEqual(16);
+          expect(Math.max(r1!, c1!)).toBeLessThan(48);
+        }
+      } else {
+        expect(places.size).toBeLessThanOrEqual(4); // move 0: the donor's place, flipped
+      }
+      expect(r.edge.length).toBeGreaterThan(100);
+      for (const [r0, , r1] of r.edge) expect(r0! <= 1 || r1! >= 62).toBe(true); // the edge defect stays on the border
+    }
+  });
 });

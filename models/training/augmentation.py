@@ -1,5 +1,5 @@
 """Training-time augmentation of a batch of preprocessed images and their cell targets (all seeded by one generator):
-copy-pasted defects (--paste), fixed-scale crops (--crop-size), random anisotropic zoom (--zoom), and
+copy-pasted defects (--paste, optionally moved: --paste-move), fixed-scale crops (--crop-size), random anisotropic zoom (--zoom), and
 flips/transposes, resized crops (--crop), contrast, gain and offset jitter (augment)."""
 import numpy as np
 import torch
@@ -7,15 +7,19 @@ import torch.nn.functional as F
 
 from folder_dataset import CELL, MEAN, STD
 
+MOVE_MARGIN = 2 * CELL  # px: a pasted defect nearer a border than this is an edge defect and is never moved
 
-def paste_defects(x, t, y, has_mask, gen, donors, p, rot90=False):
+
+def paste_defects(x, t, y, has_mask, gen, donors, p, rot90=False, move=0.0):
     """Copy-paste: for each good image of the batch, int(p) more (defective) examples, and one more with probability
     p - int(p), are appended, each:
     that good image with the masked pixels of a random defective training image (donors: images, S x S 0/1 pixel
     masks and cell targets) pasted at the same place, after the same random flips (and transpose with rot90) of
     donor image, mask and target. The pasted pixels are shifted so that their level just around the mask matches
     the good image's (what a defect looks like against its surroundings is kept, not the donor's brightness), and
-    the mask edge is feathered over 2 px. The new example's target is the donor's."""
+    the mask edge is feathered over 2 px. The new example's target is the donor's. With move > 0, a defect that
+    keeps MOVE_MARGIN px from every border is, with probability move, first shifted to a random place (see
+    _moved); defects at the border (breaks, frays) stay where they are."""
     dx, dm, dt = donors
     xs, ts = [], []
     for i in range(x.shape[0]):
@@ -23,7 +27,7 @@ def paste_defects(x, t, y, has_mask, gen, donors, p, rot90=False):
             continue
         whole = int(p)
         for _ in range(whole + (1 if torch.rand(1, generator=gen).item() < p - whole else 0)):
-            _paste_one(x, i, gen, dx, dm, dt, rot90, xs, ts)
+            _paste_one(x, i, gen, dx, dm, dt, rot90, move, xs, ts)
     if not xs:
         return x, t, y, has_mask
     k = len(xs)
@@ -31,7 +35,26 @@ def paste_defects(x, t, y, has_mask, gen, donors, p, rot90=False):
             torch.cat([has_mask, torch.ones(k, dtype=torch.bool)]))
 
 
-def _paste_one(x, i, gen, dx, dm, dt, rot90, xs, ts):
+def _moved(d, m, c, gen):
+    """Donor image, pixel mask and cell target shifted together by whole cells (so the target stays exact) to a
+    random place where the defect keeps MOVE_MARGIN px from every border; unchanged if it is nearer a border now."""
+    size = m.shape[-1]
+    rows = torch.nonzero(m[0, 0].amax(dim=1) > 0)[:, 0]
+    cols = torch.nonzero(m[0, 0].amax(dim=0) > 0)[:, 0]
+    if rows.numel() == 0:
+        return d, m, c
+    shifts = []
+    for lo, hi in ((int(rows[0]), int(rows[-1])), (int(cols[0]), int(cols[-1]))):
+        if lo < MOVE_MARGIN or hi >= size - MOVE_MARGIN:
+            return d, m, c
+        k_min, k_max = -((lo - MOVE_MARGIN) // CELL), (size - MOVE_MARGIN - 1 - hi) // CELL
+        shifts.append(int(torch.randint(k_min, k_max + 1, (1,), generator=gen)))
+    ky, kx = shifts
+    return (d.roll((ky * CELL, kx * CELL), dims=(-2, -1)), m.roll((ky * CELL, kx * CELL), dims=(-2, -1)),
+            c.roll((ky, kx), dims=(-2, -1)))
+
+
+def _paste_one(x, i, gen, dx, dm, dt, rot90, move, xs, ts):
     """One pasted example of good image i (see paste_defects), appended to xs / ts."""
     j = int(torch.randint(0, dx.shape[0], (1,), generator=gen))
     d, m, c = dx[j:j + 1], dm[j:j + 1], dt[j:j + 1]
@@ -40,6 +63,8 @@ def _paste_one(x, i, gen, dx, dm, dt, rot90, xs, ts):
     for dim in (-1, -2):
         if torch.rand(1, generator=gen).item() < 0.5:
             d, m, c = d.flip(dim), m.flip(dim), c.flip(dim)
+    if move > 0 and torch.rand(1, generator=gen).item() < move:
+        d, m, c = _moved(d, m, c, gen)
     ring = F.max_pool2d(m, 9, 1, 4) - m
     soft = F.avg_pool2d(F.max_pool2d(m, 3, 1, 1), 3, 1, 1)
     shift = ((x[i:i + 1] - d) * ring).sum() / ring.sum().clamp(min=1)

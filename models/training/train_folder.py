@@ -73,6 +73,8 @@ def parse_args():
                     help='random anisotropic scale augmentation: each axis x [1/(1+Z), 1+Z], +/-10 %% shift; label from the mask')
     ap.add_argument('--paste', type=float, default=0.0,
                     help='copy-paste: per good image of a batch, P more examples (int(P), and one more with probability P - int(P)), each with a masked defect of a training image pasted in')
+    ap.add_argument('--paste-move', type=float, default=0.0,
+                    help='with --paste: the probability that a pasted defect away from the borders is moved to a random place')
     ap.add_argument('--dropout', type=float, default=0.0, help='dropout on the pooled features of the image head')
     ap.add_argument('--weight-decay', type=float, default=1e-4)
     ap.add_argument('--rot90', action='store_true', help='augment with transposes too (parts without a fixed orientation)')
@@ -136,7 +138,7 @@ def main():
             sys.exit('--paste needs defective training images with non-empty masks')
         sel = [pm_idx[k] for k in keep]
         donors = (x[sel], pm[keep], t[sel])
-        print(f'paste: {len(keep)} masked defects to paste onto good images (p {args.paste})', flush=True)
+        print(f'paste: {len(keep)} masked defects to paste onto good images (p {args.paste}, move {args.paste_move})', flush=True)
     net = Net(tuple(int(w) for w in args.widths.split(',')), standardise=not args.no_standardise, dropout=args.dropout)
     members = load_members(args) if args.ensemble else None
     if members:

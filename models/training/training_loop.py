@@ -69,7 +69,7 @@ def fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, 
             idx = order[b * args.batch:(b + 1) * args.batch]
             xb, tb, yb, sel = x[idx], t[idx], y[idx], has_mask[idx]
             if donors is not None:
-                xb, tb, yb, sel = paste_defects(xb, tb, yb, sel, gen, donors, args.paste, args.rot90)
+                xb, tb, yb, sel = paste_defects(xb, tb, yb, sel, gen, donors, args.paste, args.rot90, args.paste_move)
             if args.crop_size and args.crop_size < args.size:
                 xb, tb, yb = fixed_crop(xb, tb, yb, sel, gen, args.crop_size)
             if args.zoom > 0:
