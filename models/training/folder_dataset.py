@@ -111,9 +111,15 @@ def mask_cells(mask_u8, size, resize):
     cells = size // CELL
     if resize != 'letterbox':
         return F.adaptive_max_pool2d(m, (cells, cells))
+    return F.max_pool2d(_letterboxed(m, size, 0.0), CELL)
+
+
+def _letterboxed(m, size, threshold):
+    """A 0/1 mask [1,1,h,w] placed like a letterboxed image: bilinear to the aspect-keeping size (letterbox_geometry),
+    > threshold, zero-padded to S x S."""
     rh, rw, top, left = letterbox_geometry(m.shape[-2], m.shape[-1], size)
-    r = (F.interpolate(m, size=(rh, rw), mode='bilinear', align_corners=False) > 0).float()
-    return F.max_pool2d(F.pad(r, (left, size - rw - left, top, size - rh - top)), CELL)
+    r = (F.interpolate(m, size=(rh, rw), mode='bilinear', align_corners=False) > threshold).float()
+    return F.pad(r, (left, size - rw - left, top, size - rh - top))
 
 
 def pixel_masks(items, size, resize='linear'):
@@ -124,9 +130,7 @@ def pixel_masks(items, size, resize='linear'):
     for m_u8 in decode([items[i][3] for i in idx]):
         m = torch.from_numpy((m_u8 >= 128).astype(np.float32))[None, None]
         if resize == 'letterbox':
-            rh, rw, top, left = letterbox_geometry(m.shape[-2], m.shape[-1], size)
-            m = (F.interpolate(m, size=(rh, rw), mode='bilinear', align_corners=False) > 0.5).float()
-            out.append(F.pad(m, (left, size - rw - left, top, size - rh - top)))
+            out.append(_letterboxed(m, size, 0.5))
         else:
             out.append((F.interpolate(m, size=(size, size), mode='bilinear', align_corners=False) > 0.5).float())
     return (torch.cat(out) if out else torch.zeros(0, 1, size, size)), idx
