@@ -5,7 +5,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { labelComponents, regionsFromMap } from '../inspector/inference/defect-regions.js';
-import { auroc, confusion, groundTruthFromMask, matchRegions, perClassRecall, precisionRecallF1 } from '../inspector/eval/metrics.js';
+import { auroc, confusion, groundTruthFromMask, matchRegions, operatingPoints, perClassRecall, precisionRecallF1 } from '../inspector/eval/metrics.js';
 import { cellAreaPx, regionsInImage } from '../inspector/eval/map-geometry.js';
 import type { Manifest } from '../inspector/inference/manifest-schema.js';
 
@@ -35,6 +35,24 @@ describe('metrics', () => {
     expect(precisionRecallF1({ tp: 0, fp: 0, tn: 3, fn: 0 }).precision).toBeNull();
     expect(perClassRecall(['a', 'b', 'a', null], [true, false, false, true]))
       .toEqual({ a: { recall: 0.5, detected: 1, total: 2 }, b: { recall: 0, detected: 0, total: 1 } });
+  });
+
+  it('operating points: the highest threshold reaching each recall, and the false-reject rate it costs', () => {
+    // 10 defective scores 0.91..1.00 except one low (0.30); 4 good scores
+    const defect = [1.0, 0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.3];
+    const good = [0.1, 0.5, 0.935, 0.97];
+    const scores = [...defect, ...good];
+    const positive = scores.map((_, i) => i < defect.length);
+    const [r99, r90, r50] = operatingPoints(scores, positive, [0.99, 0.9, 0.5]);
+    // 0.99 of 10 -> all 10: the lowest defect, 0.30; goods 0.5, 0.935, 0.97 reach it
+    expect(r99).toEqual({ target_recall: 0.99, threshold: 0.3, recall: 1, false_reject_rate: 0.75 });
+    // 9 of 10 -> 0.92; goods 0.935 and 0.97 reach it
+    expect(r90).toEqual({ target_recall: 0.9, threshold: 0.92, recall: 0.9, false_reject_rate: 0.5 });
+    // 5 of 10 -> 0.96; only the good at 0.97
+    expect(r50).toEqual({ target_recall: 0.5, threshold: 0.96, recall: 0.5, false_reject_rate: 0.25 });
+    expect(operatingPoints([0.2, 0.4], [false, false])).toEqual([]);
+    expect(operatingPoints([0.9], [true], [0.95])[0]!.false_reject_rate).toBeNull();
+    expect(operatingPoints(defect, defect.map(() => true), [0.3])[0]!.threshold).toBe(0.98); // 3 of 10, not 4 (0.3 * 10 in floating point)
   });
 
   it('regions from a map: 8-connected components as frame-pixel boxes, min area, peak', () => {

@@ -40,6 +40,7 @@ function summary(r: EvalReport): string {
       + `${r.dataset.split ? ` split ${r.dataset.split}` : ''}; model ${r.model.name}@${r.model.version} (${r.model.kind}), threshold ${r.threshold}`,
     `image_auroc ${f(r.image_auroc)}  precision ${f(r.precision)}  recall ${f(r.recall)}  f1 ${f(r.f1)}  accuracy ${f(r.accuracy)}`,
     `confusion tp ${c.tp} fp ${c.fp} tn ${c.tn} fn ${c.fn};  per class: ${Object.entries(r.per_class_recall).map(([k, v]) => `${k} ${v.detected}/${v.total}`).join(', ') || 'n/a'}`,
+    `operating points: ${r.operating_points.map((p) => `recall ${f(p.recall, 3)} at threshold ${f(p.threshold, 3)} rejects ${f(p.false_reject_rate, 3)} of good`).join('; ') || 'n/a'}`,
     `defect_region_recall ${f(r.defect_region_recall)} (${r.regions.gt_hit}/${r.regions.gt_defects})  false_regions_per_image ${f(r.false_regions_per_image, 3)}`,
     `latency p50 ${r.latency_ms.p50.toFixed(2)} ms  p99 ${r.latency_ms.p99.toFixed(2)} ms  (${r.seconds} s in all)`,
   ].join('\n');

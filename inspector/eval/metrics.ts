@@ -6,6 +6,9 @@
  *   the probability that a random defective image outscores a random good one;
  * - confusion matrix, precision, recall, F1 at the package threshold;
  * - per-class recall;
+ * - operating points: for a wanted recall, the highest score threshold that
+ *   reaches it and the false-reject rate it costs (for choosing a line
+ *   threshold on held-out parts);
  * - region matching: ground-truth defects (boxes, or 8-connected components
  *   of a mask >= 128) against predicted defect regions (boxes in image
  *   pixels). A GT defect is found when a predicted box overlaps it (shares at
@@ -67,6 +70,37 @@ export function perClassRecall(classes: readonly (string | null)[], predicted: r
   });
   for (const r of Object.values(out)) r.recall = r.detected / r.total;
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+export interface OperatingPoint {
+  /** the recall asked for */
+  target_recall: number;
+  /** the highest threshold (score >= threshold is a reject) whose recall reaches the target */
+  threshold: number;
+  recall: number;
+  false_reject_rate: number | null;
+}
+
+/**
+ * For each wanted recall r: the threshold t = the ceil(r * nDefective)-th highest
+ * defective score (so at least that share of defects scores >= t), the recall at
+ * t, and the share of good images with score >= t. Empty without defective images.
+ */
+export function operatingPoints(scores: readonly number[], positive: readonly boolean[],
+  targets: readonly number[] = [0.99, 0.95, 0.9]): OperatingPoint[] {
+  if (positive.length !== scores.length) throw new RangeError('scores and labels differ in length');
+  const defect = scores.filter((_, i) => positive[i]).sort((a, b) => b - a);
+  const good = scores.filter((_, i) => !positive[i]);
+  if (defect.length === 0) return [];
+  return targets.map((target) => {
+    const threshold = defect[Math.max(0, Math.ceil(target * defect.length - 1e-9) - 1)]!; // 0.3 * 10 is 3.0000000000000004
+    return {
+      target_recall: target,
+      threshold,
+      recall: defect.filter((v) => v >= threshold).length / defect.length,
+      false_reject_rate: good.length ? good.filter((v) => v >= threshold).length / good.length : null,
+    };
+  });
 }
 
 /** Ground-truth defects of one image: boxes, or labelled components of a mask. */

@@ -58,6 +58,10 @@ export const EvalReport = Type.Object({
   false_reject_rate: Ratio,
   /** frames the package's registration refused (rejected unscored, as on the station) */
   unregistrable: Type.Integer({ minimum: 0 }),
+  /** score-only thresholds for recalls 0.99 / 0.95 / 0.90 and the false-reject rate each costs (metrics.ts) */
+  operating_points: Type.Array(Type.Object({
+    target_recall: Type.Number(), threshold: Type.Number(), recall: Type.Number(), false_reject_rate: Ratio,
+  })),
   confusion_matrix: Type.Object({ tp: Type.Integer(), fp: Type.Integer(), tn: Type.Integer(), fn: Type.Integer() }),
   per_class_recall: Type.Record(Type.String(), Type.Object({ recall: Type.Number(), detected: Type.Integer(), total: Type.Integer() })),
   latency_ms: Type.Object({ p50: Type.Number(), p99: Type.Number(), runs: Type.Integer() }),

@@ -22,7 +22,7 @@ import { decide } from '../station/verdict.js';
 import type { EvalDataset, EvalItem } from './dataset-types.js';
 import { EvalDatasetError, EvalOptionError } from './errors.js';
 import {
-  auroc, confusion, groundTruthFromMask, matchRegions, perClassRecall, precisionRecallF1, type GroundTruth, type RegionMatch,
+  auroc, confusion, groundTruthFromMask, matchRegions, operatingPoints, perClassRecall, precisionRecallF1, type GroundTruth, type RegionMatch,
 } from './metrics.js';
 import { cellAreaPx, regionsInImage } from './map-geometry.js';
 import { PackageScorer, type ScoredImage } from './package-scorer.js';
@@ -191,6 +191,9 @@ function buildReport(judged: Judged[], dataset: EvalDataset, model: EvalReport['
     accuracy: round(prf.accuracy),
     false_reject_rate: round(c.fp + c.tn > 0 ? c.fp / (c.fp + c.tn) : null),
     unregistrable: recs.filter((r) => r.registered === false).length,
+    operating_points: operatingPoints(recs.map((r) => r.score), positive).map((p) => ({
+      ...p, threshold: round(p.threshold)!, recall: round(p.recall)!, false_reject_rate: round(p.false_reject_rate),
+    })),
     confusion_matrix: c,
     per_class_recall: perClassRecall(recs.map((r) => r.defectClass), predicted),
     latency_ms: { p50: round(percentile(ms, 0.5)) ?? 0, p99: round(percentile(ms, 0.99)) ?? 0, runs: ms.length },
