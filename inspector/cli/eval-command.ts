@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { logger } from '../core/logger.js';
 import { openDataset } from '../eval/datasets.js';
@@ -31,6 +31,15 @@ const positiveInt = (what: string) => (v: string): number => {
   return n;
 };
 
+/** `--layout L`: a dataset layout instead of detection (eval and retune). */
+export function layoutOption(): Option {
+  return new Option('--layout <layout>', `dataset layout, detected when left out (${LAYOUTS.join('|')})`)
+    .argParser((v: string): Layout => {
+      if (!(LAYOUTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${LAYOUTS.join(', ')}`);
+      return v as Layout;
+    });
+}
+
 /** The figures worth a line on the terminal. */
 function summary(r: EvalReport): string {
   const f = (v: number | null, d = 4): string => (v === null ? 'n/a' : v.toFixed(d));
@@ -56,10 +65,7 @@ export function evalCommand(): Command {
     .option('-m, --model <dir>', 'model package folder (model.onnx + manifest.json)')
     .requiredOption('-d, --dataset <dir>', 'dataset folder')
     .requiredOption('-j, --json <file>', 'write the report (JSON) here')
-    .option('--layout <layout>', `dataset layout, detected when left out (${LAYOUTS.join('|')})`, (v: string) => {
-      if (!(LAYOUTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${LAYOUTS.join(', ')}`);
-      return v as Layout;
-    })
+    .addOption(layoutOption())
     .option('--teach-per-pair', 'DeepPCB: teach a package from each pair\'s template, then judge its tested image')
     .option('--teach-downscale <n>', 'downscale passed to teachPackage (per-pair teach)', positiveInt('--teach-downscale'))
     .option('--teach-options <json>', 'more teachPackage options for per-pair teach, as JSON (e.g. \'{"halfLevel":20}\')', (v: string) => {

@@ -7,8 +7,9 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { openDataset } from '../eval/datasets.js';
-import { LAYOUTS, type Layout } from '../eval/dataset-types.js';
+import type { Layout } from '../eval/dataset-types.js';
 import { retuneThreshold } from '../eval/retune-threshold.js';
+import { layoutOption } from './eval-command.js';
 
 interface RetuneCliOptions {
   model: string;
@@ -34,10 +35,7 @@ export function retuneCommand(): Command {
     .requiredOption('--recall <r>', 'the wanted recall on the defective images, e.g. 0.95', fraction)
     .requiredOption('--version <v>', 'version of the retuned package')
     .requiredOption('-o, --out <dir>', 'folder for the retuned package (must not exist)')
-    .option('--layout <layout>', `dataset layout, detected when left out (${LAYOUTS.join('|')})`, (v: string) => {
-      if (!(LAYOUTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${LAYOUTS.join(', ')}`);
-      return v as Layout;
-    })
+    .addOption(layoutOption())
     .option('--split <name>', 'Folder/MVTec: the split folder (train|test)')
     .action(async (o: RetuneCliOptions) => {
       const dataset = await openDataset(o.dataset, { layout: o.layout, split: o.split });
