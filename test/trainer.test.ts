@@ -118,12 +118,12 @@ describe('reference trainer (train_folder.py)', () => {
     const scores = join(dir, 'lb-scores.json');
     await run(PYTHON, ['models/training/train_folder.py', '--data', data, '--out', out, '--name', 'lb', '--version', '1.0.0',
       '--epochs', '1', '--size', '64', '--widths', '4,8,8', '--batch', '4', '--threads', '1', '--resize', 'letterbox',
-      '--crop-size', '48', '--zoom', '0.2', '--rot90', '--paste', '0.5', '--tta', '8', '--scores-out', scores,
+      '--crop-size', '48', '--zoom', '0.2', '--rot90', '--paste', '0.5', '--paste-move', '0.5', '--tta', '8', '--scores-out', scores,
       '--save-state', join(dir, 'lb.pt')], { cwd: resolve('.'), timeout: 120_000 });
 
     const pkg = await loadModelPackage(out);
     expect(pkg.manifest.input.resize).toBe('letterbox');
-    expect(pkg.manifest.training.command).toContain('--resize letterbox --crop-size 48 --zoom 0.2 --rot90 --paste 0.5');
+    expect(pkg.manifest.training.command).toContain('--resize letterbox --crop-size 48 --zoom 0.2 --rot90 --paste 0.5 --paste-move 0.5');
     // the plan keeps the aspect: 300x900 → 21x64 centred (left pad 21), 1100x333 → 64x19 (top pad 22)
     expect(planPreprocessing(pkg.manifest, { width: 300, height: 900 }).resize)
       .toEqual({ kind: 'letterbox', resizedWidth: 21, resizedHeight: 64, top: 0, left: 21 });
