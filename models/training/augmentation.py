@@ -50,6 +50,12 @@ def _moved(d, m, c, gen):
         k_min, k_max = -((lo - MOVE_MARGIN) // CELL), (size - MOVE_MARGIN - 1 - hi) // CELL
         shifts.append(int(torch.randint(k_min, k_max + 1, (1,), generator=gen)))
     ky, kx = shifts
+    # the cell target can reach a cell past the resized mask (thin defects): keep it whole, never wrapped
+    cells = c.shape[-1]
+    cr = torch.nonzero(c[0, 0].amax(dim=1) > 0)[:, 0]
+    cc = torch.nonzero(c[0, 0].amax(dim=0) > 0)[:, 0]
+    if cr.numel() and (int(cr[0]) + ky < 0 or int(cr[-1]) + ky >= cells or int(cc[0]) + kx < 0 or int(cc[-1]) + kx >= cells):
+        return d, m, c
     return (d.roll((ky * CELL, kx * CELL), dims=(-2, -1)), m.roll((ky * CELL, kx * CELL), dims=(-2, -1)),
             c.roll((ky, kx), dims=(-2, -1)))
 
