@@ -118,12 +118,12 @@ describe('reference trainer (train_folder.py)', () => {
     const scores = join(dir, 'lb-scores.json');
     await run(PYTHON, ['models/training/train_folder.py', '--data', data, '--out', out, '--name', 'lb', '--version', '1.0.0',
       '--epochs', '1', '--size', '64', '--widths', '4,8,8', '--batch', '4', '--threads', '1', '--resize', 'letterbox',
-      '--crop-size', '48', '--zoom', '0.2', '--rot90', '--paste', '0.5', '--paste-move', '0.5', '--tta', '8', '--scores-out', scores,
+      '--crop-size', '48', '--zoom', '0.2', '--rot90', '--paste', '0.5', '--paste-move', '0.5', '--balance-paste', '--tta', '8', '--scores-out', scores,
       '--save-state', join(dir, 'lb.pt')], { cwd: resolve('.'), timeout: 120_000 });
 
     const pkg = await loadModelPackage(out);
     expect(pkg.manifest.input.resize).toBe('letterbox');
-    expect(pkg.manifest.training.command).toContain('--resize letterbox --crop-size 48 --zoom 0.2 --rot90 --paste 0.5 --paste-move 0.5');
+    expect(pkg.manifest.training.command).toContain('--resize letterbox --crop-size 48 --zoom 0.2 --rot90 --paste 0.5 --paste-move 0.5 --balance-paste');
     // the plan keeps the aspect: 300x900 → 21x64 centred (left pad 21), 1100x333 → 64x19 (top pad 22)
     expect(planPreprocessing(pkg.manifest, { width: 300, height: 900 }).resize)
       .toEqual({ kind: 'letterbox', resizedWidth: 21, resizedHeight: 64, top: 0, left: 21 });
@@ -211,6 +211,7 @@ describe('reference trainer (train_folder.py)', () => {
 import json, sys, torch
 sys.path.insert(0, 'models/training')
 from augmentation import paste_defects
+from training_loop import loss_weights
 S, C = 32, 4
 x = torch.zeros(4, 1, S, S); x[:2] = 1.0
 y = torch.tensor([0., 0., 1., 1.]); has_mask = torch.tensor([True, True, False, True]); t = torch.zeros(4, 1, C, C)
@@ -225,11 +226,15 @@ print(json.dumps({'n': xb.shape[0], 'y': yb.tolist(), 'sel': sel.tolist(), 'same
   'changed': [int(((v - 1).abs() > 1e-6).sum()) for v in new], 'at3': [int((v == 3).sum()) for v in new],
   'cells': [tb[i, 0].nonzero().tolist() for i in (4, 5)],
   'hot': [[int(c) // 8 for c in (v == 3).nonzero()[0].tolist()] for v in new], 'none': none[0].shape[0],
-  'two': [two[0].shape[0], two[2].tolist(), [float(v.max()) for v in two[0][4:, 0]]]}))
+  'two': [two[0].shape[0], two[2].tolist(), [float(v.max()) for v in two[0][4:, 0]]],
+  'posWeight': [float(loss_weights(t, y, has_mask)[0]), float(loss_weights(t, y, has_mask, 2.0)[0])]}))
 `;
     const { stdout } = await run(PYTHON, ['-c', script], { cwd: resolve('.'), timeout: 60_000 });
     const r = JSON.parse(stdout) as { n: number; y: number[]; sel: boolean[]; same: boolean; peak: number[]; far: number[];
-      changed: number[]; at3: number[]; cells: number[][][]; hot: number[][]; none: number; two: [number, number[], number[]] };
+      changed: number[]; at3: number[]; cells: number[][][]; hot: number[][]; none: number; two: [number, number[], number[]];
+      posWeight: [number, number] };
+    expect(r.posWeight[0]).toBeCloseTo(1, 6); // 2 good / 2 defective
+    expect(r.posWeight[1]).toBeCloseTo(2 / 6, 6); // --balance-paste with p = 2: 2 good / (2 + 2 x 2) defective as seen
     expect(r.none).toBe(4); // p = 0: the batch as it was
     expect(r.two[0]).toBe(8); // p = 2: two pasted examples per good image
     expect(r.two[1]).toEqual([0, 0, 1, 1, 1, 1, 1, 1]);

@@ -38,6 +38,7 @@ def training_command(args):
             + (f' --crop-size {args.crop_size}' if args.crop_size else '')
             + (f' --zoom {args.zoom}' if args.zoom else '')
             + (' --rot90' if args.rot90 else '') + (f' --paste {args.paste}' if args.paste else '') + (f' --paste-move {args.paste_move}' if args.paste_move else '')
+            + (' --balance-paste' if args.balance_paste else '')
             + (' --no-standardise' if args.no_standardise else '')
             + (f' --crop {args.crop}' if args.crop else '') + (f' --dropout {args.dropout}' if args.dropout else '')
             + (f' --weight-decay {args.weight_decay}' if args.weight_decay != 1e-4 else '')

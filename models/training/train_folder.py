@@ -73,6 +73,8 @@ def parse_args():
                     help='random anisotropic scale augmentation: each axis x [1/(1+Z), 1+Z], +/-10 %% shift; label from the mask')
     ap.add_argument('--paste', type=float, default=0.0,
                     help='copy-paste: per good image of a batch, P more examples (int(P), and one more with probability P - int(P)), each with a masked defect of a training image pasted in')
+    ap.add_argument('--balance-paste', action='store_true',
+                    help='with --paste: count the pasted examples in the image loss weight (good vs defective as the net sees them)')
     ap.add_argument('--paste-move', type=float, default=0.0,
                     help='with --paste: the probability that a pasted defect away from the borders is moved to a random place')
     ap.add_argument('--dropout', type=float, default=0.0, help='dropout on the pooled features of the image head')
@@ -144,8 +146,8 @@ def main():
     if members:
         args.epochs = 0
     n_params = sum(p.numel() for p in (nn.ModuleList(members) if members else net).parameters())
-    img_pos_weight, seg_pos_weight, pos_frac = loss_weights(t, y, has_mask)
-    print(f'parameters {n_params}; positive cells {pos_frac:.4f} -> seg pos_weight {float(seg_pos_weight):.2f}'
+    img_pos_weight, seg_pos_weight, pos_frac = loss_weights(t, y, has_mask, args.paste if args.balance_paste else 0.0)
+    print(f'parameters {n_params}; image pos_weight {float(img_pos_weight):.3f}; positive cells {pos_frac:.4f} -> seg pos_weight {float(seg_pos_weight):.2f}'
           + (f'; validation {len(val[1])} images' if val else ''), flush=True)
     net, t_train = fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, donors)
     if args.save_state and not members:

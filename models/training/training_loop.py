@@ -41,10 +41,12 @@ def metrics(net, x, y, classes, threshold, tta=1):
     return m, scores
 
 
-def loss_weights(t, y, has_mask):
+def loss_weights(t, y, has_mask, pasted=0.0):
     """(image pos_weight: good/defective, segmentation pos_weight: negative/positive cells up to 20, positive cell
-    fraction) of a training split."""
+    fraction) of a training split. pasted (--balance-paste): the pasted defective examples per good image, counted
+    with the defectives, so the image loss weighs good and defective as the net sees them."""
     n_pos, n_neg = float(y.sum()), float((1 - y).sum())
+    n_pos += pasted * n_neg
     img_pos_weight = torch.tensor(n_neg / n_pos if n_pos and n_neg else 1.0)
     pos_frac = float(t[has_mask].mean()) if has_mask.any() else 0.0
     seg_pos_weight = torch.tensor(min(20.0, (1 - pos_frac) / pos_frac) if pos_frac > 0 else 1.0)
