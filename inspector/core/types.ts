@@ -33,6 +33,10 @@ export const ResultCode = {
   INFERENCE_ERROR: 2,
   OVER_BUDGET: 3,
   UNREGISTRABLE: 4,
+  /** the inference worker missed its per-part deadline (hung or dead session): fail-safe reject */
+  INFERENCE_TIMEOUT: 5,
+  /** no inspection: the frame never reached a verdict (see PartReason); the row still exists */
+  NOT_INSPECTED: 6,
 } as const;
 export type ResultCodeValue = (typeof ResultCode)[keyof typeof ResultCode];
 

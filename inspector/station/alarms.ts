@@ -12,6 +12,10 @@ export const Alarm = {
   FOCUS_DRIFT: 'FOCUS_DRIFT',
   /** brightness left the calibrated band or too many pixels saturate (lamp, exposure) */
   EXPOSURE_DRIFT: 'EXPOSURE_DRIFT',
+  /** the station's part ids and the PLC's disagree (stale epoch, a result the PLC did not expect, outcomes that differ) */
+  PART_SYNC: 'PART_SYNC',
+  /** a supervised worker died or missed its deadline and is being restarted */
+  WORKER_RESTART: 'WORKER_RESTART',
 } as const;
 export type AlarmName = (typeof Alarm)[keyof typeof Alarm];
 
