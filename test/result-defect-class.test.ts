@@ -65,11 +65,13 @@ describe('schema v3: results.defect_class', () => {
 
     const ro = openReadOnly(dbPath);
     try {
-      expect(ro.pragma('user_version', { simple: true })).toBe(3);
+      expect(ro.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length); // v3, and the migrations after it
       const after = ro.prepare('SELECT * FROM results ORDER BY id').all() as ResultRow[];
       expect(after).toHaveLength(52);
       // every old row is unchanged, column for column, and has no class
-      for (let i = 0; i < before.length; i++) expect(after[i]).toEqual({ ...before[i], defect_class: null });
+      // (v4's line-truth columns, NULL too: test/part-rows.test.ts)
+      const v4 = { line_epoch: null, part_id: null, reason: null, gate_outcome: null, gate_outcome_at_ms: null };
+      for (let i = 0; i < before.length; i++) expect(after[i]).toEqual({ ...before[i], defect_class: null, ...v4 });
       expect(after[50]).toMatchObject({ seq: 51, defect_class: 'scratch', plc_status: 'acked', plc_write_ms: 1.5 });
       expect(after[51]).toMatchObject({ seq: 52, defect_class: null });
       expect(ro.prepare('SELECT count(*) FROM shadow_results').pluck().get()).toBe(1);

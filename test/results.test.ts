@@ -84,7 +84,7 @@ describe('ResultStore', () => {
 
     const ro = openReadOnly(join(work, 'burst.sqlite'));
     expect(ro.prepare('SELECT config_json FROM runs WHERE run_id = ?').pluck().get('run-a')).toBe('{"station":"test","threshold":0.5}');
-    expect(ro.pragma('user_version', { simple: true })).toBe(3); // 1: results, runs, pending updates; 2: shadow results; 3: defect_class
+    expect(ro.pragma('user_version', { simple: true })).toBe(4); // 1: results, runs, pending updates; 2: shadow results; 3: defect_class; 4: line truth
     expect(ro.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'shadow_results'").pluck().get()).toBe(1);
     expect(ro.prepare('SELECT count(*) FROM pending_updates').pluck().get()).toBe(0);
     ro.close();

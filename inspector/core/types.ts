@@ -42,6 +42,21 @@ export type ResultCodeValue = (typeof ResultCode)[keyof typeof ResultCode];
 
 export type Verdict = 'pass' | 'reject';
 
+/**
+ * Why a part has no model verdict (stored in `results.reason`; NULL on an inspected part):
+ *  - dropped: the frame was dropped before inference (queue full, no capture slot)
+ *  - camera_error: the camera failed on the part's trigger
+ *  - not_seen: the PLC numbered the part but the station never got it (a gap; the row is made by the gate outcome)
+ *  - stale_epoch: the part belongs to a PLC numbering epoch that is no longer current
+ *  - model_down: no model could run
+ *  - inference_timeout: the inference missed its per-part deadline (ResultCode.INFERENCE_TIMEOUT)
+ *  - station_stopping: the station stopped before the part was inspected
+ */
+export type PartReason = 'dropped' | 'camera_error' | 'not_seen' | 'stale_epoch' | 'model_down' | 'inference_timeout' | 'station_stopping';
+
+/** What the gate did with a part, as read back from the PLC (results.gate_outcome). */
+export type GateOutcome = 'accepted' | 'rejected' | 'timeout' | 'late';
+
 /** Per-stage timings of one part, in milliseconds from capture. */
 export interface StageTimings {
   /** capture → handed to the inference worker (queueing + copy) */
@@ -77,4 +92,13 @@ export interface ResultRecord {
    * map channel). Optional for writers that predate it (stored as NULL).
    */
   defectClass?: string | null;
+  /**
+   * Line truth (results schema v4): the PLC's part-numbering epoch (UInt32, new on every PLC restart / counter
+   * reset) and the part's id within it (UInt32, 1, 2, 3 …). With a partId the store keeps exactly one row per
+   * (lineEpoch, partId). Optional for writers that predate them (stored as NULL).
+   */
+  lineEpoch?: number | null;
+  partId?: number | null;
+  /** why the part has no model verdict (null / absent: it was inspected) */
+  reason?: PartReason | null;
 }

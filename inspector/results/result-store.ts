@@ -17,16 +17,33 @@ import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from '../core/logger.js';
-import type { ResultRecord, Verdict } from '../core/types.js';
+import type { GateOutcome, PartReason, ResultRecord, Verdict } from '../core/types.js';
 import { spawnTsWorker } from '../core/spawn-ts-worker.js';
 // Type-only: importing store-worker.ts for values would run the worker here.
 import type {
-  BatchCounts, FromStoreWorker, QuerySpec, RowTuple, ShadowReportRows, ShadowTuple, StoreOp, StoreWorkerData, ToStoreWorker,
+  BatchCounts, FromStoreWorker, GateTuple, PartAccounting, QuerySpec, RowTuple, ShadowReportRows, ShadowTuple, StoreOp,
+  StoreWorkerData, ToStoreWorker,
 } from './store-worker.js';
+
+export type { PartAccounting } from './store-worker.js';
 
 export type StoreRecord = ResultRecord & { runId: string };
 
 /** Facts that arrive after the verdict. Only the fields present are written. */
+/**
+ * The gate's outcome of a PLC-numbered part, read back from the PLC (`ResultStore.setGateOutcome`).
+ * `fill` is used only when the part has no row yet (the station never saw it): the row made for it takes
+ * run_id / seq / captured_at_ms from there, so `fill.seq` must be a seq no record of `fill.runId` uses.
+ */
+export interface GateOutcomeFact {
+  lineEpoch: number;
+  partId: number;
+  outcome: GateOutcome;
+  /** when the outcome was read (Date.now()) */
+  atMs: number;
+  fill: { runId: string; seq: number; capturedAtMs: number };
+}
+
 export interface ResultPatch {
   plcWriteMs?: number | null;
   plcStatus?: ResultRecord['plcStatus'];
@@ -39,10 +56,19 @@ export interface ResultRow {
   id: number; seq: number; captured_at_ms: number; verdict: Verdict; code: number; score: number | null;
   model_name: string; model_version: string; provider: string;
   dispatch_ms: number | null; inference_ms: number | null; frame_to_verdict_ms: number | null;
-  plc_write_ms: number | null; plc_status: ResultRecord['plcStatus']; source_ref: string | null;
+  /** 'none': a row made by a gate outcome for a part the station never saw (no PLC write of its own) */
+  plc_write_ms: number | null; plc_status: ResultRecord['plcStatus'] | 'none'; source_ref: string | null;
   image_path: string | null; anomaly_map_path: string | null; run_id: string;
   /** the model's defect class of the verdict (schema v3; NULL on passes, errors and rows stored before v3) */
   defect_class: string | null;
+  /** line truth (schema v4; NULL on rows stored before v4 or by a writer without it): the PLC's numbering epoch and part id */
+  line_epoch: number | null;
+  part_id: number | null;
+  /** why the part has no model verdict (NULL: inspected) */
+  reason: PartReason | null;
+  /** what the gate did, read back from the PLC (NULL: not read back yet), and when it was read */
+  gate_outcome: GateOutcome | null;
+  gate_outcome_at_ms: number | null;
 }
 
 export interface ResultStoreOptions {
@@ -61,6 +87,8 @@ export interface ResultStoreOptions {
 export interface ResultStoreStats extends BatchCounts {
   added: number;
   updates: number;
+  /** setGateOutcome() calls */
+  gateOutcomes: number;
   batchesCommitted: number;
   restarts: number;
   /** operations added or updated but not yet acknowledged as committed */
@@ -77,8 +105,8 @@ const PatchBit = { plcWriteMs: 1, plcStatus: 2, imagePath: 4, anomalyMapPath: 8 
 
 export class ResultStore {
   readonly stats: ResultStoreStats = {
-    added: 0, updates: 0, inserted: 0, duplicates: 0, updated: 0, deferred: 0, quarantined: 0,
-    batchesCommitted: 0, restarts: 0, backlog: 0, workerUp: false,
+    added: 0, updates: 0, gateOutcomes: 0, inserted: 0, duplicates: 0, updated: 0, deferred: 0, quarantined: 0,
+    outcomes: 0, outcomesKept: 0, batchesCommitted: 0, restarts: 0, backlog: 0, workerUp: false,
   };
   private readonly log: Logger;
   private readonly batchMs: number;
@@ -128,17 +156,50 @@ export class ResultStore {
     this.enqueue({ k: 'run', runId, startedAtMs: Date.now(), configJson: JSON.stringify(config ?? null) });
   }
 
-  /** Queue a result for storage. Never blocks, never drops; the record is copied. */
+  /**
+   * Queue a result for storage. Never blocks, never drops; the record is copied.
+   * With a `partId` (and its `lineEpoch`) the part has one row: if its gate outcome came first (a row made
+   * by setGateOutcome), the record fills that row and the outcome is kept.
+   */
   add(r: StoreRecord): void {
     if (this.closeRequested || this.closed) throw new Error('ResultStore is closed');
     const t = r.timings;
     const row: RowTuple = [
       r.runId, r.seq, r.capturedAtMs, r.verdict, r.code, r.score, r.modelName, r.modelVersion, r.provider,
       t.dispatchMs, t.inferenceMs, t.frameToVerdictMs, t.plcWriteMs, r.plcStatus, r.sourceRef,
-      r.imagePath, r.anomalyMapPath, r.defectClass ?? null,
+      r.imagePath, r.anomalyMapPath, r.defectClass ?? null, r.lineEpoch ?? null, r.partId ?? null, r.reason ?? null,
     ];
     this.stats.added++;
     this.enqueue({ k: 'ins', row });
+  }
+
+  /**
+   * Queue the gate's outcome of a part, read back from the PLC. Never blocks, never drops; batched with the rest,
+   * applied in order. In the worker, one statement: it fills the part's row, or makes one for a part the station
+   * never saw (verdict 'reject', code NOT_INSPECTED, reason 'not_seen', plc_status 'none', run_id / seq /
+   * captured_at_ms from `fill`), which the part's record, if it comes later, fills in. First decision wins,
+   * except that 'late' replaces 'timeout'; an ignored outcome is counted (`stats.outcomesKept`) and, when it
+   * differs from the kept one, logged.
+   */
+  setGateOutcome(o: GateOutcomeFact): void {
+    const row: GateTuple = [o.fill.runId, o.fill.seq, o.fill.capturedAtMs, o.lineEpoch, o.partId, o.outcome, o.atMs];
+    this.stats.gateOutcomes++;
+    this.enqueue({ k: 'gate', row });
+  }
+
+  /** The one-row-per-part books (all runs, or one); sees everything queued before the call. */
+  async partAccounting(runId?: string): Promise<PartAccounting> {
+    return (await this.ask(runId === undefined ? { kind: 'partAccounting' } : { kind: 'partAccounting', runId })) as PartAccounting;
+  }
+
+  /** The highest part id stored for a PLC numbering epoch, 0 if none (on restart: where the missed parts begin). */
+  async lastPartId(lineEpoch: number): Promise<number> {
+    return (await this.ask({ kind: 'lastPartId', lineEpoch })) as number;
+  }
+
+  /** The row of a PLC-numbered part, or null; sees everything queued before the call. */
+  async part(lineEpoch: number, partId: number): Promise<ResultRow | null> {
+    return (await this.ask({ kind: 'part', lineEpoch, partId })) as ResultRow | null;
   }
 
   /** Queue a shadow model's verdict on a part (model registry shadow mode). Never blocks, never drops. */
@@ -299,6 +360,8 @@ export class ResultStore {
         this.stats.updated += m.updated;
         this.stats.deferred += m.deferred;
         this.stats.quarantined += m.quarantined;
+        this.stats.outcomes += m.outcomes;
+        this.stats.outcomesKept += m.outcomesKept;
         this.nextBackoff = this.backoff.initial;
         if (this.stats.backlog < 1024) this.backlogWarnAt = 4096;
         const oldest = this.unacked[0]?.id ?? Infinity;

@@ -73,13 +73,27 @@ export const MIGRATIONS: readonly string[] = [
   // ADD COLUMN with no default rewrites nothing: existing rows read NULL (unknown / before v3).
   `ALTER TABLE results ADD COLUMN defect_class TEXT NULL;
    CREATE INDEX results_defect_class ON results (defect_class) WHERE defect_class IS NOT NULL;`,
+  // 4: line truth. The PLC numbers the parts (line_epoch: its numbering epoch, part_id: 1, 2, 3 … within it);
+  // every part the photo-eye saw has exactly one row, inspected or not (reason: why not), and the row ends up
+  // with the gate's outcome read back from the PLC (NULL: not read back yet). Old rows read NULL everywhere.
+  // The UNIQUE index is the one-row-per-part rule; rows without a part id (before v4) are outside it.
+  `ALTER TABLE results ADD COLUMN line_epoch INTEGER NULL;
+   ALTER TABLE results ADD COLUMN part_id INTEGER NULL;
+   ALTER TABLE results ADD COLUMN reason TEXT NULL;
+   ALTER TABLE results ADD COLUMN gate_outcome TEXT NULL;
+   ALTER TABLE results ADD COLUMN gate_outcome_at_ms INTEGER NULL;
+   CREATE UNIQUE INDEX results_line_part ON results (line_epoch, part_id) WHERE part_id IS NOT NULL;
+   CREATE INDEX results_gate_outcome ON results (gate_outcome);`,
 ];
 
 export const INSERT_COLUMNS = [
   'run_id', 'seq', 'captured_at_ms', 'verdict', 'code', 'score', 'model_name', 'model_version', 'provider',
   'dispatch_ms', 'inference_ms', 'frame_to_verdict_ms', 'plc_write_ms', 'plc_status', 'source_ref',
-  'image_path', 'anomaly_map_path', 'defect_class',
+  'image_path', 'anomaly_map_path', 'defect_class', 'line_epoch', 'part_id', 'reason',
 ] as const;
+
+/** Columns an inspection record (`ResultStore.add`) sets on a row that a gate outcome created first. */
+export const INSPECTION_COLUMNS = INSERT_COLUMNS.filter((c) => c !== 'line_epoch' && c !== 'part_id');
 
 export function migrate(db: Database.Database): number {
   let version = db.pragma('user_version', { simple: true }) as number;

@@ -5,7 +5,10 @@
  *
  * Guarantees (see README.md):
  *  - A batch is acknowledged (`committed`) only after its transaction commits.
- *  - Inserts are idempotent on (run_id, seq): a replayed batch adds nothing.
+ *  - Inserts are idempotent on (run_id, seq), and on (line_epoch, part_id) for a record with a part id:
+ *    a replayed batch adds nothing and changes nothing.
+ *  - One row per PLC-numbered part: a record and the part's gate outcome meet on (line_epoch, part_id), in
+ *    either order (the outcome makes a 'not_seen' row when it comes first; the record then takes it over).
  *  - An update whose row does not exist yet is parked in `pending_updates`
  *    (in the same transaction) and applied when the row is inserted.
  *  - An operation SQLite rejects for its content (constraint, bad binding) is
@@ -18,8 +21,8 @@
  */
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ResultRecord, Verdict } from '../core/types.js';
-import { INSERT_COLUMNS, migrate } from './results-schema.js';
+import type { GateOutcome, PartReason, ResultRecord, Verdict } from '../core/types.js';
+import { INSERT_COLUMNS, INSPECTION_COLUMNS, migrate } from './results-schema.js';
 
 // ---------------------------------------------------------------- protocol --
 
@@ -30,7 +33,18 @@ export type RowTuple = [
   dispatchMs: number, inferenceMs: number, frameToVerdictMs: number, plcWriteMs: number | null,
   plcStatus: ResultRecord['plcStatus'], sourceRef: string | null, imagePath: string | null,
   anomalyMapPath: string | null, defectClass: string | null,
+  lineEpoch: number | null, partId: number | null, reason: PartReason | null,
 ];
+
+/**
+ * The gate's outcome of a part, read back from the PLC (`ResultStore.setGateOutcome`), in this order;
+ * the fill (runId, seq, capturedAtMs) is used only when the part has no row yet (a part the station never saw).
+ */
+export type GateTuple = [
+  fillRunId: string, fillSeq: number, fillCapturedAtMs: number,
+  lineEpoch: number, partId: number, outcome: GateOutcome, atMs: number,
+];
+const GATE_OUTCOMES: ReadonlySet<string> = new Set<GateOutcome>(['accepted', 'rejected', 'timeout', 'late']);
 
 /** mask bits: 1 plcWriteMs, 2 plcStatus, 4 imagePath, 8 anomalyMapPath (only set fields are written). */
 export interface UpdateOp {
@@ -52,12 +66,35 @@ export type StoreOp =
   | { k: 'run'; runId: string; startedAtMs: number; configJson: string }
   | { k: 'ins'; row: RowTuple }
   | { k: 'shd'; row: ShadowTuple }
+  | { k: 'gate'; row: GateTuple }
   | UpdateOp;
 
 export type QuerySpec =
   | { kind: 'count'; runId?: string }
   | { kind: 'rows'; runId?: string; verdict?: Verdict; limit: number; offset: number; order: 'asc' | 'desc' }
-  | { kind: 'shadowReport'; modelName: string; modelVersion: string; runId?: string; limit: number };
+  | { kind: 'shadowReport'; modelName: string; modelVersion: string; runId?: string; limit: number }
+  | { kind: 'partAccounting'; runId?: string }
+  | { kind: 'lastPartId'; lineEpoch: number }
+  | { kind: 'part'; lineEpoch: number; partId: number };
+
+/**
+ * Answer of a 'partAccounting' query (all runs, or one): the one-row-per-part books.
+ * `inspected + sum(notInspected) === rows`; `gate` sums to `rows` too.
+ */
+export interface PartAccounting {
+  /** rows (parts) stored */
+  rows: number;
+  /** of them, rows without a part id (written before line truth, or by a writer without it) */
+  withoutPartId: number;
+  /** rows with a model verdict (no reason) */
+  inspected: number;
+  /** rows without one, by reason ('unspecified': code NOT_INSPECTED with no reason) */
+  notInspected: Record<PartReason | 'unspecified', number>;
+  /** the gate's outcomes read back from the PLC; unknown: none read back (yet) */
+  gate: Record<GateOutcome | 'unknown', number>;
+  /** (line_epoch, part_id) pairs with more than one row: 0 unless the one-row-per-part rule is broken */
+  duplicates: number;
+}
 
 /** Answer of a 'shadowReport' query: agreement of a shadow model with the live verdicts. */
 export interface ShadowReportRows {
@@ -75,7 +112,14 @@ export type ToStoreWorker =
   | { type: 'query'; id: number; q: QuerySpec }
   | { type: 'close' };
 
-export interface BatchCounts { inserted: number; duplicates: number; updated: number; deferred: number; quarantined: number }
+export interface BatchCounts {
+  inserted: number; duplicates: number; updated: number; deferred: number; quarantined: number;
+  /** gate outcomes that filled a row or made one (a part the station never saw) */
+  outcomes: number;
+  /** gate outcomes that changed nothing: the part's outcome was decided already (or a replay) */
+  outcomesKept: number;
+}
+const zeroCounts = (): BatchCounts => ({ inserted: 0, duplicates: 0, updated: 0, deferred: 0, quarantined: 0, outcomes: 0, outcomesKept: 0 });
 
 export type FromStoreWorker =
   | { type: 'ready'; userVersion: number; journalMode: string }
@@ -110,6 +154,31 @@ function shadowReport(db: Database.Database, q: Extract<QuerySpec, { kind: 'shad
   return { ...c, disagree: c.compared - c.agree, disagreements };
 }
 
+const PART_REASONS: readonly PartReason[] = ['dropped', 'camera_error', 'not_seen', 'stale_epoch', 'model_down', 'inference_timeout', 'station_stopping'];
+
+/** The one-row-per-part books (all runs, or one). */
+function partAccounting(db: Database.Database, runId: string | undefined): PartAccounting {
+  const inRun = runId === undefined ? '' : 'WHERE run_id = @runId';
+  const p = { runId };
+  const totals = db.prepare(`SELECT count(*) AS rows,
+      coalesce(sum(part_id IS NULL), 0) AS withoutPartId,
+      coalesce(sum(reason IS NULL AND code <> 6), 0) AS inspected
+    FROM results ${inRun}`).get(p) as { rows: number; withoutPartId: number; inspected: number };
+  const notInspected = Object.fromEntries([...PART_REASONS, 'unspecified'].map((r) => [r, 0])) as PartAccounting['notInspected'];
+  const byReason = db.prepare(`SELECT coalesce(reason, 'unspecified') AS reason, count(*) AS n FROM results
+    ${inRun ? `${inRun} AND` : 'WHERE'} (reason IS NOT NULL OR code = 6) GROUP BY 1`).all(p) as Array<{ reason: string; n: number }>;
+  for (const r of byReason) (notInspected as Record<string, number>)[r.reason] = r.n; // a reason this code does not know is kept as is
+  const gate: PartAccounting['gate'] = { accepted: 0, rejected: 0, timeout: 0, late: 0, unknown: 0 };
+  const byOutcome = db.prepare(`SELECT coalesce(gate_outcome, 'unknown') AS outcome, count(*) AS n FROM results ${inRun} GROUP BY 1`)
+    .all(p) as Array<{ outcome: string; n: number }>;
+  for (const o of byOutcome) (gate as Record<string, number>)[o.outcome] = o.n;
+  // the pairs of this run (or all) that have more than one row anywhere
+  const duplicates = db.prepare(`SELECT count(*) FROM (SELECT 1 FROM results
+      WHERE part_id IS NOT NULL ${runId === undefined ? '' : 'AND (line_epoch, part_id) IN (SELECT line_epoch, part_id FROM results WHERE run_id = @runId)'}
+      GROUP BY line_epoch, part_id HAVING count(*) > 1)`).pluck().get(p) as number;
+  return { ...totals, notInspected, gate, duplicates };
+}
+
 // ---------------------------------------------------------------- worker --
 
 function main(): void {
@@ -128,9 +197,30 @@ function main(): void {
 
   const insertRun = db.prepare(
     'INSERT INTO runs (run_id, started_at_ms, config_json) VALUES (?, ?, ?) ON CONFLICT(run_id) DO NOTHING');
-  const insertResult = db.prepare(
-    `INSERT INTO results (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})
+  const insertValues = `INSERT INTO results (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`;
+  const insertResult = db.prepare(`${insertValues} ON CONFLICT(run_id, seq) DO NOTHING`);
+  // A record of a PLC-numbered part: one row per (line_epoch, part_id). A row made first by the part's gate
+  // outcome (plc_status 'none': the station never had the part) takes the record's inspection fields, its
+  // (run_id, seq) included, and keeps its outcome. A row that came from a record already is left alone: a
+  // replay (or a second record for the part, a caller bug) inserts nothing, so a replay never undoes patches.
+  const upsertPart = db.prepare(`${insertValues}
+     ON CONFLICT(line_epoch, part_id) WHERE part_id IS NOT NULL DO UPDATE SET
+       ${INSPECTION_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ')}
+       WHERE results.plc_status = 'none'
      ON CONFLICT(run_id, seq) DO NOTHING`);
+  // The gate's outcome: fills the part's row, or makes one for a part the station never saw (not_seen). First
+  // decision wins, except that 'late' replaces 'timeout' (the station's result reached the PLC after the window).
+  // The fill's (run_id, seq) only matter when a row is made: the (line_epoch, part_id) conflict is checked first.
+  const upsertGate = db.prepare(
+    `INSERT INTO results (run_id, seq, captured_at_ms, verdict, code, score, model_name, model_version, provider,
+       dispatch_ms, inference_ms, frame_to_verdict_ms, plc_write_ms, plc_status, source_ref, image_path, anomaly_map_path,
+       defect_class, line_epoch, part_id, reason, gate_outcome, gate_outcome_at_ms)
+     VALUES (?, ?, ?, 'reject', 6, NULL, '', '', '', NULL, NULL, NULL, NULL, 'none', NULL, NULL, NULL,
+       NULL, ?, ?, 'not_seen', ?, ?)
+     ON CONFLICT(line_epoch, part_id) WHERE part_id IS NOT NULL DO UPDATE SET
+       gate_outcome = excluded.gate_outcome, gate_outcome_at_ms = excluded.gate_outcome_at_ms
+       WHERE results.gate_outcome IS NULL OR (results.gate_outcome = 'timeout' AND excluded.gate_outcome = 'late')`);
+  const outcomeOf = db.prepare('SELECT gate_outcome FROM results WHERE line_epoch = ? AND part_id = ?').pluck();
   const patchSet = `
     plc_write_ms     = CASE WHEN @mask & 1 THEN @plcWriteMs ELSE plc_write_ms END,
     plc_status       = CASE WHEN @mask & 2 THEN @plcStatus ELSE plc_status END,
@@ -156,10 +246,13 @@ function main(): void {
     `INSERT INTO shadow_results (${SHADOW_COLUMNS.join(', ')}) VALUES (${SHADOW_COLUMNS.map(() => '?').join(', ')})
      ON CONFLICT DO NOTHING`);
   let parked = countParked.get() as number;
+  let replaying = false;
 
   const apply = (op: StoreOp, c: BatchCounts): void => {
     if (op.k === 'ins') {
-      if (insertResult.run(op.row).changes === 0) { c.duplicates++; return; }
+      const partId = op.row[19];
+      if (partId != null && op.row[18] == null) throw new TypeError('a result with a partId needs its lineEpoch');
+      if ((partId == null ? insertResult : upsertPart).run(op.row).changes === 0) { c.duplicates++; return; }
       c.inserted++;
       if (parked > 0) {
         const p = takeParked.get(op.row[0], op.row[1]) as Omit<UpdateOp, 'k' | 'runId' | 'seq'> | undefined;
@@ -168,6 +261,16 @@ function main(): void {
           dropParked.run(op.row[0], op.row[1]);
           parked--;
         }
+      }
+    } else if (op.k === 'gate') {
+      const [, , , lineEpoch, partId, outcome] = op.row;
+      if (!GATE_OUTCOMES.has(outcome)) throw new TypeError(`unknown gate outcome ${JSON.stringify(outcome)}`);
+      if (upsertGate.run(op.row).changes > 0) { c.outcomes++; return; }
+      c.outcomesKept++;
+      const kept = outcomeOf.get(lineEpoch, partId) as GateOutcome | null;
+      if (!replaying && kept !== outcome && !(kept === 'late' && outcome === 'timeout')) {
+        log('warn', 'a gate outcome was ignored: the part has one already (first decision wins, except timeout → late)',
+          { lineEpoch, partId, kept, ignored: outcome });
       }
     } else if (op.k === 'shd') {
       insertShadow.run(op.row); // not counted as results; a replayed one adds nothing
@@ -188,7 +291,7 @@ function main(): void {
     return typeof code === 'string' && (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH');
   };
   const runBatch = db.transaction((ops: StoreOp[]): BatchCounts => {
-    const c: BatchCounts = { inserted: 0, duplicates: 0, updated: 0, deferred: 0, quarantined: 0 };
+    const c = zeroCounts();
     for (const op of ops) {
       try {
         applyOne(op, c);
@@ -205,6 +308,13 @@ function main(): void {
 
   const query = (q: QuerySpec): unknown => {
     if (q.kind === 'shadowReport') return shadowReport(db, q);
+    if (q.kind === 'partAccounting') return partAccounting(db, q.runId);
+    if (q.kind === 'lastPartId') {
+      return db.prepare('SELECT coalesce(max(part_id), 0) FROM results WHERE line_epoch = ? AND part_id IS NOT NULL').pluck().get(q.lineEpoch);
+    }
+    if (q.kind === 'part') {
+      return db.prepare('SELECT * FROM results WHERE line_epoch = ? AND part_id = ?').get(q.lineEpoch, q.partId) ?? null;
+    }
     if (q.kind === 'count') {
       const sql = q.runId === undefined ? 'SELECT count(*) FROM results' : 'SELECT count(*) FROM results WHERE run_id = ?';
       const stmt = db.prepare(sql).pluck();
@@ -222,6 +332,7 @@ function main(): void {
     if (msg.type === 'batch') {
       const t0 = performance.now();
       let counts: BatchCounts;
+      replaying = msg.replay;
       try {
         counts = runBatch(msg.ops);
       } catch (err) {
@@ -230,7 +341,7 @@ function main(): void {
       }
       if (data.dieAfterCommitOfBatch === msg.id) process.exit(3);
       if (counts.duplicates > 0 && !msg.replay) {
-        log('warn', 'results with an existing (run_id, seq) were ignored', { batch: msg.id, duplicates: counts.duplicates });
+        log('warn', 'results with an existing (run_id, seq) or (line_epoch, part_id) were ignored', { batch: msg.id, duplicates: counts.duplicates });
       }
       post({ type: 'committed', id: msg.id, ms: performance.now() - t0, ...counts });
     } else if (msg.type === 'query') {
