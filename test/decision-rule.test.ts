@@ -199,7 +199,7 @@ describe('per-class thresholds of multi-class outputs', () => {
     const writes: Array<{ partId: number; pass: boolean; code: number }> = [];
     const records: ResultRecord[] = [];
     const maps: Array<{ seq: number; data: Float32Array; width: number; height: number }> = [];
-    const plc = { writeResult: async (partId: number, pass: boolean, code: number) => { writes.push({ partId, pass, code }); return 1; } };
+    const plc = { writeResult: async (partId: number, _epoch: number, pass: boolean, code: number) => { writes.push({ partId, pass, code }); return 1; } };
     const store = { add: (rec: ResultRecord) => { records.push(rec); }, update: () => undefined };
     const images = { offer: (job: { seq: number; map?: { data: Float32Array; width: number; height: number } }) => {
       if (job.map) maps.push({ seq: job.seq, data: job.map.data.slice(), width: job.map.width, height: job.map.height });

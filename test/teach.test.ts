@@ -147,7 +147,7 @@ describe('teach from good parts', () => {
         plc: { writes: 0, writeErrors: 0, reconnects: 0, heartbeats: 0 }, images: { offered: 0, written: 0, dropped: 0, failed: 0 } });
       const metrics = new StationMetrics(snapshot, { station: 'test' });
       const loop = new PartLoop(runner,
-        { writeResult: async (_id, pass, code) => { writes.push({ pass, code }); return 0.1; } },
+        { writeResult: async (_id, _epoch, pass, code) => { writes.push({ pass, code }); return 0.1; } },
         { add: (r) => { records.push(r); }, update: () => {} },
         { offer: () => null }, metrics, new Alarms(logger, () => {}),
         { runId: 'r1', budgetMs: 1000, saveImages: 'none', passSampleEvery: 100, doubtMargin: 0.1 });

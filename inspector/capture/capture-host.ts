@@ -15,6 +15,7 @@ import { Counter, FrameRing } from './frame-ring.js';
 import type { CaptureConfig } from './create-source.js';
 import type { CaptureWorkerData, FromCapture, ToCapture } from './capture-worker.js';
 import type { CaptureChecksConfig } from '../../calibration/station-calibration.js';
+import type { LostPart } from './triggered-feed.js';
 
 /**
  * Frames that may wait for the part loop before the oldest is dropped. Four
@@ -46,7 +47,11 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
     void _unused;
     this.ring = ring ?? FrameRing.allocate(RING_SLOTS, config.width * config.height);
     this.releasers = this.ring.views.map((_, i) => () => this.ring.release(i));
-    this.mailbox = new LatestFrameMailbox((f) => f.release?.(), MAILBOX_DEPTH);
+    // a frame pushed out of the mailbox is a lost part: reported ('dropped', the frame without its data)
+    this.mailbox = new LatestFrameMailbox((f) => {
+      f.release?.();
+      this.emit('dropped', { seq: f.seq, partId: f.partId, lineEpoch: f.lineEpoch, item: f.item, sourceRef: f.sourceRef });
+    }, MAILBOX_DEPTH);
     this.worker = spawnTsWorker(new URL('./capture-worker.ts', import.meta.url),
       { config: plain, ring: this.ring.buffers, checks } satisfies CaptureWorkerData);
     this.worker.on('message', (m: FromCapture) => this.onMessage(m));
@@ -114,10 +119,20 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
   private onMessage(m: FromCapture): void {
     if (m.t === 'frame') {
       if (this._state !== 'running') this.setState('running');
-      this.mailbox.offer({
+      const frame: Frame = {
         seq: m.seq, capturedNs: m.capturedNs, width: this.config.width, height: this.config.height, format: 'GRAY8',
         data: this.ring.views[m.slot]!, slot: m.slot, sourceRef: m.sourceRef, release: this.releasers[m.slot],
-      });
+      };
+      if (m.partId !== undefined) { frame.partId = m.partId; frame.lineEpoch = m.lineEpoch; frame.item = m.item; }
+      this.mailbox.offer(frame);
+    } else if (m.t === 'lost') {
+      this.emit('lost', { epoch: m.epoch, partId: m.partId, item: m.item, reason: m.reason } satisfies LostPart);
+    } else if (m.t === 'failed') {
+      const err = reviveError(m.error, 'the capture worker');
+      this.log.error({ err: err.message }, 'camera failed after start');
+      this.setState('stopped');
+      this.mailbox.close();
+      if (this.listenerCount('error') > 0) this.emit('error', err);
     } else if (m.t === 'state') {
       this.setState(m.state as SourceState);
     } else if (m.t === 'checks') {

@@ -25,7 +25,12 @@ export type FromCapture =
   | { t: 'started'; restarts: number }
   | { t: 'start-error'; error: ReturnType<typeof toErrorData> }
   | { t: 'state'; state: string }
-  | { t: 'frame'; slot: number; seq: number; capturedNs: bigint; sourceRef: string | undefined }
+  | { t: 'frame'; slot: number; seq: number; capturedNs: bigint; sourceRef: string | undefined;
+      partId: number | undefined; lineEpoch: number | undefined; item: number | undefined }
+  /** a triggered part that did not become a frame for the station (every one is reported) */
+  | { t: 'lost'; epoch: number; partId: number; item: number; reason: 'dropped' | 'camera_error' }
+  /** the camera failed for good after it had started (start-error is only for start()) */
+  | { t: 'failed'; error: ReturnType<typeof toErrorData> }
   /** `gen`: the check settings it was computed with (0: those the worker started with; see 'set-checks') */
   | { t: 'checks'; checks: ImageChecks; gen: number }
   | { t: 'stopped' };
@@ -56,9 +61,16 @@ async function pump(s: GstFrameSource): Promise<void> {
   for await (const frame of s) {
     publishStats(s);
     const slot = ring.claim();
-    if (slot < 0) { ring.count(Counter.RING_FULL_DROPS); continue; } // counted, never silent
+    if (slot < 0) { // counted, never silent; a triggered part is reported with its id
+      ring.count(Counter.RING_FULL_DROPS);
+      if (frame.partId !== undefined && frame.lineEpoch !== undefined) {
+        port.postMessage({ t: 'lost', epoch: frame.lineEpoch, partId: frame.partId, item: frame.item ?? 0, reason: 'dropped' } satisfies FromCapture);
+      }
+      continue;
+    }
     ring.views[slot]!.set(frame.data);
-    port.postMessage({ t: 'frame', slot, seq: frame.seq, capturedNs: frame.capturedNs, sourceRef: frame.sourceRef } satisfies FromCapture);
+    port.postMessage({ t: 'frame', slot, seq: frame.seq, capturedNs: frame.capturedNs, sourceRef: frame.sourceRef,
+      partId: frame.partId, lineEpoch: frame.lineEpoch, item: frame.item } satisfies FromCapture);
     // about once a second: focus/exposure of this frame, from this thread's own copy (~1 ms, strided)
     if (checks && Date.now() - lastCheckMs >= checks.intervalMs) {
       lastCheckMs = Date.now();
@@ -70,11 +82,15 @@ async function pump(s: GstFrameSource): Promise<void> {
 }
 
 async function start(): Promise<void> {
+  let started = false;
   try {
-    source = await createFrameSource({ ...config, logger: log });
+    source = await createFrameSource({ ...config, logger: log }, {
+      onLost: (p) => port.postMessage({ t: 'lost', epoch: p.epoch, partId: p.partId, item: p.item, reason: p.reason } satisfies FromCapture),
+    });
     source.on('state', (state: string) => { publishStats(source!); port.postMessage({ t: 'state', state } satisfies FromCapture); });
     source.on('error', (err: Error) => log.warn({ err: err.message }, 'camera error'));
     await source.start();
+    started = true;
     port.postMessage({ t: 'started', restarts: source.stats.restarts } satisfies FromCapture);
     const timer = setInterval(() => publishStats(source!), 200);
     await pump(source);
@@ -82,7 +98,9 @@ async function start(): Promise<void> {
     port.postMessage({ t: 'stopped' } satisfies FromCapture);
   } catch (err) {
     source?.stop();
-    port.postMessage({ t: 'start-error', error: toErrorData(err) } satisfies FromCapture);
+    // after start() the host no longer waits for start-error: a later failure has its own message
+    port.postMessage(started ? { t: 'failed', error: toErrorData(err) } satisfies FromCapture
+      : { t: 'start-error', error: toErrorData(err) } satisfies FromCapture);
   }
 }
 

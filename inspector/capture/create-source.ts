@@ -12,8 +12,10 @@ import path from 'node:path';
 import { CaptureError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { GstFrameSource, type RestartPolicy } from './gst-frame-source.js';
-import { renderPipeline, type TemplateName, type TemplateValues } from './pipeline-templates.js';
-import { prepareReplayCache } from './replay-cache.js';
+import { readFileSync } from 'node:fs';
+import { loadPipelineTemplate, renderPipelineTemplate, type TemplateName, type TemplateValues } from './pipeline-templates.js';
+import { prepareReplayCache, rawFileName } from './replay-cache.js';
+import { TriggeredFeed, type LostPart } from './triggered-feed.js';
 
 export interface CaptureConfig {
   template: TemplateName;
@@ -27,6 +29,8 @@ export interface CaptureConfig {
   cacheDir?: string;
   /** replay: UDP port on 127.0.0.1 that receives one datagram per frame (photo-eye); absent: none */
   photoEyePort?: number;
+  /** replay-triggered: UDP port on 127.0.0.1 the line's trigger telegrams arrive on (plc/trigger-telegram.ts) */
+  triggerPort?: number;
   /** testsrc: videotestsrc pattern (default 'ball') */
   pattern?: string;
   /** v4l2: device node (default /dev/video0) */
@@ -64,7 +68,7 @@ function need<T>(value: T | undefined, what: string, template: string): T {
 }
 
 /** The template values a config renders to (and, for replay, the frame → file list). */
-export async function resolveTemplateValues(config: CaptureConfig): Promise<{ values: TemplateValues; sourceRefs?: string[] }> {
+export async function resolveTemplateValues(config: CaptureConfig): Promise<{ values: TemplateValues; sourceRefs?: string[]; rawPattern?: string }> {
   const { template, width, height } = config;
   const size = { width, height };
   switch (template) {
@@ -82,6 +86,13 @@ export async function resolveTemplateValues(config: CaptureConfig): Promise<{ va
         },
         sourceRefs: cache.files,
       };
+    }
+    case 'replay-triggered': {
+      const folder = need(config.folder, 'folder', template);
+      need(config.triggerPort, 'triggerPort', template);
+      const cacheDir = config.cacheDir ?? defaultReplayCacheDir(folder, width, height);
+      const cache = await prepareReplayCache(folder, cacheDir, size);
+      return { values: { ...size }, sourceRefs: cache.files, rawPattern: cache.pattern };
     }
     case 'testsrc':
       return { values: { ...size, rate: config.rate, pattern: config.pattern } };
@@ -104,16 +115,34 @@ export async function resolveTemplateValues(config: CaptureConfig): Promise<{ va
   }
 }
 
-/** Prepare (replay cache), render the template and construct the source. */
-export async function createFrameSource(config: CaptureConfig): Promise<GstFrameSource> {
+/**
+ * Prepare (replay cache), render the template and construct the source. A triggered
+ * template gets its TriggeredFeed, bound to `triggerPort` before this resolves;
+ * `onLost` hears of every trigger that did not become a frame.
+ */
+export async function createFrameSource(config: CaptureConfig, hooks: { onLost?: (p: LostPart) => void } = {}): Promise<GstFrameSource> {
   if (config.photoEyePort !== undefined && config.template !== 'replay') {
     throw new CaptureError(`photoEyePort is only supported by the replay template, not ${config.template}`);
   }
-  const { values, sourceRefs } = await resolveTemplateValues(config);
-  const launch = renderPipeline(config.template, values, config.pipelinesDir);
+  const { values, sourceRefs, rawPattern } = await resolveTemplateValues(config);
+  const template = loadPipelineTemplate(config.template, config.pipelinesDir);
+  const launch = renderPipelineTemplate(template, values);
   const log = config.logger;
   log.debug({ template: config.template, launch }, 'capture pipeline');
+  let feed: TriggeredFeed | undefined;
+  if (template.trigger) {
+    if (!rawPattern || !sourceRefs) throw new CaptureError(`capture template ${config.template}: no replay images for the trigger feed`);
+    const dir = path.dirname(rawPattern);
+    const images = sourceRefs.map((_, i) => readFileSync(path.join(dir, rawFileName(i))));
+    feed = new TriggeredFeed({ port: config.triggerPort!, images, log, onLost: hooks.onLost ?? (() => undefined) });
+    try {
+      await feed.bind();
+    } catch (err) {
+      throw new CaptureError(`trigger port ${config.triggerPort}: ${(err as Error).message}`);
+    }
+  }
   return new GstFrameSource({
+    ...(feed ? { feed } : {}),
     launch,
     width: config.width,
     height: config.height,

@@ -41,7 +41,8 @@ import { CaptureError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Frame } from '../core/types.js';
 import { LatestFrameMailbox, type FrameSourceStats, type SourceState } from './frame-source.js';
-import { asAppSink, createPipeline, type GstAppSink, type GstBusMessage, type GstPipeline } from './gst.js';
+import { asAppSink, asAppSrc, createPipeline, type GstAppSink, type GstBusMessage, type GstPipeline } from './gst.js';
+import { PRIME, type TriggeredFeed } from './triggered-feed.js';
 
 export interface RestartPolicy {
   /** first wait before rebuilding a failed pipeline */
@@ -64,6 +65,12 @@ export interface GstFrameSourceOptions {
   stallTimeoutMs: number;
   /** used as is: pass a child logger, e.g. logger.child({ mod: 'capture' }) */
   logger: Logger;
+  /**
+   * A triggered camera (pipelines with `"trigger": true`): the line's triggers feed the
+   * pipeline's appsrc `src`, each frame carries its trigger's (Epoch, PartId), and every
+   * trigger that does not become a frame is reported lost through the feed.
+   */
+  feed?: TriggeredFeed;
 }
 
 export interface GstFrameSourceEvents {
@@ -87,7 +94,7 @@ const MAX_SIZE_ERROR_LOGS = 5;
 
 export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implements AsyncIterable<Frame> {
   private readonly opts: GstFrameSourceOptions;
-  private readonly mailbox = new LatestFrameMailbox();
+  private readonly mailbox: LatestFrameMailbox;
   private readonly frameBytes: number;
   private readonly log: Logger;
   private _state: SourceState = 'stopped';
@@ -115,6 +122,11 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
       throw new CaptureError('restart delays are invalid');
     }
     this.opts = opts;
+    const feed = opts.feed;
+    // a frame replaced in the mailbox is a part lost: with a trigger feed it is reported with its id
+    this.mailbox = new LatestFrameMailbox(feed ? (f) => {
+      if (f.partId !== undefined && f.lineEpoch !== undefined) feed.lose({ epoch: f.lineEpoch, partId: f.partId, item: f.item ?? 0 }, 'dropped');
+    } : undefined);
     this.frameBytes = width * height;
     this.log = opts.logger; // the caller binds { mod: 'capture' } (the station does)
   }
@@ -150,6 +162,7 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
     if (this._state === 'stopped' && this.mailbox.isClosed) return;
     this.clearTimers();
     this.teardown();
+    this.opts.feed?.close();
     this.mailbox.close();
     this.setState('stopped');
     const w = this.startWaiter;
@@ -187,6 +200,11 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
       this.failStart('the launch string has no appsink named "sink"');
       return;
     }
+    const src = this.opts.feed ? asAppSrc(pipeline.findChild('src')) : null;
+    if (this.opts.feed && !src) {
+      this.failStart('a triggered template needs an appsrc named "src"');
+      return;
+    }
     const run: Run = { gen, pipeline, sink, samples: 0, wrongSize: 0, startedAt: 0 };
     this.run = run;
     pipeline.pollBus((msg) => this.onBus(gen, msg));
@@ -194,7 +212,10 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
     pipeline.play();
     run.startedAt = performance.now();
     this.noteBlocking('play', run.startedAt - t0);
-    if (this.run === run) this.arm(run);
+    if (this.run === run) {
+      this.arm(run);
+      if (src) this.opts.feed!.attach(src);
+    }
   }
 
   private arm(run: Run): void {
@@ -209,7 +230,14 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
       }
       this.arm(run);
       run.samples++;
+      const trigger = this.opts.feed ? this.opts.feed.take() : null;
+      if (trigger === PRIME) { // the pipeline works end to end; not a part
+        this.lastFrameAt = performance.now();
+        if (this._state !== 'running') this.onFirstFrame();
+        return;
+      }
       if (buf.length !== this.frameBytes) {
+        if (trigger) this.opts.feed!.lose(trigger, 'camera_error');
         this.mailbox.stats.errors++;
         run.wrongSize++;
         if (this.sizeErrors++ < MAX_SIZE_ERROR_LOGS) {
@@ -227,7 +255,16 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
         data: buf,
       };
       const refs = this.opts.sourceRefs;
-      if (refs && refs.length > 0) frame.sourceRef = refs[(run.samples - 1) % refs.length];
+      if (this.opts.feed) {
+        if (!trigger) { // cannot happen with a non-dropping pipeline: never guess an id
+          this.onFailure(run.gen, 'a frame came out of the triggered pipeline with no trigger waiting');
+          return;
+        }
+        frame.partId = trigger.partId;
+        frame.lineEpoch = trigger.epoch;
+        frame.item = trigger.item;
+        if (refs && refs.length > 0) frame.sourceRef = refs[trigger.item % refs.length];
+      } else if (refs && refs.length > 0) frame.sourceRef = refs[(run.samples - 1) % refs.length];
       this.lastFrameAt = performance.now();
       this.mailbox.offer(frame);
       if (this._state !== 'running') this.onFirstFrame();
@@ -270,6 +307,8 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
     const run = this.run;
     if (!run || this._state === 'stopped' || run.startedAt === 0) return;
     const valid = run.samples - run.wrongSize;
+    // a triggered camera with no trigger waiting is idle, not stalled
+    if (this.opts.feed && this.opts.feed.inFlight === 0 && valid > 0) return;
     const since = Math.max(run.startedAt, valid > 0 ? this.lastFrameAt : 0);
     const idle = performance.now() - since;
     if (idle > this.opts.stallTimeoutMs) {
@@ -312,6 +351,7 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
     const run = this.run;
     this.run = null;
     this.gen++; // every callback of the old pipeline is now stale
+    this.opts.feed?.detach(); // frames still inside it are lost parts, reported
     if (!run) return;
     try {
       // Keep the stop's own state-change messages on the bus: they release

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PipelineTemplateError } from '../core/errors.js';
 
-export const TEMPLATE_NAMES = ['replay', 'testsrc', 'v4l2', 'gige', 'rtsp'] as const;
+export const TEMPLATE_NAMES = ['replay', 'replay-triggered', 'testsrc', 'v4l2', 'gige', 'rtsp'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
 /** Every template ends with this sink; GstFrameSource pulls from `sink`. */
@@ -56,6 +56,8 @@ export interface PipelineTemplate {
   name: string;
   description: string;
   photoEye: boolean;
+  /** the camera takes one frame per line trigger (an appsrc named `src` fed by triggered-feed.ts) */
+  trigger: boolean;
   variables: Record<string, VariableSpec>;
   defaults: Record<string, unknown>;
   sections: Record<string, TemplateSection>;
@@ -91,7 +93,7 @@ function placeholders(text: string): string[] {
 
 function parseTemplate(name: string, raw: unknown): PipelineTemplate {
   if (!isRecord(raw)) fail(`template ${name}: not a JSON object`);
-  const { description, photoEye, variables, defaults, sections, launch } = raw;
+  const { description, photoEye, trigger, variables, defaults, sections, launch } = raw;
   if (typeof launch !== 'string' || launch.length === 0) fail(`template ${name}: "launch" must be a string`);
   if (!isRecord(variables)) fail(`template ${name}: "variables" must be an object`);
   const vars: Record<string, VariableSpec> = {};
@@ -130,6 +132,7 @@ function parseTemplate(name: string, raw: unknown): PipelineTemplate {
     name,
     description: typeof description === 'string' ? description : '',
     photoEye: photoEye === true,
+    trigger: trigger === true,
     variables: vars,
     defaults: defs,
     sections: secs,

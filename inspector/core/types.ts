@@ -16,6 +16,14 @@ export interface Frame {
   data: Uint8Array;
   /** Where the frame came from, when the source knows (replay: the image file). */
   sourceRef?: string;
+  /**
+   * The part's identity, from the line's trigger (plc/trigger-telegram.ts): the PLC's
+   * part-numbering epoch and PartId. Absent for a free-running camera.
+   */
+  partId?: number;
+  lineEpoch?: number;
+  /** the simulated line's physical part (replay image index) */
+  item?: number;
   /** Index of the shared capture-ring slot holding `data`, when it lives in one. */
   slot?: number;
   /**

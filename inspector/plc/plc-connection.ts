@@ -36,8 +36,8 @@ quietNodeOpcua();
 /** Errors after which the session or channel is unusable: the link must be recycled. */
 export const SESSION_GONE = /BadSession|BadSecureChannel|BadConnection|BadTcp|BadNotConnected|BadServerHalted|BadShutdown|BadCommunicationError|disconnected|closed|Invalid Channel/i;
 
-/** Pass, Code, Score, PartId in RESULT_WRITE_ORDER (the strobe last). */
-export type ResultWriteValues = [WriteValue, WriteValue, WriteValue, WriteValue];
+/** Pass, Code, Score, Epoch, PartId in RESULT_WRITE_ORDER (the strobe last). */
+export type ResultWriteValues = [WriteValue, WriteValue, WriteValue, WriteValue, WriteValue];
 
 export interface PlcWriteValues {
   result: ResultWriteValues;
@@ -63,6 +63,7 @@ export function buildWriteValues(nodeIds: PlcNodeIds): PlcWriteValues {
     pass: make('pass', DataType.Boolean, false),
     code: make('code', DataType.UInt16, 0),
     score: make('score', DataType.Float, 0),
+    epoch: make('epoch', DataType.UInt32, 0),
     partId: make('partId', DataType.UInt32, 0),
   };
   return {
@@ -128,10 +129,10 @@ export async function openSession(p: OpenSessionParams): Promise<{ client: OPCUA
  * on a real PLC would otherwise fail every write while the link looks "up".
  */
 async function verifyNodes(session: ClientSession, values: PlcWriteValues, endpoint: string, log: Logger): Promise<void> {
-  const [pass, code, score, partId] = values.result;
+  const [pass, code, score, epoch, partId] = values.result;
   const expected: [string, WriteValue, DataType][] = [
     ['pass', pass, DataType.Boolean], ['code', code, DataType.UInt16], ['score', score, DataType.Float],
-    ['partId', partId, DataType.UInt32], ['heartbeat', values.heartbeat[0], DataType.UInt32],
+    ['epoch', epoch, DataType.UInt32], ['partId', partId, DataType.UInt32], ['heartbeat', values.heartbeat[0], DataType.UInt32],
   ];
   const read = await session.read(expected.map(([, wv]) => ({ nodeId: wv.nodeId, attributeId: AttributeIds.DataType })));
   const problems: string[] = [];
@@ -151,6 +152,15 @@ async function verifyNodes(session: ClientSession, values: PlcWriteValues, endpo
     log.error({ endpoint, problems }, message);
     throw new Error(message);
   }
+}
+
+/** The PLC's line state and counters, read in one request (plc-status.ts reads them). */
+export async function readPlcStatus(session: ClientSession, nodeIds: readonly string[]): Promise<unknown[]> {
+  const read = await session.read(nodeIds.map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })));
+  return read.map((dv, i) => {
+    if (dv.statusCode.value !== StatusCodes.Good.value) throw new Error(`PLC status ${nodeIds[i]}: ${dv.statusCode.toString()}`);
+    return dv.value.value as unknown;
+  });
 }
 
 export function firstBad(results: StatusCode[] | undefined, expected: number): string | null {

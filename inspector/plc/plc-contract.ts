@@ -8,20 +8,31 @@
  *
  * ## The result strobe convention
  *
- * For every part the station sends ONE WriteRequest with four WriteValues, in
+ * For every part the station sends ONE WriteRequest with five WriteValues, in
  * this order (see `RESULT_WRITE_ORDER`):
  *
  *   1. Inspection.Result.Pass    Boolean
  *   2. Inspection.Result.Code    UInt16   (0 is the only code that means accept)
  *   3. Inspection.Result.Score   Float
- *   4. Inspection.Result.PartId  UInt32   ← the strobe, written LAST
+ *   4. Inspection.Result.Epoch   UInt32   (the PLC's Line.Epoch the part id belongs to)
+ *   5. Inspection.Result.PartId  UInt32   ← the strobe, written LAST
  *
  * PartId is the strobe: when the PLC sees PartId written it latches the Pass,
- * Code and Score written before it IN THE SAME REQUEST and applies them to that
- * part's reject-gate window. Values from an earlier request are never reused
- * (a request that writes only PartId is an invalid result: the part is
- * rejected). PartIds are 1, 2, 3… in photo-eye order; each write should be the
- * previous PartId + 1 (the PLC counts SequenceMismatch otherwise).
+ * Code, Score and Epoch written before it IN THE SAME REQUEST and applies them
+ * to that part's reject-gate window. Values from an earlier request are never
+ * reused (a request that writes only PartId is an invalid result: the part is
+ * rejected).
+ *
+ * ## Part identity is the line's (the Cognex "trigger ID" convention)
+ *
+ * The PLC numbers the parts where they are triggered: its photo-eye gives each
+ * part the next PartId of the current Line.Epoch and triggers the camera with
+ * that (Epoch, PartId) (trigger-telegram.ts). The station returns the pair with
+ * the result. A result whose Epoch is not the PLC's current one is never applied
+ * (WrongEpochResults); a result for a PartId the PLC has not triggered, or whose
+ * window has been decided, is never applied to another part (OrphanResults /
+ * LateResults / DuplicateResults). The PLC logs every part's outcome
+ * (Plc.Outcomes.*): the station reads them back into its records.
  *
  * Why per request and not per variable: node-opcua (2.182) applies the
  * WriteValues of ONE request in order, but when the station pipelines requests
@@ -61,8 +72,10 @@ export const stationTags = {
     description: 'Result code (core/types.ts ResultCode); 0 is the only accept code' },
   score: { id: 'Inspection.Result.Score', dataType: 'Float', writer: 'station',
     description: 'Model score, informational' },
+  epoch: { id: 'Inspection.Result.Epoch', dataType: 'UInt32', writer: 'station',
+    description: 'Line.Epoch of the part the result belongs to; a result of another epoch is never applied' },
   partId: { id: 'Inspection.Result.PartId', dataType: 'UInt32', writer: 'station',
-    description: 'Strobe: part the result belongs to (1-based photo-eye order); written last' },
+    description: 'Strobe: part the result belongs to (the PartId of its trigger); written last' },
   heartbeat: { id: 'Inspection.Heartbeat', dataType: 'UInt32', writer: 'station',
     description: 'Counter the station increments every heartbeat interval' },
 } as const satisfies Record<string, PlcTagSpec>;
@@ -86,7 +99,15 @@ export const plcTags = {
   ResultsReceived: { id: 'Plc.Counters.ResultsReceived', dataType: 'UInt32', writer: 'plc',
     description: 'Strobes received (every PartId write)' },
   OrphanResults: { id: 'Plc.Counters.OrphanResults', dataType: 'UInt32', writer: 'plc',
-    description: 'Results for a part the photo-eye did not see within the window after the result (or PartId 0)' },
+    description: 'Results for a PartId the photo-eye has not triggered in this epoch (or PartId 0): never applied' },
+  WrongEpochResults: { id: 'Plc.Counters.WrongEpochResults', dataType: 'UInt32', writer: 'plc',
+    description: 'Results whose Epoch is not the current Line.Epoch: never applied' },
+  Epoch: { id: 'Line.Epoch', dataType: 'UInt32', writer: 'plc',
+    description: 'Part-numbering epoch: a new non-zero value whenever the PLC restarts or resets its part counter' },
+  LastPartId: { id: 'Line.LastPartId', dataType: 'UInt32', writer: 'plc',
+    description: 'PartId of the last part the photo-eye triggered in this epoch (0: none yet)' },
+  OutcomeCount: { id: 'Plc.Outcomes.Count', dataType: 'UInt32', writer: 'plc',
+    description: 'Outcomes logged in this epoch (decisions, and late results); Plc.Outcomes.Log holds the newest' },
   StationAlive: { id: 'Plc.StationAlive', dataType: 'Boolean', writer: 'plc',
     description: 'Heartbeat changed within the allowed interval' },
   GateWindowMs: { id: 'Plc.GateWindowMs', dataType: 'UInt32', writer: 'plc',
@@ -102,6 +123,7 @@ export type PlcTagKey = keyof typeof plcTags;
  */
 export interface PlcNodeIds {
   partId: string;
+  epoch: string;
   pass: string;
   code: string;
   score: string;
@@ -109,7 +131,19 @@ export interface PlcNodeIds {
 }
 
 /** Order of the WriteValues in the per-part WriteRequest: the strobe is last. */
-export const RESULT_WRITE_ORDER = ['pass', 'code', 'score', 'partId'] as const satisfies readonly StationTagKey[];
+export const RESULT_WRITE_ORDER = ['pass', 'code', 'score', 'epoch', 'partId'] as const satisfies readonly StationTagKey[];
+
+/**
+ * The PLC's outcome log: a UInt32 array of [PartId, outcome] pairs, oldest first, the newest
+ * `OUTCOME_LOG_SIZE` entries of this epoch. Read it with Plc.Outcomes.Count in ONE ReadRequest:
+ * the entries new since a previous read are the last (count − previousCount) pairs.
+ */
+export const OUTCOME_LOG_TAG = { id: 'Plc.Outcomes.Log', description: 'Newest outcomes: [PartId, outcome code] pairs, oldest first' } as const;
+export const OUTCOME_LOG_SIZE = 4096;
+/** Outcome codes in the log. 'late' is logged (again) when a result arrives after its part timed out. */
+export const OUTCOME_CODES = { accepted: 1, rejected: 2, timeout: 3, late: 4 } as const;
+export type OutcomeName = keyof typeof OUTCOME_CODES;
+export const OUTCOME_NAMES: Readonly<Record<number, OutcomeName>> = Object.freeze({ 1: 'accepted', 2: 'rejected', 3: 'timeout', 4: 'late' });
 
 /** `ns=<index>;s=<id>` */
 export function stringNodeId(id: string, namespaceIndex = PLC_DEFAULT_NAMESPACE_INDEX): string {
@@ -118,6 +152,7 @@ export function stringNodeId(id: string, namespaceIndex = PLC_DEFAULT_NAMESPACE_
 
 export const defaultPlcNodeIds: Readonly<PlcNodeIds> = Object.freeze({
   partId: stringNodeId(stationTags.partId.id),
+  epoch: stringNodeId(stationTags.epoch.id),
   pass: stringNodeId(stationTags.pass.id),
   code: stringNodeId(stationTags.code.id),
   score: stringNodeId(stationTags.score.id),
@@ -144,6 +179,10 @@ export interface PlcCounters {
   DuplicateResults: number;
   ResultsReceived: number;
   OrphanResults: number;
+  WrongEpochResults: number;
+  Epoch: number;
+  LastPartId: number;
+  OutcomeCount: number;
   StationAlive: boolean;
   GateWindowMs: number;
 }

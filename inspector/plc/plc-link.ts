@@ -1,8 +1,14 @@
 /**
  * PlcLink: the station's OPC UA client to the PLC.
  *
- * One WriteRequest per part (Pass, Code, Score, PartId: the strobe last, see
- * plc-contract.ts) plus a UInt32 heartbeat counter every `heartbeatMs`.
+ * One WriteRequest per part (Pass, Code, Score, Epoch, PartId: the strobe last,
+ * see plc-contract.ts) plus a UInt32 heartbeat counter every `heartbeatMs`.
+ *
+ * Resynchronisation: on every (re)connect, before the link is called
+ * 'connected', it reads the PLC's Line.Epoch and Line.LastPartId and emits
+ * 'sync' ({ epoch, lastPartId, previousEpoch }). The part loop then refuses to
+ * send results of any other epoch (a PLC that restarted has renumbered its parts).
+ * `readStatus()` reads the PLC's counters and outcome log (station/plc-outcomes.ts).
  *
  * Never stalls the caller:
  *  - `writeResult` rejects at once with PlcWriteError (INSPECTOR_PLC_WRITE)
@@ -22,9 +28,11 @@ import { join } from 'node:path';
 import { OPCUACertificateManager, type ClientSession, type OPCUAClient, type StatusCode } from 'node-opcua';
 import { PlcWriteError } from '../core/errors.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
-import type { PlcNodeIds } from './plc-contract.js';
 import {
-  SESSION_GONE, buildWriteValues, firstBad, openSession, shortReason, withTimeout,
+  OUTCOME_LOG_TAG, defaultPlcCounterNodeIds, plcTags, stringNodeId, type PlcCounters, type PlcNodeIds, type PlcTagKey,
+} from './plc-contract.js';
+import {
+  SESSION_GONE, buildWriteValues, firstBad, openSession, readPlcStatus, shortReason, withTimeout,
   type PlcWriteValues, type ResultWriteValues,
 } from './plc-connection.js';
 
@@ -60,11 +68,21 @@ export interface PlcLinkCounters {
 
 interface InFlight { t0: number; settle: (err: Error | null) => void }
 
+/** What readStatus() returns: the PLC's counters and its newest outcomes ([PartId, code] pairs). */
+export interface PlcStatus { counters: Omit<PlcCounters, 'StationAlive'> & { StationAlive: boolean }; log: Uint32Array }
+
+const STATUS_KEYS = Object.keys(plcTags) as PlcTagKey[];
+const STATUS_NODE_IDS = [...STATUS_KEYS.map((k) => defaultPlcCounterNodeIds[k]), stringNodeId(OUTCOME_LOG_TAG.id)];
+
 export class PlcLink extends EventEmitter {
   state: PlcLinkState = 'disconnected';
   readonly counters: PlcLinkCounters = { writes: 0, writeErrors: 0, reconnects: 0, heartbeats: 0 };
   /** why the link last went down or a connection attempt failed (null until it happens) */
   lastError: string | null = null;
+  /** the PLC's part-numbering epoch read at the last (re)connect; null before the first */
+  epoch: number | null = null;
+  /** Line.LastPartId read at the last (re)connect */
+  lastPartIdAtSync = 0;
 
   private readonly endpoint: string;
   private readonly heartbeatMs: number;
@@ -132,22 +150,24 @@ export class PlcLink extends EventEmitter {
    * One WriteRequest: Pass, Code, Score, PartId (strobe last). Resolves with the
    * round-trip in ms; rejects with PlcWriteError at once if the link is down.
    */
-  writeResult(partId: number, pass: boolean, code: number, score: number): Promise<number> {
+  writeResult(partId: number, epoch: number, pass: boolean, code: number, score: number): Promise<number> {
     const session = this.session;
     if (this.state !== 'connected' || session === null) {
       this.counters.writeErrors++;
       return Promise.reject(new PlcWriteError(`link ${this.state}`));
     }
     if (!(partId >= 0 && partId <= 0xffffffff && Number.isInteger(partId))
-      || !(code >= 0 && code <= 0xffff && Number.isInteger(code))) {
+      || !(code >= 0 && code <= 0xffff && Number.isInteger(code))
+      || !(epoch >= 0 && epoch <= 0xffffffff && Number.isInteger(epoch))) {
       this.counters.writeErrors++;
-      return Promise.reject(new PlcWriteError(`invalid result partId=${partId} code=${code}`));
+      return Promise.reject(new PlcWriteError(`invalid result partId=${partId} epoch=${epoch} code=${code}`));
     }
     const v = this.resultValues;
     v[0].value.value.value = pass === true;
     v[1].value.value.value = code;
     v[2].value.value.value = score;
-    v[3].value.value.value = partId;
+    v[3].value.value.value = epoch;
+    v[4].value.value.value = partId;
     const gen = this.generation;
     return new Promise<number>((resolve, reject) => {
       const t0 = performance.now();
@@ -163,7 +183,7 @@ export class PlcLink extends EventEmitter {
       this.inFlight.add(entry);
       try {
         session.write(v, (err: Error | null, results?: StatusCode[]) => {
-          const bad = err ? null : firstBad(results, 4);
+          const bad = err ? null : firstBad(results, 5);
           if (err) {
             entry.settle(new PlcWriteError(err.message));
             this.onRequestError(gen, err.message);
@@ -239,6 +259,12 @@ export class PlcLink extends EventEmitter {
     client.on('close', () => this.linkDown(gen, 'connection closed'));
     (session as unknown as EventEmitter).on('session_closed', () => this.linkDown(gen, 'session closed'));
     await this.warmUp(session);
+    try {
+      await this.resync(session);
+    } catch (err) { // the PLC answers but not its line state: not a usable link
+      this.linkDown(gen, `resync failed: ${(err as Error).message}`);
+      return;
+    }
     if (this.everConnected) this.counters.reconnects++;
     this.everConnected = true;
     this.setState('connected');
@@ -257,6 +283,34 @@ export class PlcLink extends EventEmitter {
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'plc write warm-up failed');
     }
+  }
+
+  /** Read the PLC's Line.Epoch and Line.LastPartId before any result is sent on this connection. */
+  private async resync(session: ClientSession): Promise<void> {
+    const [epoch, lastPartId] = await withTimeout(readPlcStatus(session,
+      [defaultPlcCounterNodeIds.Epoch, defaultPlcCounterNodeIds.LastPartId]), this.connectTimeoutMs) as [number, number];
+    const previousEpoch = this.epoch;
+    this.epoch = epoch;
+    this.lastPartIdAtSync = lastPartId;
+    this.log.info({ epoch, lastPartId, previousEpoch }, previousEpoch !== null && previousEpoch !== epoch
+      ? 'PLC part numbering changed (new epoch): resynchronised' : 'PLC part numbering read');
+    this.emit('sync', { epoch, lastPartId, previousEpoch });
+  }
+
+  /**
+   * The PLC's counters, line state and newest outcomes in ONE ReadRequest (so the
+   * log and its count agree). Off the hot path: the station calls it a few times
+   * a second from plc-outcomes.ts. Rejects while the link is down.
+   */
+  async readStatus(): Promise<PlcStatus> {
+    const session = this.session;
+    if (this.state !== 'connected' || !session) throw new PlcWriteError(`link ${this.state}`);
+    const values = await withTimeout(readPlcStatus(session, STATUS_NODE_IDS), this.writeTimeoutMs);
+    const counters = {} as Record<string, unknown>;
+    STATUS_KEYS.forEach((k, i) => { counters[k] = values[i]; });
+    const raw = values[STATUS_KEYS.length];
+    const log = raw instanceof Uint32Array ? raw : Uint32Array.from((raw as ArrayLike<number> | null) ?? []);
+    return { counters: counters as unknown as PlcStatus['counters'], log };
   }
 
   private scheduleRetry(reason: string): void {

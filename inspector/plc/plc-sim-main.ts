@@ -3,6 +3,11 @@
  * timers must not share the station's event loop).
  *
  *   npx tsx inspector/plc/plc-sim-main.ts --port 4840 --photo-eye-port 4841 --gate-window-ms 100
+ *   npx tsx inspector/plc/plc-sim-main.ts --port 4840 --line-rate 100 --trigger-port 4842 --items 120
+ *
+ * --line-rate R: the line's own clock fires R parts/s; --trigger-port P: every part
+ * triggers the camera at 127.0.0.1:P with (Epoch, PartId, item) (trigger-telegram.ts).
+ * --defective-items-file F: JSON array of the defective item indexes (soak escapes).
  *
  * Logs its counters every --log-interval-ms (default 5000; 0 = never).
  *
@@ -12,9 +17,12 @@
  *   ← { type: 'outcomes', from, to }     → { type: 'outcomes', summary }
  *   ← { type: 'stopServer' } / { type: 'startServer' }
  *                                        → { type: 'serverStopped' } / { type: 'serverStarted' }
+ *   ← { type: 'truth' }                  → { type: 'truth', truth, counters, triggerSendErrors }
+ *   ← { type: 'startLine', rate? } / { type: 'stopLine' } → { type: 'lineStarted' } / { type: 'lineStopped', lastPartId }
  *   ← { type: 'stop' }  (or SIGTERM / SIGINT): stops cleanly, exits 0
  * A start failure is reported as { type: 'error', message } and exit code 1.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { describeError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
@@ -40,6 +48,12 @@ const { values } = parseArgs({
     'heartbeat-interval-ms': { type: 'string', default: '500' },
     'log-interval-ms': { type: 'string', default: '5000' },
     'cert-folder': { type: 'string' },
+    'line-rate': { type: 'string', default: '0' },
+    'trigger-port': { type: 'string' },
+    items: { type: 'string' },
+    'max-parts': { type: 'string' },
+    'defective-items-file': { type: 'string' },
+    'line-paused': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -57,8 +71,23 @@ const gateWindowMs = intArg('gate-window-ms', values['gate-window-ms'], 100, 1, 
 const heartbeatIntervalMs = intArg('heartbeat-interval-ms', values['heartbeat-interval-ms'], 500, 10, 60_000);
 const logIntervalMs = intArg('log-interval-ms', values['log-interval-ms'], 5000, 0, 3_600_000);
 
+const lineRate = Number(values['line-rate']);
+if (!Number.isFinite(lineRate) || lineRate < 0 || lineRate > 10_000) {
+  process.stderr.write(`--line-rate must be a number in [0, 10000], got "${values['line-rate']}"\n`);
+  process.exit(2);
+}
+const triggerPort = values['trigger-port'] === undefined ? undefined : intArg('trigger-port', values['trigger-port'], 0, 1, 65535);
+const items = values.items === undefined ? undefined : intArg('items', values.items, 0, 1, 1_000_000);
+const maxParts = values['max-parts'] === undefined ? undefined : intArg('max-parts', values['max-parts'], 0, 1, 2 ** 31);
+const defectiveItems = values['defective-items-file']
+  ? (JSON.parse(readFileSync(values['defective-items-file'], 'utf8')) as number[]) : undefined;
 const sim = new PlcSimulator({
   port, photoEyePort, gateWindowMs, heartbeatIntervalMs,
+  line: {
+    rate: lineRate, autoStart: !values['line-paused'],
+    ...(triggerPort !== undefined ? { triggerPort } : {}), ...(items !== undefined ? { items } : {}),
+    ...(maxParts !== undefined ? { maxParts } : {}), ...(defectiveItems ? { defectiveItems } : {}),
+  },
   ...(values['cert-folder'] ? { certificateFolder: values['cert-folder'] } : {}),
   logger,
 });
@@ -68,6 +97,9 @@ type Incoming =
   | { type: 'outcomes'; from: number; to: number }
   | { type: 'stopServer' }
   | { type: 'startServer' }
+  | { type: 'truth' }
+  | { type: 'startLine'; rate?: number }
+  | { type: 'stopLine' }
   | { type: 'stop' };
 
 const send = (m: Record<string, unknown>): void => { if (process.send && process.connected) process.send(m); };
@@ -112,6 +144,17 @@ process.on('message', (raw: unknown) => {
       void sim.startServer().then(() => send({ type: 'serverStarted', serverStartMs: sim.lastServerStartMs }),
         (err: unknown) => send({ type: 'error', message: describeError(err).message }));
       break;
+    case 'truth':
+      send({ type: 'truth', truth: sim.lineTruth(), counters: sim.counters(), triggerSendErrors: sim.triggerSendErrors });
+      break;
+    case 'startLine':
+      sim.startLine(m.rate);
+      send({ type: 'lineStarted' });
+      break;
+    case 'stopLine':
+      sim.stopLine();
+      send({ type: 'lineStopped', lastPartId: sim.lastPartId });
+      break;
     case 'stop':
       void shutdown('stop message');
       break;
@@ -133,7 +176,7 @@ try {
 
 log.info({ endpoint: sim.endpoint, photoEyePort: sim.photoEyePort, gateWindowMs, serverStartMs: Math.round(sim.lastServerStartMs ?? 0) },
   'PLC simulator running');
-send({ type: 'ready', endpoint: sim.endpoint, photoEyePort: sim.photoEyePort, serverStartMs: sim.lastServerStartMs });
+send({ type: 'ready', endpoint: sim.endpoint, photoEyePort: sim.photoEyePort, serverStartMs: sim.lastServerStartMs, epoch: sim.epoch });
 
 if (logIntervalMs > 0) {
   logTimer = setInterval(() => log.info({ counters: sim.counters(), pending: sim.pendingParts }, 'PLC counters'), logIntervalMs);

@@ -2,9 +2,14 @@
  * PlcSimulator: the line's PLC, standing in for a real one.
  *
  * PLC logic (gate-windows.ts; runs whether or not the OPC UA server is up):
- * parts are counted by a photo-eye, one UDP datagram on 127.0.0.1:photoEyePort
- * (or one `partArrived()` call) = one part; each part holds a reject-gate window
- * of `gateWindowMs` and is a reject unless a valid accept arrives inside it.
+ * parts are numbered by the PLC where they are triggered, within an epoch that
+ * is new on every start. The trigger is the simulated line's own clock
+ * (`line.rate` parts/s, independent of the station), an external photo-eye
+ * (one UDP datagram on 127.0.0.1:photoEyePort) or `partArrived()`. Each part
+ * holds a reject-gate window of `gateWindowMs` and is a reject unless a valid
+ * accept for its (Epoch, PartId) arrives inside it. With `line.triggerPort` the
+ * PLC triggers the camera for every part with a trigger telegram carrying
+ * (Epoch, PartId, item) (trigger-telegram.ts).
  *
  * OPC UA: the address space is built from plc-contract.ts. Results are latched
  * per WriteRequest by a hook on `server.engine.write`, which sees the whole
@@ -16,6 +21,7 @@
  * node-opcua server cannot be restarted after shutdown) on the same port.
  */
 import dgram from 'node:dgram';
+import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +35,8 @@ import {
   type StationTagKey,
 } from './plc-contract.js';
 import { GateWindows, type OutcomeSummary, type PartOutcome } from './gate-windows.js';
+import { encodeTrigger, TRIGGER_BYTES } from './trigger-telegram.js';
+import { OUTCOME_LOG_TAG } from './plc-contract.js';
 import { quietNodeOpcua } from './plc-connection.js';
 
 export type { OutcomeSummary, PartOutcome } from './gate-windows.js';
@@ -49,6 +57,26 @@ export interface PlcSimulatorOptions {
   heartbeatTimeoutFactor?: number;
   /** outcomes kept for outcomes() (default 100 000, oldest dropped) */
   maxOutcomes?: number;
+  /** part-numbering epoch (default: a random non-zero UInt32, new on every start as a PLC restart gives) */
+  epoch?: number;
+  /** the simulated line: its own part clock and the camera trigger */
+  line?: LineOptions;
+}
+
+export interface LineOptions {
+  /** parts per second fired by the line's own clock; absent or 0: no clock (photo-eye or partArrived() only) */
+  rate?: number;
+  /** UDP port of the camera's trigger input on triggerHost: every part is sent there as a trigger telegram */
+  triggerPort?: number;
+  triggerHost?: string;
+  /** number of distinct physical parts on the line (the replay folder's images): item = (PartId - 1) % items */
+  items?: number;
+  /** start the clock in start() (default true) */
+  autoStart?: boolean;
+  /** stop the clock after this many parts (default: never) */
+  maxParts?: number;
+  /** the items that are defective parts (simulation truth: lets a soak count escapes) */
+  defectiveItems?: readonly number[];
 }
 
 const OPC_TYPE: Record<PlcDataType, DataType> = {
@@ -75,10 +103,16 @@ export class PlcSimulator {
 
   /** last values written to the station's variables (read-back only, never latched) */
   private readonly registers: Record<StationTagKey, boolean | number> = {
-    pass: false, code: 0, score: 0, partId: 0, heartbeat: 0,
+    pass: false, code: 0, score: 0, epoch: 0, partId: 0, heartbeat: 0,
   };
   private lastHeartbeatChangeAt: number | null = null;
   private aliveReported = false;
+  private readonly line: LineOptions;
+  private triggerSocket: dgram.Socket | null = null;
+  private readonly triggerBuf = Buffer.allocUnsafe(TRIGGER_BYTES);
+  private lineTimer: NodeJS.Timeout | null = null;
+  /** trigger telegrams the socket could not send (counted, the part still counts at the PLC) */
+  triggerSendErrors = 0;
 
   constructor(opts: PlcSimulatorOptions) {
     this.port = opts.port;
@@ -86,7 +120,12 @@ export class PlcSimulator {
     this.photoEyeWanted = opts.photoEyePort;
     this.log = (opts.logger ?? rootLogger).child({ mod: 'plc-sim' });
     this.heartbeatTimeoutMs = (opts.heartbeatIntervalMs ?? 500) * (opts.heartbeatTimeoutFactor ?? 3);
-    this.gates = new GateWindows(this.gateWindowMs, opts.maxOutcomes ?? 100_000, this.log);
+    this.line = opts.line ?? {};
+    this.gates = new GateWindows(this.gateWindowMs, opts.maxOutcomes ?? 100_000, this.log, opts.epoch ?? randomInt(1, 0xffffffff));
+    if (this.line.defectiveItems) {
+      const bad = new Set(this.line.defectiveItems);
+      this.gates.isDefective = (item) => bad.has(item);
+    }
     this.ownsCertFolder = !opts.certificateFolder;
     this.certFolder = opts.certificateFolder ?? mkdtempSync(join(tmpdir(), 'plc-sim-pki-'));
   }
@@ -107,12 +146,55 @@ export class PlcSimulator {
       });
       this.socket = socket;
     }
+    if (this.line.triggerPort !== undefined && !this.triggerSocket) {
+      const ts = dgram.createSocket('udp4');
+      ts.on('error', (err) => this.log.error({ err }, 'trigger socket error'));
+      this.triggerSocket = ts;
+    }
     this.housekeeping ??= setInterval(() => this.houseKeep(), Math.max(10, Math.min(100, this.gateWindowMs / 2)));
     await this.startServer();
+    if ((this.line.rate ?? 0) > 0 && this.line.autoStart !== false) this.startLine();
+  }
+
+  /** Part-numbering epoch of this PLC run. */
+  get epoch(): number { return this.gates.epoch; }
+  get lastPartId(): number { return this.gates.lastPartId; }
+  get lineRunning(): boolean { return this.lineTimer !== null; }
+
+  /**
+   * Start the line's own part clock: part n is due at t0 + n / rate, whatever the
+   * station does (a station that falls behind loses parts, it never slows the line).
+   * A timer that fires late fires the parts that are due, each with its own trigger.
+   */
+  startLine(rate = this.line.rate ?? 0): void {
+    if (this.lineTimer || !(rate > 0)) return;
+    const periodMs = 1000 / rate;
+    const t0 = performance.now();
+    let n = 0;
+    const tick = (): void => {
+      const now = performance.now();
+      while (t0 + n * periodMs <= now) {
+        if (this.line.maxParts !== undefined && this.gates.lastPartId >= this.line.maxParts) { this.stopLine(); return; }
+        n++;
+        this.partArrived();
+      }
+      this.lineTimer = setTimeout(tick, Math.max(0, t0 + n * periodMs - performance.now()));
+    };
+    this.lineTimer = setTimeout(tick, 0);
+    this.log.info({ rate, epoch: this.epoch }, 'line clock started');
+  }
+
+  stopLine(): void {
+    if (this.lineTimer) clearTimeout(this.lineTimer);
+    this.lineTimer = null;
   }
 
   async stop(): Promise<void> {
+    this.stopLine();
     await this.stopServer();
+    const ts = this.triggerSocket;
+    this.triggerSocket = null;
+    if (ts) await new Promise<void>((resolve) => ts.close(() => resolve()));
     if (this.housekeeping) clearInterval(this.housekeeping);
     this.gates.stop();
     this.housekeeping = null;
@@ -171,12 +253,30 @@ export class PlcSimulator {
     this.log.info({ endpoint: this.endpoint }, 'PLC OPC UA server stopped');
   }
 
-  /** The photo-eye saw a part. Returns its PartId. */
-  partArrived(): number { return this.gates.partArrived(); }
+  /** The photo-eye saw a part: number it, open its gate window, trigger the camera. Returns its PartId. */
+  partArrived(): number {
+    const items = this.line.items;
+    const next = this.gates.lastPartId + 1;
+    const item = items && items > 0 ? (next - 1) % items : next - 1;
+    const id = this.gates.partArrived(item);
+    const ts = this.triggerSocket;
+    if (ts && this.line.triggerPort !== undefined) {
+      ts.send(encodeTrigger({ epoch: this.epoch, partId: id, item }, this.triggerBuf), this.line.triggerPort,
+        this.line.triggerHost ?? '127.0.0.1', (err) => { if (err) this.triggerSendErrors++; });
+    }
+    return id;
+  }
 
   counters(): PlcCounters {
-    return { ...this.gates.counters, StationAlive: this.stationAlive(), GateWindowMs: this.gateWindowMs };
+    return { ...this.gates.counters, Epoch: this.epoch, LastPartId: this.gates.lastPartId, OutcomeCount: this.gates.outcomeCount,
+      StationAlive: this.stationAlive(), GateWindowMs: this.gateWindowMs };
   }
+
+  /** Simulation truth: defective parts seen and accepted (escapes), good parts rejected. */
+  lineTruth(): GateWindows['truth'] { return { ...this.gates.truth }; }
+
+  /** The outcome log as the station reads it (Plc.Outcomes.Log). */
+  outcomeLog(): Uint32Array { return this.gates.outcomeLog(); }
 
   /** Snapshot of the decided parts (last maxOutcomes), PartId → outcome. */
   outcomes(): Map<number, PartOutcome> { return this.gates.outcomes(); }
@@ -193,7 +293,6 @@ export class PlcSimulator {
   }
 
   private houseKeep(): void {
-    this.gates.expireHeld();
     const alive = this.stationAlive();
     if (alive !== this.aliveReported) {
       this.aliveReported = alive;
@@ -254,9 +353,24 @@ export class PlcSimulator {
     for (const [key, tag] of Object.entries(plcTags) as [PlcTagKey, typeof plcTags[PlcTagKey]][]) {
       const get = key === 'StationAlive' ? () => this.stationAlive()
         : key === 'GateWindowMs' ? () => this.gateWindowMs
-          : () => c[key];
+          : key === 'Epoch' ? () => this.epoch
+            : key === 'LastPartId' ? () => this.gates.lastPartId
+              : key === 'OutcomeCount' ? () => this.gates.outcomeCount
+                : () => c[key];
       add(tag.id, tag.dataType, false, get);
     }
+    const logId = OUTCOME_LOG_TAG.id;
+    ns.addVariable({
+      organizedBy: folderOf(logId.slice(0, logId.lastIndexOf('.'))),
+      browseName: logId.slice(logId.lastIndexOf('.') + 1),
+      nodeId: `s=${logId}`,
+      dataType: 'UInt32',
+      valueRank: 1,
+      accessLevel: 'CurrentRead',
+      userAccessLevel: 'CurrentRead',
+      minimumSamplingInterval: 100,
+      value: { get: () => new Variant({ dataType: DataType.UInt32, arrayType: VariantArrayType.Array, value: this.gates.outcomeLog() }) },
+    });
   }
 
   /** Latch results per WriteRequest, in request order, before node-opcua applies it. */
@@ -277,6 +391,7 @@ export class PlcSimulator {
     let pass: boolean | null = null;
     let code: number | null = null;
     let score: number | null = null;
+    let epoch: number | null = null;
     let bad = false;
     for (const wv of nodesToWrite) {
       const id = wv.nodeId;
@@ -290,10 +405,11 @@ export class PlcSimulator {
         case 'pass': if (ok) pass = v.value as boolean; else bad = true; break;
         case 'code': if (ok) code = v.value as number; else bad = true; break;
         case 'score': if (ok) score = v.value as number; else bad = true; break;
+        case 'epoch': if (ok) epoch = v.value as number; else bad = true; break;
         case 'partId':
           if (!ok) break; // node-opcua answers BadTypeMismatch; no strobe
-          this.gates.onResult(v.value as number, { pass, code, score, valid: !bad && pass !== null && code !== null && score !== null });
-          pass = code = score = null; bad = false; // a second result in the same request needs its own values
+          this.gates.onResult(v.value as number, { pass, code, score, epoch, valid: !bad && pass !== null && code !== null && score !== null });
+          pass = code = score = epoch = null; bad = false; // a second result in the same request needs its own values
           break;
         default: break;
       }

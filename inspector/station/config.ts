@@ -22,7 +22,18 @@ export const StationConfig = Type.Object({
     defectClasses: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { default: [] }),
   }, { default: {} }),
   camera: Type.Object({
-    template: Type.Union([Type.Literal('replay'), Type.Literal('testsrc'), Type.Literal('v4l2'), Type.Literal('gige'), Type.Literal('rtsp')], { default: 'replay' }),
+    /** replay-triggered: the line's PLC triggers the camera with each part's id (the default; see inspector/plc/README.md) */
+    template: Type.Union([Type.Literal('replay-triggered'), Type.Literal('replay'), Type.Literal('testsrc'), Type.Literal('v4l2'),
+      Type.Literal('gige'), Type.Literal('rtsp')], { default: 'replay-triggered' }),
+    /**
+     * How the station learns each part's id (station/part-identity.ts). 'trigger': from the line's
+     * trigger telegram (triggered templates only). 'frame-count': the camera is triggered by the PLC's
+     * photo-eye, one frame per part, and the station counts frames from the PLC's LastPartId read at
+     * every (re)connect; free-running templates are refused unless this is set explicitly.
+     */
+    partIds: Type.Optional(Type.Union([Type.Literal('trigger'), Type.Literal('frame-count')])),
+    /** replay-triggered: UDP port on 127.0.0.1 the PLC's trigger telegrams arrive on */
+    triggerPort: Type.Integer({ minimum: 1, maximum: 65535, default: 4842 }),
     width: Type.Integer({ minimum: 16, default: 1280 }),
     height: Type.Integer({ minimum: 16, default: 1024 }),
     rate: Type.Number({ exclusiveMinimum: 0, default: 20, description: 'parts per second (replay, testsrc)' }),
@@ -42,11 +53,18 @@ export const StationConfig = Type.Object({
       { minItems: 1, default: ['tensorrt', 'cuda', 'cpu'] }),
     intraOpNumThreads: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
     warmupRuns: Type.Integer({ minimum: 1, default: 20 }),
+    /**
+     * A part whose inference has not answered after this long is a fail-safe reject (code 5,
+     * INFERENCE_TIMEOUT) and the worker is restarted: a hung session must not stall the line.
+     */
+    deadlineMs: Type.Integer({ minimum: 10, default: 1000 }),
   }, { default: {} }),
   plc: Type.Object({
     endpoint: Type.String({ default: 'opc.tcp://127.0.0.1:4840' }),
     nodeIds: Type.Optional(Type.Object({
       partId: Type.String(), pass: Type.String(), code: Type.String(), score: Type.String(), heartbeat: Type.String(),
+      /** the result's Epoch tag (default: the simulator's Inspection.Result.Epoch) */
+      epoch: Type.Optional(Type.String()),
     })),
     heartbeatMs: Type.Integer({ minimum: 50, default: 500 }),
     reconnect: Restart,
@@ -144,5 +162,27 @@ export function resolveConfig(overrides: DeepPartial<StationConfig> = {}, file?:
       .map((e) => `${e.path || '/'}: ${e.message}`).join('; ');
     throw new ConfigInvalidError(errs);
   }
-  return withDefaults as StationConfig;
+  const config = withDefaults as StationConfig;
+  partIdMode(config); // refuses a camera whose parts cannot be identified
+  return config;
+}
+
+/** Templates whose frames carry the line's part ids (pipelines/*.json with "trigger": true). */
+const TRIGGERED_TEMPLATES: ReadonlySet<string> = new Set(['replay-triggered']);
+
+/**
+ * How this station identifies parts. A free-running camera (replay, testsrc, v4l2, gige, rtsp)
+ * numbers frames on its own clock: tying those numbers to the PLC's parts needs the config to say
+ * so ('frame-count'), else a PLC-linked station would judge one part and report another.
+ */
+export function partIdMode(config: StationConfig): 'trigger' | 'frame-count' {
+  const { template, partIds } = config.camera;
+  const triggered = TRIGGERED_TEMPLATES.has(template);
+  if (triggered && partIds !== 'frame-count') return 'trigger';
+  if (!triggered && partIds === 'frame-count') return 'frame-count';
+  if (triggered) return 'frame-count';
+  throw new ConfigInvalidError(partIds === 'trigger'
+    ? `/camera/partIds: the ${template} template has no trigger ids; use replay-triggered, or partIds "frame-count"`
+    : `/camera/template: ${template} is free-running: a PLC-linked station must say how parts are identified`
+      + ' (camera.partIds "frame-count": the camera is triggered by the PLC\'s photo-eye, one frame per part), or use replay-triggered');
 }

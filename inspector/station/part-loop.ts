@@ -5,8 +5,16 @@
  * holds the newest frame (latest wins, drops counted). Everything after the
  * verdict is fire-and-forget: the PLC write is not awaited, the result record
  * goes to the store worker, the image to the bounded image queue.
+ *
+ * Part identity is the line's (part-identity.ts): the result carries the
+ * (Epoch, PartId) of the part's trigger, and a part of an epoch that is not the
+ * PLC's current one is never sent (PART_SYNC). Every part gets exactly one row:
+ * inspected, or not (`lost()`: dropped, camera error, stale epoch) with a reason.
+ * A part whose inference misses its deadline is a reject with its own code.
  */
-import type { Frame, ResultRecord } from '../core/types.js';
+import type { Frame, PartReason, ResultRecord } from '../core/types.js';
+import { PartIdentity, type PartKey } from './part-identity.js';
+import type { LostPart } from '../capture/triggered-feed.js';
 import type { ResultPatch } from '../results/result-store.js';
 import { describeError } from '../core/errors.js';
 import { ResultCode } from '../core/types.js';
@@ -38,7 +46,7 @@ export interface LoopInference {
   readonly provider: string;
 }
 export interface LoopPlc {
-  writeResult(partId: number, pass: boolean, code: number, score: number): Promise<number>;
+  writeResult(partId: number, epoch: number, pass: boolean, code: number, score: number): Promise<number>;
 }
 export interface LoopStore {
   add(record: ResultRecord & { runId: string }): void;
@@ -55,6 +63,8 @@ export interface LoopImages {
 export interface LoopOptions {
   runId: string;
   budgetMs: number;
+  /** how parts are identified (default: a PartIdentity in 'trigger' mode) */
+  identity?: PartIdentity;
   saveImages: 'all' | 'rejects' | 'none';
   passSampleEvery: number;
   doubtMargin: number;
@@ -74,12 +84,25 @@ export class LoopRecorders {
   plcFailed = 0;
   overBudget = 0;
   inferenceErrors = 0;
+  /** parts whose inference missed its deadline (fail-safe rejects, code INFERENCE_TIMEOUT) */
+  inferenceTimeouts = 0;
+  /** parts recorded without inspection, by reason */
+  readonly notInspected: Record<PartReason, number> = {
+    dropped: 0, camera_error: 0, not_seen: 0, stale_epoch: 0, model_down: 0, inference_timeout: 0, station_stopping: 0,
+  };
+  /** parts held back because their numbering was not the PLC's current one */
+  partSyncErrors = 0;
+  /** a part's processing threw after its row could be decided (logged; the part is a reject) */
+  loopErrors = 0;
 }
 
 const NS_PER_MS = 1_000_000;
 
 export class PartLoop {
   readonly rec = new LoopRecorders();
+  readonly identity: PartIdentity;
+  /** row sequence of this run: one per part, inspected or not */
+  private rowSeq = 0;
   private inFlightWrites = 0;
   private settledWaiters: Array<() => void> = [];
   /** the part being processed (its inference may be in flight) */
@@ -101,13 +124,75 @@ export class PartLoop {
     private readonly metrics: StationMetrics,
     private readonly alarms: Alarms,
     private readonly opts: LoopOptions,
-  ) {}
+  ) {
+    this.identity = opts.identity ?? new PartIdentity('trigger');
+  }
+
+  /** A fresh row sequence number of this run (the outcome reader's gap rows take theirs here). */
+  nextSeq(): number { return ++this.rowSeq; }
 
   /** Consume frames until the source ends. */
   async run(frames: AsyncIterable<Frame>): Promise<void> {
     for await (const frame of frames) {
-      this.current = this.process(frame);
+      this.current = this.processSafely(frame);
       await this.current;
+    }
+  }
+
+  /**
+   * A part the station will not inspect (capture/triggered-feed.ts, the capture mailbox): its
+   * row is written with the reason, and the PLC gets an explicit reject at once when the part's
+   * numbering is current (else the PLC's timeout rejects it).
+   */
+  lost(p: LostPart | { epoch: number; partId: number; item?: number; reason: PartReason }): void {
+    const key = { epoch: p.epoch, partId: p.partId };
+    const reason: PartReason = p.reason;
+    this.recordNotInspected(key, reason, null, Number.NaN);
+  }
+
+  /** A frame the capture mailbox dropped (newer frames pushed it out): its part gets its row. */
+  droppedFrame(frame: { seq: number; partId?: number; lineEpoch?: number; sourceRef?: string }): void {
+    const key = this.identity.identify(frame);
+    if (key) this.recordNotInspected(key, 'dropped', frame.sourceRef ?? null, Number.NaN);
+    else this.rec.partSyncErrors++;
+  }
+
+  private recordNotInspected(key: PartKey, reason: PartReason, sourceRef: string | null, score: number): void {
+    const seq = this.nextSeq();
+    const { runId } = this.opts;
+    const current = this.identity.current(key);
+    let plcStatus: ResultRecord['plcStatus'] = 'failed';
+    if (current) {
+      plcStatus = 'pending';
+      this.inFlightWrites++;
+      this.identity.said(key, false);
+      this.plc.writeResult(key.partId, key.epoch, false, ResultCode.NOT_INSPECTED, 1)
+        .then((ms) => this.onPlcSettled(seq, ms, true), () => this.onPlcSettled(seq, null, false));
+    }
+    this.rec.notInspected[reason]++;
+    this.store.add({
+      runId, seq, capturedAtMs: Date.now(), verdict: 'reject', code: ResultCode.NOT_INSPECTED, score,
+      modelName: this.inference.modelName, modelVersion: this.inference.modelVersion, provider: this.inference.provider,
+      timings: { dispatchMs: Number.NaN, inferenceMs: Number.NaN, frameToVerdictMs: Number.NaN, plcWriteMs: null },
+      plcStatus, sourceRef, imagePath: null, anomalyMapPath: null, defectClass: null,
+      lineEpoch: key.epoch, partId: key.partId, reason,
+    });
+    this.identity.accounted(key);
+    this.metrics.countPart('reject', ResultCode.NOT_INSPECTED, false);
+  }
+
+  /** process() with the guarantees the line needs even when something in it throws. */
+  private async processSafely(frame: Frame): Promise<void> {
+    const released = { done: false };
+    try {
+      await this.process(frame, released);
+    } catch (err) {
+      // a bug after the verdict must not stop the line nor leak the ring slot; the part's row
+      // and PLC result were sent before anything that can throw here (see process())
+      this.rec.loopErrors++;
+      this.alarms.set(Alarm.MODEL_DOWN, true, `part loop: ${describeError(err).message}`);
+    } finally {
+      if (!released.done) frame.release?.();
     }
   }
 
@@ -134,8 +219,20 @@ export class PartLoop {
     await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
   }
 
-  private async process(frame: Frame): Promise<void> {
-    const { seq, capturedNs } = frame;
+  private async process(frame: Frame, released: { done: boolean }): Promise<void> {
+    const { capturedNs } = frame;
+    const key = this.identity.identify(frame);
+    if (key === null || !this.identity.current(key)) {
+      // numbering unknown or of another epoch (the PLC restarted): never sent, never guessed
+      this.rec.partSyncErrors++;
+      if (key !== null) {
+        this.alarms.set(Alarm.PART_SYNC, true, `part ${key.epoch}/${key.partId} is not of the PLC's epoch ${this.identity.plcEpoch ?? 'unknown'}`);
+        this.recordNotInspected(key, 'stale_epoch', frame.sourceRef ?? null, Number.NaN);
+      }
+      return;
+    }
+    const seq = this.nextSeq();
+    frame.seq = seq; // the shadow and the image writer key their rows by the row's seq
     const inference = this.inference; // once per part: a swap takes effect at the next part
     const dispatchMs = Number(process.hrtime.bigint() - capturedNs) / NS_PER_MS;
     let score = Number.NaN;
@@ -144,6 +241,7 @@ export class PartLoop {
     let values: Float32Array | null = null; // the raw output the per-class rule reads
     let regOk = true;
     let regMs = Number.NaN;
+    let timedOut = false;
     try {
       const r = await inference.infer(frame.data, frame.slot);
       score = r.score;
@@ -153,15 +251,16 @@ export class PartLoop {
       values = r.map;
       if (this.alarms.isRaised(Alarm.MODEL_DOWN)) this.alarms.set(Alarm.MODEL_DOWN, false);
     } catch (err) {
-      this.rec.inferenceErrors++;
       const e = describeError(err);
+      if (e.code === 'INSPECTOR_INFERENCE_TIMEOUT') { timedOut = true; this.rec.inferenceTimeouts++; } else this.rec.inferenceErrors++;
       this.alarms.set(Alarm.MODEL_DOWN, true, `${e.code}: ${e.message}`);
     }
     const minArea = inference.minDefectAreaPx ?? 0;
     const rule = inference.classRule ?? null;
     let decision: Decision;
     let defectClass: string | null = null; // a reference into the package's class list: no allocation
-    if (!regOk) decision = { verdict: 'reject', code: ResultCode.UNREGISTRABLE }; // not registered: a reject with its own code
+    if (timedOut) decision = { verdict: 'reject', code: ResultCode.INFERENCE_TIMEOUT }; // hung or dead worker: fail-safe
+    else if (!regOk) decision = { verdict: 'reject', code: ResultCode.UNREGISTRABLE }; // not registered: a reject with its own code
     else if (rule && values) {
       // multi-class output: any defect class at or above its own threshold (and area) rejects
       decision = rule.decide(score, values, minArea);
@@ -176,7 +275,8 @@ export class PartLoop {
 
     // 1. the PLC first: nothing else may delay the write request
     this.inFlightWrites++;
-    this.plc.writeResult(seq, decision.verdict === 'pass', decision.code, Number.isFinite(score) ? score : 1)
+    this.identity.said(key, decision.verdict === 'pass');
+    this.plc.writeResult(key.partId, key.epoch, decision.verdict === 'pass', decision.code, Number.isFinite(score) ? score : 1)
       .then((ms) => this.onPlcSettled(seq, ms, true), () => this.onPlcSettled(seq, null, false));
 
     // 2. the record, never dropped
@@ -187,7 +287,9 @@ export class PartLoop {
       score, modelName: inference.modelName, modelVersion: inference.modelVersion, provider: inference.provider,
       timings: { dispatchMs, inferenceMs, frameToVerdictMs, plcWriteMs: null },
       plcStatus: 'pending', sourceRef: frame.sourceRef ?? null, imagePath: null, anomalyMapPath: null, defectClass,
+      lineEpoch: key.epoch, partId: key.partId, reason: timedOut ? 'inference_timeout' : null,
     });
+    this.identity.accounted(key);
 
     if (rule && defectClass !== null) this.metrics.countDefectClass(defectClass);
 
@@ -214,6 +316,7 @@ export class PartLoop {
     const shadowTook = this.shadow?.offer(frame, {
       runId, verdict: decision.verdict, score, modelName: inference.modelName, modelVersion: inference.modelVersion, imageQueued,
     }) === true;
+    released.done = true; // from here the shadow (or this line) owns the slot
     if (!shadowTook) frame.release?.(); // inference and the image writer copied what they need
 
     // 4. counting

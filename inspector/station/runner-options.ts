@@ -36,6 +36,7 @@ export function runnerOptions(config: StationConfig, calibration: RunnerCalibrat
     // 1.3 MB external allocation there, and at 100 parts/s that kept V8 in back-to-back mark-compacts
     transport: 'shared', inputRing: role.inputRing,
     undistort: calibration.undistort ?? null,
+    deadlineMs: model.deadlineMs,
     logger: role.logger,
   };
 }

@@ -8,7 +8,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
-import type { StationConfig } from './config.js';
+import { partIdMode, type StationConfig } from './config.js';
+import { PartIdentity } from './part-identity.js';
+import { PlcOutcomes } from './plc-outcomes.js';
 import { CaptureHost, RING_SLOTS } from '../capture/capture-host.js';
 import { FrameRing } from '../capture/frame-ring.js';
 import { ModelRunner } from '../inference/model-runner.js';
@@ -56,6 +58,8 @@ export class Station {
     readonly metrics: StationMetrics,
     readonly alarms: Alarms,
     readonly loop: PartLoop,
+    /** the gate's outcomes read back from the PLC into the rows */
+    readonly outcomes: PlcOutcomes,
     private readonly log: Logger,
     /** the calibration in force: what every model runner is built with (runner-options.ts); replaced by reloadCalibration() */
     public calibration: StationCalibration,
@@ -100,7 +104,7 @@ export class Station {
         store.update(w.seq, w.runId, { imagePath: w.imagePath, anomalyMapPath: w.anomalyMapPath }));
 
       const plc = new PlcLink({
-        endpoint: plcCfg.endpoint, nodeIds: plcCfg.nodeIds ?? defaultPlcNodeIds, heartbeatMs: plcCfg.heartbeatMs,
+        endpoint: plcCfg.endpoint, nodeIds: { ...defaultPlcNodeIds, ...plcCfg.nodeIds }, heartbeatMs: plcCfg.heartbeatMs,
         certificateFolder: plcCfg.certificateFolder, reconnect: plcCfg.reconnect, logger: log.child({ mod: 'plc' }),
       });
       cleanup.push(() => plc.stop());
@@ -110,7 +114,7 @@ export class Station {
       const source = new CaptureHost({
         template: camera.template, width: camera.width, height: camera.height, rate: camera.rate,
         folder: camera.folder, cacheDir: camera.cacheDir, device: camera.device, ip: camera.ip, url: camera.url,
-        photoEyePort: camera.photoEyePort, restart: camera.restart, firstFrameTimeoutMs: camera.firstFrameTimeoutMs,
+        photoEyePort: camera.photoEyePort, triggerPort: camera.triggerPort, restart: camera.restart, firstFrameTimeoutMs: camera.firstFrameTimeoutMs,
         stallTimeoutMs: camera.stallTimeoutMs, logger: log.child({ mod: 'capture' }),
       }, log.child({ mod: 'capture' }), ring, calibration.captureChecks);
       cleanup.push(() => source.stop());
@@ -132,14 +136,27 @@ export class Station {
       };
       watchRunner(runner);
 
+      // part identity: the PLC's numbering is read at every (re)connect before any result is sent
+      const identity = new PartIdentity(partIdMode(config));
+      plc.on('sync', (s: { epoch: number; lastPartId: number; previousEpoch: number | null }) => {
+        identity.onSync(s.epoch, s.lastPartId);
+        if (s.previousEpoch !== null && s.previousEpoch !== s.epoch) {
+          log.warn({ epoch: s.epoch, previousEpoch: s.previousEpoch }, 'the PLC renumbered its parts (restart): parts of the old epoch are not sent');
+        }
+      });
       await plc.start();
       alarms.set(Alarm.PLC_LINK_DOWN, plc.state !== 'connected', `link ${plc.state} (${plcCfg.endpoint})`);
 
       const loop = new PartLoop(runner, plc, store, images, metrics, alarms, {
-        runId, budgetMs: config.station.budgetMs, saveImages: results.saveImages,
+        runId, budgetMs: config.station.budgetMs, saveImages: results.saveImages, identity,
         passSampleEvery: results.passSampleEvery, doubtMargin: results.doubtMargin,
       });
-      const station = new Station(config, runId, source, runner, plc, store, images, metrics, alarms, loop, log, calibration, ring.buffers);
+      // every part gets its row: those the camera could not deliver too
+      source.on('lost', (p: Parameters<PartLoop['lost']>[0]) => loop.lost(p));
+      source.on('dropped', (f: Parameters<PartLoop['droppedFrame']>[0]) => loop.droppedFrame(f));
+      const outcomes = new PlcOutcomes({ plc, store, identity, nextSeq: () => loop.nextSeq(), runId, alarms, log: log.child({ mod: 'plc-outcomes' }) });
+      cleanup.push(() => outcomes.stop());
+      const station = new Station(config, runId, source, runner, plc, store, images, metrics, alarms, loop, outcomes, log, calibration, ring.buffers);
       station.retention = retention;
       station.onCalibration = (c) => { current = c; };
       metrics.setCalibration(calibration.version, calibration.undistort !== null);
@@ -161,6 +178,7 @@ export class Station {
       }
       await source.start();
       station.loopDone = loop.run(source);
+      outcomes.start();
       if (config.server.enabled) {
         station.server = await startStationServer(station, log.child({ mod: 'server' }));
         for (const [method, fn] of Object.entries(modelRpcHandlers(station.models))) station.server.handle(method, fn);
@@ -241,9 +259,26 @@ export class Station {
     await this.loop.drain();
   }
 
+  /**
+   * Read the PLC's outcomes until every part the station accounted for has its gate outcome in
+   * its row, or `maxMs` (the last gate windows close after capture stops). Bounded: never hangs a stop.
+   */
+  async settleOutcomes(maxMs = 2000): Promise<void> {
+    const until = Date.now() + maxMs;
+    const gateMs = this.outcomes.counters?.GateWindowMs ?? 100;
+    await new Promise((r) => setTimeout(r, gateMs + 50)); // the last windows close
+    for (;;) {
+      await this.outcomes.poll();
+      if (this.outcomes.pendingUpTo(this.loop.identity) === 0 || Date.now() >= until) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** Stop capture, let the last verdicts reach the PLC, flush every record, then close. */
   async stop(): Promise<void> {
     await this.stopCapture();
+    if (this.plc.state === 'connected') await this.settleOutcomes().catch(() => undefined);
+    await this.outcomes.stop();
     await this.retention?.close();
     this.stopping = true;
     await this.calibrationChain.catch(() => undefined); // a re-load in progress finishes its swap first
