@@ -30,6 +30,12 @@ export const InferenceWorkerExitedError = createError<[string]>(
   'INSPECTOR_INFERENCE_WORKER_EXITED', 'Inference worker is gone: %s', 503);
 export const InferenceClosedError = createError<[string]>(
   'INSPECTOR_INFERENCE_CLOSED', 'Model runner is closed: %s', 503);
+/** infer() got no answer within the runner's deadlineMs: the part is a fail-safe reject (ResultCode INFERENCE_TIMEOUT) */
+export const InferenceTimeoutError = createError<[string]>(
+  'INSPECTOR_INFERENCE_TIMEOUT', 'Inference missed its deadline: %s', 503);
+/** a supervised worker (core/supervised-worker.ts) did not complete its ready handshake */
+export const WorkerStartError = createError<[string, string]>(
+  'INSPECTOR_WORKER_START', 'The %s worker failed to start: %s', 503);
 
 export const PipelineTemplateError = createError<[string]>(
   'INSPECTOR_PIPELINE_TEMPLATE', 'Pipeline template error: %s', 500);

@@ -21,7 +21,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { setPriority } from 'node:os';
 import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
-import { FrameShapeMismatchError, ModelOutputInvalidError } from '../core/errors.js';
+import { FrameShapeMismatchError, ModelContractMismatchError, ModelOutputInvalidError } from '../core/errors.js';
 import type { Manifest } from './manifest-schema.js';
 import { checkSessionContract, loadModelPackage } from './model-package.js';
 import { FRAME_INPUT_NAME, compileDeployedGraph } from './preprocess-graph.js';
@@ -71,12 +71,22 @@ export interface WorkerInit {
    * binning through a precomputed table at the model-input size (calibration/undistort-map.ts)
    */
   undistort?: { camera: CameraModel } | null;
+  /**
+   * A respawned worker (model-runner.ts supervision) writes its map into its predecessor's
+   * shared map, so the runner's `map` stays valid; null/absent: the worker allocates it.
+   */
+  mapSab?: SharedArrayBuffer | null;
+  /** tests only: obey 'debug-hang' and 'debug-exit' (ignored otherwise) */
+  testHooks?: boolean;
 }
 
 export type ToWorker =
   | { t: 'infer'; buf: ArrayBuffer | null; slot: number }
   | { t: 'bench'; runs: number; buf: ArrayBuffer | null; keep?: boolean }
-  | { t: 'crash' };
+  | { t: 'crash' }
+  /** test hooks (init.testHooks only): block this thread for ms, as a hung session would; exit(1) */
+  | { t: 'debug-hang'; ms: number }
+  | { t: 'debug-exit' };
 
 
 export type FromWorker =
@@ -159,7 +169,10 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
   const mapLen = mapSpec.shape.reduce((a, b) => a * b, 1);
   const scoreLocal = new Float32Array(scoreSpec.shape.reduce((a, b) => a * b, 1));
   const mapLocal = new Float32Array(mapLen);
-  const mapSab = new SharedArrayBuffer(mapLen * 4);
+  if (init.mapSab && init.mapSab.byteLength !== mapLen * 4) {
+    throw new ModelContractMismatchError(`the runner's shared map has ${init.mapSab.byteLength} bytes, this model's output needs ${mapLen * 4}`);
+  }
+  const mapSab = init.mapSab ?? new SharedArrayBuffer(mapLen * 4);
   const mapShared = new Float32Array(mapSab);
   const fetches: InferenceSession.NullableOnnxValueMapType = {
     [scoreSpec.name]: new ort.Tensor('float32', scoreLocal, scoreSpec.shape),
@@ -296,6 +309,14 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
           // test hook: an uncaught exception kills the worker like a native fault would
           setImmediate(() => { throw new Error('inference worker crash requested (test hook)'); });
           return;
+        case 'debug-hang':
+          if (!init.testHooks) { logger.warn({}, 'debug-hang ignored: test hooks are off'); return; }
+          // blocks this thread like a session.run that never returns; terminate() interrupts the wait
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, m.ms);
+          return;
+        case 'debug-exit':
+          if (!init.testHooks) { logger.warn({}, 'debug-exit ignored: test hooks are off'); return; }
+          process.exit(1); // in a worker thread: ends this thread with exit code 1
       }
     })();
   });

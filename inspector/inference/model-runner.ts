@@ -12,18 +12,29 @@
  * coded error, re-created here with the same code and message.
  *
  * Inference is serial: a second infer() while one is in flight rejects with
- * INSPECTOR_INFERENCE_BUSY (the caller serialises). If the worker dies,
- * pending and later calls reject with INSPECTOR_INFERENCE_WORKER_EXITED and the
- * runner emits 'error' (logged instead when nobody listens).
+ * INSPECTOR_INFERENCE_BUSY (the caller serialises).
+ *
+ * Supervision (core/supervised-worker.ts): every infer() has a deadline
+ * (`deadlineMs`, default 1000 ms). No answer in time: it rejects with
+ * INSPECTOR_INFERENCE_TIMEOUT (the part is a fail-safe reject) and the hung worker
+ * is killed. A worker that dies or is killed is respawned with the same package
+ * (already validated; shorter warm-up, same shared map) after a backoff; meanwhile
+ * the pending call and every later one reject at once with
+ * INSPECTOR_INFERENCE_WORKER_EXITED until the new worker is ready. A late answer of
+ * a killed worker is dropped (generations). Each death: 'worker-death'
+ * ({ reason, generation, deaths }) and 'error' (InferenceWorkerExitedError; logged
+ * instead when nobody listens); each respawned worker ready: 'worker-ready'
+ * ({ generation, restarts }). Counters: `runner.supervision`.
  */
 import { EventEmitter } from 'node:events';
-import type { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 import * as codedErrors from '../core/errors.js';
 import { reviveError } from '../core/error-transport.js';
-import { FrameShapeMismatchError, InferenceBusyError, InferenceWorkerExitedError, InferenceClosedError } from '../core/errors.js';
+import {
+  FrameShapeMismatchError, InferenceBusyError, InferenceWorkerExitedError, InferenceClosedError, InferenceTimeoutError,
+} from '../core/errors.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
-import { spawnTsWorker } from '../core/spawn-ts-worker.js';
+import { SupervisedWorker, type BackoffOptions } from '../core/supervised-worker.js';
 import type { Manifest } from './manifest-schema.js';
 import { ClassDecision, effectiveThreshold, mapCellAreaPx } from './decision-rule.js';
 import { frameAlignedMapIndex } from './letterbox-map.js';
@@ -34,9 +45,11 @@ import {
   WORKER_KIND, type FrameTransport, type FromWorker, type ToWorker, type WorkerInit,
 } from './inference-worker.js';
 
-// Runner-specific codes (candidates for core/errors.ts).
+const WORKER_URL = new URL('./inference-worker.ts', import.meta.url);
+/** warm-up runs of a respawned worker (the package was validated by the first start) */
+const RESTART_WARMUP_RUNS = 2;
 
-
+type ReadyMsg = Extract<FromWorker, { t: 'ready' }>;
 
 export interface ModelRunnerOptions {
   packageDir: string;
@@ -57,6 +70,24 @@ export interface ModelRunnerOptions {
   sessionOptions?: InferenceSession.SessionOptions;
   /** the station's lens calibration: frames are undistorted right after binning (see inference-worker.ts) */
   undistort?: WorkerInit['undistort'];
+  /** an infer() not answered within this rejects with INSPECTOR_INFERENCE_TIMEOUT and the worker is respawned (default 1000) */
+  deadlineMs?: number;
+  /** backoff of the respawns (default 200 ms doubling up to 30 s, ±20 %) */
+  restartBackoff?: Partial<BackoffOptions>;
+  /** a (re)start that is not ready within this fails (default 300 s: TensorRT engine builds are slow) */
+  startTimeoutMs?: number;
+  /** tests only, never in a station config: the worker obeys debugHang()/debugCrash() */
+  testHooks?: boolean;
+}
+
+/** Supervision counters of one runner (all its workers together). */
+export interface RunnerSupervision {
+  /** workers that exited, crashed, failed a restart or were killed */
+  deaths: number;
+  /** respawned workers that got ready */
+  restarts: number;
+  /** infer() calls that missed the deadline */
+  timeouts: number;
 }
 
 export interface InferResult {
@@ -90,7 +121,7 @@ export function percentile(samples: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
 }
 
-type Pending = { kind: 'infer' | 'bench'; resolve: (v: never) => void; reject: (e: Error) => void };
+type Pending = { kind: 'infer' | 'bench'; resolve: (v: never) => void; reject: (e: Error) => void; generation: number };
 
 export class ModelRunner extends EventEmitter {
   readonly mapWidth: number;
@@ -105,18 +136,25 @@ export class ModelRunner extends EventEmitter {
   readonly modelName: string;
   readonly modelVersion: string;
   readonly frameBytes: number;
+  readonly deadlineMs: number;
+  readonly supervision: RunnerSupervision = { deaths: 0, restarts: 0, timeouts: 0 };
+  /** the worker's provider, its fallbacks and start-up info (a respawned worker's replace them) */
+  provider: string;
+  fallbacks: readonly ProviderFallback[];
+  startup: ReadyMsg;
   private pending: Pending | null = null;
+  /** close() was called */
   private gone: Error | null = null;
+  /** the one deadline timer, re-armed by refresh() for each infer() (no per-frame allocation) */
+  private readonly deadline: NodeJS.Timeout;
   private readonly msg: { t: 'infer'; buf: ArrayBuffer | null; slot: number } = { t: 'infer', buf: null, slot: -1 };
   private readonly transferList: ArrayBuffer[] = [];
 
   private constructor(
-    private readonly worker: Worker,
-    readonly provider: string,
-    readonly fallbacks: readonly ProviderFallback[],
+    private readonly sw: SupervisedWorker<ReadyMsg>,
     readonly manifest: Manifest,
     /** info from start-up: resize notes, node placement, timings */
-    readonly startup: Extract<FromWorker, { t: 'ready' }>,
+    ready: ReadyMsg,
     /** the shared map (Float32Array over a SharedArrayBuffer) every InferResult.map points at */
     readonly map: Float32Array,
     readonly transport: FrameTransport,
@@ -126,9 +164,16 @@ export class ModelRunner extends EventEmitter {
     private frameBuf: ArrayBuffer | null,
     private readonly sharedFrame: Uint8Array | null,
     private readonly log: Logger,
-    private readonly inputRing: { frames: SharedArrayBuffer } | null = null,
+    private readonly inputRing: { frames: SharedArrayBuffer } | null,
+    deadlineMs: number,
+    private readonly testHooks: boolean,
   ) {
     super();
+    const startup = ready;
+    this.startup = ready;
+    this.provider = ready.provider;
+    this.fallbacks = ready.fallbacks;
+    this.deadlineMs = deadlineMs;
     // classification: the worker puts the probabilities where the map goes (`map`, K values); there is no map
     const hasMap = manifest.outputs.map !== undefined;
     this.mapWidth = hasMap ? startup.mapWidth : 0;
@@ -141,9 +186,15 @@ export class ModelRunner extends EventEmitter {
     this.mapFrameIndex = frameAlignedMapIndex(manifest, this.mapWidth, this.mapHeight, frameSize.width, frameSize.height);
     this.modelName = manifest.name;
     this.modelVersion = manifest.version;
-    worker.on('message', (m: FromWorker) => this.onMessage(m));
-    worker.on('error', (err) => this.die(`uncaught error: ${err.message}`));
-    worker.on('exit', (code) => this.die(`exited with code ${code}`));
+    this.deadline = setTimeout(() => this.onDeadline(), deadlineMs);
+    this.deadline.unref(); // re-armed by each infer(); firing with nothing pending is a no-op
+    sw.on('message', (m: FromWorker, generation: number) => this.onMessage(m, generation));
+    sw.on('death', (d: { reason: string; generation: number; deaths: number }) => this.onDeath(d));
+    sw.on('restarting', (r: { attempt: number; delayMs: number }) => {
+      this.log.warn({ model: `${this.modelName}@${this.modelVersion}`, ...r }, 'inference worker: respawning');
+      this.emit('worker-restarting', r);
+    });
+    sw.on('ready', (m: ReadyMsg, info: { generation: number; restart: boolean }) => { if (info.restart) this.onRespawned(m, info.generation); });
   }
 
   static async create(opts: ModelRunnerOptions): Promise<ModelRunner> {
@@ -161,25 +212,30 @@ export class ModelRunner extends EventEmitter {
       inputRing: transport === 'shared' ? opts.inputRing ?? null : null,
       preprocess: opts.preprocess ?? 'auto', nice: opts.nice ?? 0, undistort: opts.undistort ?? null,
       ...(opts.sessionOptions ? { sessionOptions: opts.sessionOptions } : {}),
+      ...(opts.testHooks ? { testHooks: true } : {}),
     };
-    const worker = spawnTsWorker(new URL('./inference-worker.ts', import.meta.url), init, { name: 'inference' });
-    const ready = await new Promise<Extract<FromWorker, { t: 'ready' }>>((resolve, reject) => {
-      const onMessage = (m: FromWorker): void => {
-        if (m.t === 'log') log[m.level](m.obj, m.msg);
-        else if (m.t === 'ready') { cleanup(); resolve(m); }
-        else if (m.t === 'error') { cleanup(); reject(reviveError(m.error, 'the inference worker')); }
-      };
-      const onError = (err: Error): void => { cleanup(); reject(new InferenceWorkerExitedError(`failed to start: ${err.message}`)); };
-      const onExit = (code: number): void => { cleanup(); reject(new InferenceWorkerExitedError(`exited with code ${code} during start-up`)); };
-      const cleanup = (): void => { worker.off('message', onMessage).off('error', onError).off('exit', onExit); };
-      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-    }).catch(async (err: unknown) => {
-      await worker.terminate();
-      throw err;
+    const deadlineMs = opts.deadlineMs ?? 1000;
+    if (!(deadlineMs > 0)) throw new codedErrors.ConfigInvalidError(`deadlineMs must be > 0, got ${deadlineMs}`);
+    let mapSab: SharedArrayBuffer | null = null; // the first worker's map: its successors write into the same one
+    const sw = new SupervisedWorker<ReadyMsg>({
+      name: 'inference', url: WORKER_URL,
+      workerData: (start): WorkerInit => (start === 0 ? init
+        : { ...init, mapSab, warmupRuns: Math.min(init.warmupRuns, RESTART_WARMUP_RUNS) }),
+      ready: (m) => ((m as FromWorker).t === 'ready' ? m as ReadyMsg : undefined),
+      startError: (m) => ((m as FromWorker).t === 'error' ? reviveError((m as Extract<FromWorker, { t: 'error' }>).error, 'the inference worker') : undefined),
+      startFailure: (reason) => new InferenceWorkerExitedError(reason),
+      startTimeoutMs: opts.startTimeoutMs ?? 300_000,
+      ...(opts.restartBackoff ? { backoff: opts.restartBackoff } : {}),
     });
-    const runner = new ModelRunner(worker, ready.provider, ready.fallbacks, ready.manifest, ready, new Float32Array(ready.mapSab),
+    const startLog = (m: FromWorker): void => { if (m.t === 'log') log[m.level](m.obj, m.msg); };
+    sw.on('message', startLog);
+    const ready = await sw.start();
+    sw.off('message', startLog);
+    mapSab = ready.mapSab;
+    const runner = new ModelRunner(sw, ready.manifest, ready, new Float32Array(ready.mapSab),
       transport, { width, height }, transport === 'transfer' ? new ArrayBuffer(width * height) : null,
-      frameSab ? new Uint8Array(frameSab) : null, log, transport === 'shared' ? opts.inputRing ?? null : null);
+      frameSab ? new Uint8Array(frameSab) : null, log, transport === 'shared' ? opts.inputRing ?? null : null,
+      deadlineMs, opts.testHooks === true);
     log.info({
       model: `${runner.modelName}@${runner.modelVersion}`, provider: ready.provider, fallbacks: ready.fallbacks,
       placement: ready.placement, transport, preprocess: ready.preprocess, startup: ready.startup,
@@ -193,12 +249,14 @@ export class ModelRunner extends EventEmitter {
    */
   infer(frame: Uint8Array, ringSlot = -1): Promise<InferResult> {
     if (this.gone) return Promise.reject(this.gone);
+    if (this.sw.state !== 'ready') return Promise.reject(this.notReady());
     if (this.pending) return Promise.reject(new InferenceBusyError('one frame at a time; the caller serialises'));
     if (frame.byteLength !== this.frameBytes) {
       return Promise.reject(new FrameShapeMismatchError(`frame has ${frame.byteLength} bytes, expected ${this.frameBytes}`));
     }
     return new Promise<InferResult>((resolve, reject) => {
-      this.pending = { kind: 'infer', resolve: resolve as (v: never) => void, reject };
+      this.pending = { kind: 'infer', resolve: resolve as (v: never) => void, reject, generation: this.sw.generation };
+      this.deadline.refresh(); // due deadlineMs from now
       // a frame that sits in the capture ring the worker knows is read there: no copy here
       if (ringSlot >= 0 && this.inputRing && frame.buffer === this.inputRing.frames) this.sendSlot(ringSlot);
       else this.send(frame);
@@ -208,18 +266,25 @@ export class ModelRunner extends EventEmitter {
   private sendSlot(slot: number): void {
     this.msg.buf = null;
     this.msg.slot = slot;
-    this.worker.postMessage(this.msg);
+    this.sw.post(this.msg);
+  }
+
+  /** The error of a call made while the worker is being respawned. */
+  private notReady(): Error {
+    return new InferenceWorkerExitedError(`respawning after: ${this.sw.lastDeathReason ?? 'a death'}`);
   }
 
   /** Time session.run alone, `runs` times, inside the worker on the last frame. */
   benchBare(runs: number): Promise<BenchResult> {
     if (this.gone) return Promise.reject(this.gone);
+    if (this.sw.state !== 'ready') return Promise.reject(this.notReady());
     if (this.pending) return Promise.reject(new InferenceBusyError('benchBare while an inference is in flight'));
     return new Promise<BenchResult>((resolve, reject) => {
-      this.pending = { kind: 'bench', resolve: resolve as (v: never) => void, reject };
+      // no deadline: a benchmark runs as long as it runs
+      this.pending = { kind: 'bench', resolve: resolve as (v: never) => void, reject, generation: this.sw.generation };
       const buf = this.takeFrameBuf();
       // after ring frames, time the session on the last real frame already staged in the worker
-      this.worker.postMessage({ t: 'bench', runs, buf, keep: this.msg.slot >= 0 } satisfies ToWorker, buf ? [buf] : []);
+      this.sw.post({ t: 'bench', runs, buf, keep: this.msg.slot >= 0 } satisfies ToWorker, buf ? [buf] : []);
     });
   }
 
@@ -232,18 +297,43 @@ export class ModelRunner extends EventEmitter {
     return this.pending !== null;
   }
 
+  /** Which worker serves now: 1 for the first, +1 per respawn. */
+  get generation(): number {
+    return this.sw.generation;
+  }
+
+  /** 'ready', 'restarting' (a respawn pending or starting) or 'closed'. */
+  get workerState(): 'ready' | 'restarting' | 'closed' {
+    const s = this.sw.state;
+    return s === 'ready' || s === 'closed' ? s : 'restarting';
+  }
+
   /** Test hook: make the worker throw an uncaught error. */
   simulateWorkerCrash(): void {
-    this.worker.postMessage({ t: 'crash' } satisfies ToWorker);
+    this.sw.post({ t: 'crash' } satisfies ToWorker);
+  }
+
+  /** Test hook (testHooks: true only): block the worker thread for `ms` (Atomics.wait), as a hung session would. */
+  debugHang(ms: number): void {
+    this.requireTestHooks('debugHang');
+    this.sw.post({ t: 'debug-hang', ms } satisfies ToWorker);
+  }
+
+  /** Test hook (testHooks: true only): the worker calls process.exit(1). */
+  debugCrash(): void {
+    this.requireTestHooks('debugCrash');
+    this.sw.post({ t: 'debug-exit' } satisfies ToWorker);
+  }
+
+  private requireTestHooks(what: string): void {
+    if (!this.testHooks) throw new codedErrors.ConfigInvalidError(`${what}() is a test hook: create the runner with testHooks: true`);
   }
 
   async close(): Promise<void> {
     if (!this.gone) this.gone = new InferenceClosedError('close() was called');
+    clearTimeout(this.deadline);
     this.failPending(this.gone);
-    this.worker.removeAllListeners('exit');
-    this.worker.removeAllListeners('error');
-    this.worker.on('error', () => { /* closing: nothing to report */ });
-    await this.worker.terminate();
+    await this.sw.close();
   }
 
   private takeFrameBuf(): ArrayBuffer | null {
@@ -257,19 +347,20 @@ export class ModelRunner extends EventEmitter {
     if (this.transport === 'shared') {
       this.sharedFrame!.set(frame);
       this.msg.buf = null;
-      this.worker.postMessage(this.msg);
+      this.sw.post(this.msg);
       return;
     }
     const buf = this.takeFrameBuf()!;
     new Uint8Array(buf).set(frame);
     this.msg.buf = buf;
     this.transferList[0] = buf;
-    this.worker.postMessage(this.msg, this.transferList);
+    this.sw.post(this.msg, this.transferList);
   }
 
-  private onMessage(m: FromWorker): void {
+  private onMessage(m: FromWorker, generation: number): void {
     if ('buf' in m && m.buf) this.frameBuf = m.buf;
-    const p = this.pending;
+    // the supervisor passes on the current worker's messages only; a request posted to an earlier one is never answered here
+    const p = this.pending && this.pending.generation === generation ? this.pending : null;
     switch (m.t) {
       case 'log': this.log[m.level](m.obj, m.msg); return;
       case 'result':
@@ -306,12 +397,38 @@ export class ModelRunner extends EventEmitter {
     p?.reject(err);
   }
 
-  private die(why: string): void {
-    if (this.gone) return;
-    const err = new InferenceWorkerExitedError(why);
-    this.gone = err;
+  /** No answer within deadlineMs: the part fails safe, the (hung) worker is killed and respawned. */
+  private onDeadline(): void {
+    const p = this.pending;
+    if (!p || p.kind !== 'infer' || this.gone) return;
+    this.pending = null;
+    this.supervision.timeouts++;
+    const why = `no answer within ${this.deadlineMs} ms (worker ${p.generation})`;
+    this.log.error({ model: `${this.modelName}@${this.modelVersion}`, deadlineMs: this.deadlineMs, generation: p.generation },
+      'inference missed its deadline: killing the worker');
+    p.reject(new InferenceTimeoutError(why));
+    this.sw.kill(`inference missed its ${this.deadlineMs} ms deadline`);
+  }
+
+  private onDeath(d: { reason: string; generation: number; deaths: number }): void {
+    this.supervision.deaths++;
+    const err = new InferenceWorkerExitedError(d.reason);
     this.failPending(err);
+    this.emit('worker-death', d);
     if (this.listenerCount('error') > 0) this.emit('error', err);
-    else this.log.error({ err }, 'inference worker died (no error listener on the runner)');
+    else this.log.error({ err, generation: d.generation }, 'inference worker died (no error listener on the runner)');
+  }
+
+  private onRespawned(m: ReadyMsg, generation: number): void {
+    if (this.gone) return;
+    this.supervision.restarts++;
+    // the frame buffer went down with a worker that held it
+    if (this.transport === 'transfer' && !this.frameBuf) this.frameBuf = new ArrayBuffer(this.frameBytes);
+    if (m.provider !== this.provider) this.log.warn({ was: this.provider, now: m.provider, fallbacks: m.fallbacks }, 'respawned inference worker runs on another provider');
+    this.provider = m.provider;
+    this.fallbacks = m.fallbacks;
+    this.startup = m;
+    this.log.info({ model: `${this.modelName}@${this.modelVersion}`, generation, provider: m.provider, startup: m.startup }, 'inference worker respawned');
+    this.emit('worker-ready', { generation, restarts: this.supervision.restarts });
   }
 }
