@@ -145,7 +145,8 @@ process.on('message', (raw: unknown) => {
         (err: unknown) => send({ type: 'error', message: describeError(err).message }));
       break;
     case 'truth':
-      send({ type: 'truth', truth: sim.lineTruth(), counters: sim.counters(), triggerSendErrors: sim.triggerSendErrors });
+      send({ type: 'truth', truth: sim.lineTruth(), counters: sim.counters(), triggerSendErrors: sim.triggerSendErrors,
+        lineRunning: sim.lineRunning, pendingParts: sim.pendingParts });
       break;
     case 'startLine':
       sim.startLine(m.rate);

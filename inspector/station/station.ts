@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger.js';
 import { partIdMode, type StationConfig } from './config.js';
 import { PartIdentity } from './part-identity.js';
 import { PlcOutcomes } from './plc-outcomes.js';
+import { WorkerDeaths } from './worker-deaths.js';
 import { CaptureHost, RING_SLOTS } from '../capture/capture-host.js';
 import { FrameRing } from '../capture/frame-ring.js';
 import { ModelRunner } from '../inference/model-runner.js';
@@ -131,8 +132,10 @@ export class Station {
       source.on('checks', (c: Parameters<StationCalibration['onChecks']>[0]) => current.onChecks(c, {
         setAlarm: (name, raised, detail) => alarms.set(Alarm[name], raised, detail), setChecks: (v) => metrics?.setImageChecks(v) }));
       source.on('state', (s: string) => alarms.set(Alarm.CAMERA_DOWN, s === 'restarting' || s === 'stopped', `camera ${s}`));
+      const workerDeaths = new WorkerDeaths(metrics.registry, alarms);
       const watchRunner = (r: ModelRunner): void => {
         r.on('error', (err: Error & { code?: string }) => alarms.set(Alarm.MODEL_DOWN, true, `${err.code ?? 'ERROR'}: ${err.message}`));
+        workerDeaths.watch('inference', r);
       };
       watchRunner(runner);
 
