@@ -34,8 +34,12 @@ const program = new Command('soak')
   .option('--gate-window-ms <ms>', 'PLC gate window', '200')
   .option('--work <dir>', 'working folder (default: a new temp folder)')
   .option('--settle-ms <ms>', 'longest wait for the line to accept a part after a fault', '120000')
+  .option('--save-images <which>', 'the station\'s results.saveImages: rejects | all | none', 'rejects')
+  .option('--sample-ms <ms>', 'RSS sampling period', '2000')
   .parse();
-const o = program.opts<{ parts: string; rate: string; faults: string; json?: string; folder: string; gateWindowMs: string; work?: string; settleMs: string }>();
+const o = program.opts<{ parts: string; rate: string; faults: string; json?: string; folder: string; gateWindowMs: string; work?: string;
+  settleMs: string; saveImages: string; sampleMs: string }>();
+if (!['rejects', 'all', 'none'].includes(o.saveImages)) program.error('--save-images must be rejects, all or none');
 const parts = Number(o.parts);
 const rate = Number(o.rate);
 const faults = o.faults ? o.faults.split(',').filter(Boolean) as Fault[] : [];
@@ -57,7 +61,7 @@ const config = {
   camera: { template: 'replay-triggered', folder, triggerPort, cacheDir: resolve('var/replay-cache') },
   model: { providers: ['cpu'] },
   plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 100, maxDelayMs: 1000 } },
-  results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: 'rejects', passSampleEvery: 1000 },
+  results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: o.saveImages, passSampleEvery: 1000 },
   server: { port: 0 },
   registry: { statePath: join(work, 'registry-state.json') },
   calibration: { dir: join(work, 'calibration') },
@@ -110,7 +114,7 @@ let lastSample = 0;
 for (;;) {
   const t = await sim.truth();
   note(current, t);
-  if (Date.now() - lastSample > 2000) { sample(); lastSample = Date.now(); }
+  if (Date.now() - lastSample > Number(o.sampleMs)) { sample(); lastSample = Date.now(); }
   const total = done();
   if (next < faults.length && total >= Math.floor(((next + 1) * parts) / (faults.length + 1))) {
     const fault = faults[next++]!;
@@ -159,6 +163,17 @@ const tenth = (from: number, to: number, key: 'station' | 'plc'): number | null 
   return xs.length ? Math.round(xs.reduce((a, b) => a + b, 0) / xs.length) : null;
 };
 const total = done();
+/** RSS of the station process that ran the end of the run: the first and last tenth of its own life (a leak shows there) */
+const lastPid = rss.at(-1)?.stationPid;
+const own = rss.filter((s) => s.stationPid === lastPid && s.station !== null);
+const ownSpan = own.length > 1 ? [own[0]!.parts, own.at(-1)!.parts] : [0, 0];
+const ownTenth = (lo: number, hi: number): number | null => {
+  const xs = own.filter((s) => s.parts >= lo && s.parts <= hi).map((s) => s.station!);
+  return xs.length ? Math.round(xs.reduce((a, b) => a + b, 0) / xs.length) : null;
+};
+const span = ownSpan[1]! - ownSpan[0]!;
+const finalStation = { pid: lastPid, fromPart: ownSpan[0], toPart: ownSpan[1],
+  firstTenth: ownTenth(ownSpan[0]!, ownSpan[0]! + span / 10), lastTenth: ownTenth(ownSpan[1]! - span / 10, ownSpan[1]!) };
 const report = {
   command: `npm run soak -- ${process.argv.slice(2).join(' ')}`,
   startedAt: new Date(t0).toISOString(), seconds: Math.round(seconds), partsAsked: parts, rate, gateWindowMs: Number(o.gateWindowMs),
@@ -168,7 +183,10 @@ const report = {
   rss: {
     stationFirstTenth: tenth(0, total / 10, 'station'), stationLastTenth: tenth(total * 0.9, total, 'station'),
     plcFirstTenth: tenth(0, total / 10, 'plc'), plcLastTenth: tenth(total * 0.9, total, 'plc'),
-    samples: rss.length, first: rss[0], last: rss.at(-1),
+    finalStation,
+    finalStationChange: finalStation.firstTenth && finalStation.lastTenth ? finalStation.lastTenth / finalStation.firstTenth - 1 : null,
+    samples: rss.map((x) => [Math.round((x.at - t0) / 1000), x.parts, x.station, x.plc, x.stationPid, x.plcPid]),
+    samplesColumns: ['s', 'parts', 'stationRss', 'plcRss', 'stationPid', 'plcPid'],
   },
 };
 const failures: string[] = [];
