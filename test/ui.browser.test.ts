@@ -4,14 +4,15 @@
  * OPC UA PLC simulator, SQLite results, images of rejects saved, the Fastify
  * server in its worker serving ui/dist and the API.
  *
- * Flow: log in; open the review queue; open a reject; pick a class with a
+ * Flow: log in; the live page with its status pills and the Station vs PLC
+ * table; open the review queue; open a reject; pick a class with a
  * number key and draw a box with the mouse; reload and see both kept; export
  * COCO and find the box in the file. Every console error, failed request and
  * unexpected HTTP >= 400 fails the test. Screenshots of each page go to
  * artifacts/ui/.
  */
 import { describe, it, expect, beforeAll, afterAll, onTestFailed } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -105,9 +106,54 @@ describe('QA UI in chromium against a running station', () => {
     await expect.poll(() => page.getByTestId('status-plc').getAttribute('class'), { timeout: 15_000 }).toContain('pill-up');
     await expect.poll(async () => (await page.getByTestId('kpi-rate').innerText()).split('\n')[0], { timeout: 15_000 }).not.toBe('–');
     await page.getByTestId('live-card').first().waitFor({ timeout: 15_000 });
+    // Station vs PLC: the PLC's outcome counters (read back) beside the station's
+    const table = page.getByTestId('line-table');
+    await expect.poll(() => table.getByTestId('line-plc-parts').innerText(), { timeout: 15_000 }).toMatch(/^\d+$/);
+    expect(Number(await table.getByTestId('line-station-inspected').innerText())).toBeGreaterThan(0);
+    for (const id of ['line-station-not-inspected', 'line-station-sync-errors', 'line-station-mismatches', 'line-plc-accepted',
+      'line-plc-rejected', 'line-plc-timeout', 'line-plc-late', 'line-plc-sequence-errors', 'line-plc-refused']) {
+      expect(await table.getByTestId(id).innerText(), id).toMatch(/^\d+$/);
+    }
+    expect(Number(await table.getByTestId('line-plc-rejected').innerText())).toBeGreaterThan(0); // rejects with images were awaited
     await page.waitForTimeout(800); // let the thumbnails draw
     await shot('live');
+    expect(existsSync(join(ART, 'live.png'))).toBe(true);
     noProblems();
+  });
+
+  it('the PLC pill is amber while PART_SYNC is raised, and the table shows the refusals (live feed mocked)', async () => {
+    // the station's own health, as PART_SYNC makes it: the link is up, the PLC refused two results
+    const real = await (await page.request.get(`${base}/health`)).json() as {
+      plc: { state: string; detail: string; line: { plc: Record<string, number> | null } }; alarms: string[]; status: string };
+    expect(real.plc.line).toBeDefined();
+    const report = {
+      ...real, status: 'degraded', alarms: ['PART_SYNC: the PLC refused 2 result(s): wrong epoch or a part it did not trigger'],
+      plc: { ...real.plc, state: 'degraded', detail: 'connected, part ids out of sync (PART_SYNC)',
+        line: { ...real.plc.line, plc: { ...(real.plc.line.plc ?? { epoch: 1, lastPartId: 0, parts: 0, accepted: 0, rejected: 0, timeout: 0, late: 0, sequenceErrors: 0, duplicates: 0 }), refused: 2 } } },
+    };
+    const other = await context.newPage();
+    watch(other);
+    await other.routeWebSocket(/\/api\/live$/, (ws) => { // no server behind it: only this health report
+      const send = () => ws.send(JSON.stringify({ type: 'health', report }));
+      send();
+      const t = setInterval(send, 500);
+      ws.onClose(() => clearInterval(t));
+    });
+    try {
+      await other.setViewportSize({ width: 1366, height: 768 });
+      await other.goto(base + '/');
+      await expect.poll(() => other.getByTestId('status-plc').getAttribute('class'), { timeout: 15_000 }).toContain('pill-degraded');
+      expect(await other.getByTestId('status-plc').innerText()).toMatch(/out of sync/);
+      const refused = other.getByTestId('line-table').getByTestId('line-plc-refused');
+      expect(await refused.innerText()).toBe('2');
+      expect(await refused.getAttribute('class')).toContain('warn');
+      expect(await other.getByTestId('alarm').first().innerText()).toMatch(/PART_SYNC/);
+      await other.screenshot({ path: join(ART, 'live-part-sync.png') });
+      expect(existsSync(join(ART, 'live-part-sync.png'))).toBe(true);
+      noProblems();
+    } finally {
+      await other.close();
+    }
   });
 
   it('opens the review queue and the first reject, labels it by keyboard and mouse', async () => {

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import type { Station } from '../station/station.js';
+import { lineReport } from '../station/health.js';
 import { reviewDbPathFor } from '../review/review-db.js';
 import { ServerHost } from './server-host.js';
 import { LiveFeed } from './live-feed.js';
@@ -38,6 +39,8 @@ export async function startStationServer(station: Station, log: Logger): Promise
     model: async () => ({ ...model(), packageDir: await livePackageDir() }),
     liveFrame: () => feed.nextFrame(),
   }, log);
+  // /metrics: the PLC's outcome counters beside the station's, read at scrape time (nothing per part)
+  station.metrics.watchLine(() => lineReport(station));
   station.loop.feed = feed;
   feed.start((m) => host.post(m), () => station.health());
   host.onClose(() => { feed.stop(); station.loop.feed = null; });

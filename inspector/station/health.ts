@@ -1,8 +1,13 @@
 /**
  * Health of a station from the live state of its parts: camera, model and
  * PLC link each up / degraded / down, plus the raised alarms.
+ *
+ * The PLC is 'degraded' while PART_SYNC is raised (the station's part ids or
+ * outcomes and the PLC's disagree): the link works but the line's record does
+ * not. Its `line` puts the PLC's outcome counters (read back by PlcOutcomes)
+ * beside the station's own count of the same parts.
  */
-import type { HealthReport } from '../server/station-view.js';
+import type { HealthReport, LineReport } from '../server/station-view.js';
 import { Alarm } from './alarms.js';
 import type { Station } from './station.js';
 
@@ -14,11 +19,28 @@ function worst(...states: State[]): State {
   return 'up';
 }
 
+/** Station vs PLC, from the live objects (the part loop's recorders, PlcOutcomes): health and metrics read it. */
+export function lineReport(s: Pick<Station, 'loop' | 'outcomes'>): LineReport {
+  const c = s.outcomes.counters;
+  const rec = s.loop.rec;
+  const st = s.outcomes.stats;
+  return {
+    plc: c === null ? null : {
+      epoch: c.Epoch, lastPartId: c.LastPartId, parts: c.Parts, accepted: c.Accepted, rejected: c.Rejected,
+      timeout: c.RejectedTimeout, late: c.LateResults, sequenceErrors: c.SequenceMismatch,
+      refused: c.WrongEpochResults + c.OrphanResults, duplicates: c.DuplicateResults,
+    },
+    station: { inspected: rec.parts, notInspected: { ...rec.notInspected }, partSyncErrors: rec.partSyncErrors },
+    readBack: { reads: st.reads, readErrors: st.readErrors, mismatches: st.mismatches, refusals: st.refusals, missed: st.missed },
+  };
+}
+
 export function buildHealth(s: Station): HealthReport {
   const cam = s.source.stats;
   const camState: State = s.source.state === 'running' ? 'up' : s.source.state === 'restarting' || s.source.state === 'starting' ? 'degraded' : 'down';
   const modelState: State = s.alarms.isRaised(Alarm.MODEL_DOWN) ? 'down' : 'up';
-  const plcState: State = s.plc.state === 'connected' ? 'up' : 'down';
+  const partSync = s.alarms.isRaised(Alarm.PART_SYNC);
+  const plcState: State = s.plc.state !== 'connected' ? 'down' : partSync ? 'degraded' : 'up';
   const c = s.plc.counters;
   return {
     status: worst(camState, modelState, plcState),
@@ -27,7 +49,10 @@ export function buildHealth(s: Station): HealthReport {
     parts: s.loop.rec.parts,
     camera: { state: camState, detail: `${s.config.camera.template}: ${s.source.state}`, frames: cam.frames, dropped: cam.dropped, restarts: cam.restarts, errors: cam.errors },
     model: { state: modelState, name: s.runner.modelName, version: s.runner.modelVersion, provider: s.runner.provider, fallbacks: [...s.runner.fallbacks] },
-    plc: { state: plcState, detail: s.plc.state, endpoint: s.config.plc.endpoint, writes: c.writes, writeErrors: c.writeErrors, reconnects: c.reconnects },
+    plc: {
+      state: plcState, detail: partSync ? `${s.plc.state}, part ids out of sync (PART_SYNC)` : s.plc.state,
+      endpoint: s.config.plc.endpoint, writes: c.writes, writeErrors: c.writeErrors, reconnects: c.reconnects, line: lineReport(s),
+    },
     alarms: s.alarms.list(),
     calibration: { version: s.calibration.version, undistort: s.calibration.undistort !== null },
   };

@@ -6,6 +6,7 @@
  * collect() callbacks, so the hot path does not double-count anything.
  */
 import client from 'prom-client';
+import type { LineReport } from '../server/station-view.js';
 
 const STAGES = ['dispatch', 'inference', 'registration', 'frame_to_verdict', 'plc_write'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -108,6 +109,70 @@ export class StationMetrics {
   setAlarm(name: string, raised: boolean): void {
     this.alarm.set({ alarm: name }, raised ? 1 : 0);
   }
+
+  /**
+   * Station vs PLC, read at scrape time from the live objects (health.ts lineReport): the PLC's
+   * outcome counters as gauges (they restart from 0 with a new PLC epoch), the parts the station
+   * did not inspect by reason, and the part-sync errors by kind. Until this is called (or while
+   * `line` answers null) these metrics have no samples. Nothing here runs per part.
+   */
+  watchLine(line: () => LineReport | null): void {
+    if (this.lineSource) { this.lineSource = line; return; } // the metrics are registered once
+    this.lineSource = line;
+    const source = () => this.lineSource?.() ?? null;
+    new client.Gauge({
+      name: 'inspector_plc_outcomes',
+      help: 'The PLC\'s outcome counters of its current epoch, read back from the PLC (accepted, rejected incl. timeout, timeout, late, sequence_error, refused = wrong epoch + orphan, duplicate)',
+      labelNames: ['outcome'], registers: [this.registry],
+      collect() {
+        this.reset();
+        const p = source()?.plc;
+        if (!p) return;
+        this.set({ outcome: 'accepted' }, p.accepted);
+        this.set({ outcome: 'rejected' }, p.rejected);
+        this.set({ outcome: 'timeout' }, p.timeout);
+        this.set({ outcome: 'late' }, p.late);
+        this.set({ outcome: 'sequence_error' }, p.sequenceErrors);
+        this.set({ outcome: 'refused' }, p.refused);
+        this.set({ outcome: 'duplicate' }, p.duplicates);
+      },
+    });
+    const plcGauge = (name: string, help: string, pick: (p: NonNullable<LineReport['plc']>) => number) => new client.Gauge({
+      name, help, registers: [this.registry],
+      collect() { this.reset(); const p = source()?.plc; if (p) this.set(pick(p)); },
+    });
+    plcGauge('inspector_plc_parts', 'Parts the PLC\'s photo-eye saw in its current epoch', (p) => p.parts);
+    plcGauge('inspector_plc_epoch', 'The PLC\'s part-numbering epoch (Line.Epoch)', (p) => p.epoch);
+    plcGauge('inspector_plc_last_part_id', 'The last PartId the PLC triggered in its epoch (Line.LastPartId)', (p) => p.lastPartId);
+    new client.Counter({
+      name: 'inspector_parts_not_inspected_total', help: 'Parts recorded without a model verdict, by reason',
+      labelNames: ['reason'], registers: [this.registry],
+      collect() {
+        this.reset();
+        const l = source();
+        if (!l) return;
+        for (const [reason, n] of Object.entries(l.station.notInspected)) this.inc({ reason }, n);
+      },
+    });
+    new client.Counter({
+      name: 'inspector_part_sync_errors_total',
+      help: 'Station/PLC part-sync errors: held_back (a part whose numbering was not the PLC\'s current one), refused (results the PLC refused: wrong epoch or a part it did not trigger), mismatch (an outcome that disagrees with what the station sent); any of them raises PART_SYNC',
+      labelNames: ['kind'], registers: [this.registry],
+      collect() {
+        this.reset();
+        const l = source();
+        if (!l) return;
+        this.inc({ kind: 'held_back' }, l.station.partSyncErrors);
+        this.inc({ kind: 'refused' }, l.readBack.refusals);
+        this.inc({ kind: 'mismatch' }, l.readBack.mismatches);
+      },
+    });
+    new client.Counter({
+      name: 'inspector_plc_outcome_read_errors_total', help: 'Failed reads of the PLC\'s counters and outcome log', registers: [this.registry],
+      collect() { this.reset(); const l = source(); if (l) this.inc(l.readBack.readErrors); },
+    });
+  }
+  private lineSource: (() => LineReport | null) | null = null;
 
   async text(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

@@ -58,12 +58,23 @@ export interface PartFilter {
 export interface LabelPut { verdict: LabelVerdict; defectClass?: string; regions: Region[]; revision: number }
 
 export interface HealthComponent { state: 'up' | 'degraded' | 'down'; detail?: string }
+/** Station vs PLC (health's plc.line; server schema LineReport in inspector/server/station-view.ts). */
+export interface LineCounts {
+  /** the PLC's counters of its current epoch; null before the station's first read */
+  plc: {
+    epoch: number; lastPartId: number; parts: number; accepted: number; rejected: number; timeout: number;
+    late: number; sequenceErrors: number; refused: number; duplicates: number;
+  } | null;
+  station: { inspected: number; notInspected: Record<string, number>; partSyncErrors: number };
+  readBack: { reads: number; readErrors: number; mismatches: number; refusals: number; missed: number };
+}
 export interface Health {
   status: 'up' | 'degraded' | 'down';
   station: string; uptimeS: number; parts: number;
   camera: HealthComponent & { frames: number; dropped: number; restarts: number; errors: number };
   model: HealthComponent & { name: string; version: string; provider: string };
-  plc: HealthComponent & { endpoint: string; writes: number; writeErrors: number; reconnects: number };
+  /** state: down when the link is not connected, degraded while PART_SYNC is raised, else up */
+  plc: HealthComponent & { endpoint: string; writes: number; writeErrors: number; reconnects: number; line?: LineCounts };
   alarms: string[];
 }
 

@@ -1,13 +1,16 @@
 /**
  * Live: the line as it runs. Parts/s, reject rate and frame→verdict latency
- * from the WebSocket; camera, model and PLC link status with the raised alarms;
+ * from the WebSocket; camera, model and PLC link status with the raised alarms
+ * (the PLC is amber while its part ids or outcomes disagree with the
+ * station's, PART_SYNC); the PLC's outcome counters beside the station's
+ * ("Station vs PLC", health's plc.line);
  * the latest frame, and the latest saved parts with verdict, the model's defect
  * class, score and the anomaly-map overlay; the recent verdicts strip, with the
  * newest reject and its class.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
-import { api, type Health, type Part } from '../api.js';
+import { api, type Health, type LineCounts, type Part } from '../api.js';
 import { labelHref } from '../router.js';
 import { useKeys } from '../components/keys.js';
 import { useLive } from '../components/live-socket.js';
@@ -19,6 +22,55 @@ const axis = (extra: Partial<uPlot.Axis> = {}): uPlot.Axis => ({ stroke: '#9aa4b
 
 function Kpi({ label, value, unit, testid }: { label: string; value: string; unit?: string; testid: string }) {
   return <div class="kpi" data-testid={testid}><div class="kpi-value">{value}<small>{unit}</small></div><div class="kpi-label">{label}</div></div>;
+}
+
+/** A count cell: '–' when unknown; amber when a count that should stay 0 is not. */
+function Count({ n, testid, alert = false, title }: { n: number | null | undefined; testid: string; alert?: boolean; title?: string }) {
+  return <td class={`num${alert && n ? ' warn' : ''}`} data-testid={testid} title={title}>{n == null ? '–' : String(n)}</td>;
+}
+
+/**
+ * Station vs PLC: what the station counted and what the PLC's gate did with the same parts
+ * (read back from the PLC a few times a second). Sequence errors, refusals and sync errors
+ * should stay 0; late results and timeout rejects mean the station was too slow.
+ */
+function LineTable({ line }: { line: LineCounts | undefined }) {
+  const st = line?.station;
+  const plc = line?.plc ?? null;
+  const notInspected = st ? Object.values(st.notInspected).reduce((a, b) => a + b, 0) : null;
+  const reasons = st ? Object.entries(st.notInspected).filter(([, n]) => n > 0).map(([r, n]) => `${r.replace(/_/g, ' ')}: ${n}`).join(', ') : '';
+  type Row = { label: string; n: number | null | undefined; testid: string; alert?: boolean; title?: string };
+  const station: Row[] = [
+    { label: 'inspected', n: st?.inspected, testid: 'line-station-inspected' },
+    { label: 'not inspected', n: notInspected, testid: 'line-station-not-inspected', alert: true, title: reasons || undefined },
+    { label: 'sync errors', n: st?.partSyncErrors, testid: 'line-station-sync-errors', alert: true, title: 'parts held back: their numbering was not the PLC\'s current one' },
+    { label: 'mismatches', n: line?.readBack.mismatches, testid: 'line-station-mismatches', alert: true, title: 'gate outcomes that disagree with what the station sent' },
+  ];
+  const plcRows: Row[] = [
+    { label: 'parts', n: plc?.parts, testid: 'line-plc-parts' },
+    { label: 'accepted', n: plc?.accepted, testid: 'line-plc-accepted' },
+    { label: 'rejected', n: plc?.rejected, testid: 'line-plc-rejected', title: 'all rejects, timeouts included' },
+    { label: 'timeout rejects', n: plc?.timeout, testid: 'line-plc-timeout', alert: true, title: 'no result inside the gate window (fail-safe reject)' },
+    { label: 'late', n: plc?.late, testid: 'line-plc-late', alert: true, title: 'results after their part\'s window closed' },
+    { label: 'sequence errors', n: plc?.sequenceErrors, testid: 'line-plc-sequence-errors', alert: true, title: 'results whose PartId was not the previous one + 1' },
+    { label: 'refused', n: plc?.refused, testid: 'line-plc-refused', alert: true, title: 'results the PLC never applied: wrong epoch or a part it did not trigger' },
+  ];
+  const cells = (r: Row | undefined) => (r
+    ? <><th>{r.label}</th><Count n={r.n} testid={r.testid} alert={r.alert} title={r.title} /></>
+    : <><th /><td /></>);
+  return (
+    <figure class="line-compare">
+      <figcaption>Station vs PLC {plc
+        ? <span class="muted" data-testid="line-epoch">· epoch {plc.epoch}, last part {plc.lastPartId}</span>
+        : line ? <span class="muted">· PLC not read yet</span> : null}</figcaption>
+      <table class="line-table" data-testid="line-table">
+        <thead><tr><th colSpan={2}>Station</th><th colSpan={2}>PLC</th></tr></thead>
+        <tbody>
+          {plcRows.map((p, i) => <tr key={p.testid}>{cells(station[i])}{cells(p)}</tr>)}
+        </tbody>
+      </table>
+    </figure>
+  );
 }
 
 export function LivePage() {
@@ -58,7 +110,10 @@ export function LivePage() {
       <div class="live-status">
         <StatusPill state={pill(health.camera)} label="Camera" title={health.camera?.detail}>{health.camera ? `${health.camera.frames} frames, ${health.camera.dropped} dropped` : ''}</StatusPill>
         <StatusPill state={pill(health.model)} label="Model" title={health.model?.detail}>{health.model ? `${health.model.name}@${health.model.version} · ${health.model.provider}` : ''}</StatusPill>
-        <StatusPill state={pill(health.plc)} label="PLC" title={health.plc?.endpoint}>{health.plc ? `${health.plc.writes} writes, ${health.plc.writeErrors} errors` : ''}</StatusPill>
+        {/* green only while connected and in sync: degraded (amber) while PART_SYNC is raised, down (red) when the link is */}
+        <StatusPill state={pill(health.plc)} label="PLC" title={health.plc ? `${health.plc.endpoint} · ${health.plc.detail ?? ''}` : undefined}>
+          {health.plc ? `${health.plc.writes} writes, ${health.plc.writeErrors} errors${health.plc.state === 'degraded' ? ' · out of sync' : ''}` : ''}
+        </StatusPill>
         <StatusPill state={live.connected ? 'up' : 'down'} label="Live feed">{live.connected ? 'connected' : 'reconnecting'}</StatusPill>
         {(health.alarms ?? []).map((a) => <span key={a} class="alarm" role="alert" data-testid="alarm">⚠ {a}</span>)}
       </div>
@@ -84,6 +139,7 @@ export function LivePage() {
           <Chart title="frame→verdict ms:" legend={false} testid="live-latency" height={120} data={latData}
             series={[{ label: 'p50', stroke: '#81c784', width: 2 }, { label: 'p99', stroke: '#ffb74d', width: 2 }]} />
         </div>
+        <LineTable line={health.plc?.line} />
       </div>
       <h3>Latest saved parts <span class="muted">(<kbd>h</kbd> heatmap {heat ? 'on' : 'off'})</span></h3>
       <div class="cards">
