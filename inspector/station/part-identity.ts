@@ -35,6 +35,9 @@ export class PartIdentity {
   private readonly ringEpochs = new Uint32Array(RING);
   /** 1 = the station said accept, 2 = reject */
   private readonly ringSaid = new Uint8Array(RING);
+  /** parts with a row (inspected, lost or refused): a second one for the same part is a bug upstream */
+  private readonly rowIds = new Uint32Array(RING);
+  private readonly rowEpochs = new Uint32Array(RING);
 
   constructor(readonly mode: PartIdMode) {}
 
@@ -62,8 +65,17 @@ export class PartIdentity {
     return this.plcEpoch !== null && key.epoch === this.plcEpoch;
   }
 
+  /** True when this part already has a row from this station (never send or store a part twice). */
+  hasRow(key: PartKey): boolean {
+    const k = key.partId & (RING - 1);
+    return this.rowIds[k] === key.partId && this.rowEpochs[k] === key.epoch;
+  }
+
   /** A row was added for this part (inspected, lost or refused). */
   accounted(key: PartKey): void {
+    const k = key.partId & (RING - 1);
+    this.rowIds[k] = key.partId;
+    this.rowEpochs[k] = key.epoch;
     if (key.epoch !== this.accountedEpoch) { this.accountedEpoch = key.epoch; this.accountedId = key.partId; return; }
     if (key.partId > this.accountedId) this.accountedId = key.partId;
   }

@@ -94,6 +94,8 @@ export class LoopRecorders {
   partSyncErrors = 0;
   /** a part's processing threw after its row could be decided (logged; the part is a reject) */
   loopErrors = 0;
+  /** a part that came a second time (it already had a row): ignored */
+  duplicateParts = 0;
 }
 
 const NS_PER_MS = 1_000_000;
@@ -109,6 +111,8 @@ export class PartLoop {
   private current: Promise<void> | null = null;
   /** shadow model fed every frame after the live verdict; never awaited */
   shadow: LoopShadow | null = null;
+  /** for the rare events of the loop (duplicate parts); set by the station */
+  log: { error: (o: object, msg: string) => void } | null = null;
   /** the live feed of the HTTP server (server/live-feed.ts): a few typed-array writes per part */
   feed: PartFeed | null = null;
   /** the defect-channel map of a multi-class part, handed to the image writer (which copies it at once) */
@@ -158,6 +162,7 @@ export class PartLoop {
   }
 
   private recordNotInspected(key: PartKey, reason: PartReason, sourceRef: string | null, score: number): void {
+    if (this.twice(key, `not inspected (${reason})`)) return;
     const seq = this.nextSeq();
     const { runId } = this.opts;
     const current = this.identity.current(key);
@@ -179,6 +184,17 @@ export class PartLoop {
     });
     this.identity.accounted(key);
     this.metrics.countPart('reject', ResultCode.NOT_INSPECTED, false);
+  }
+
+  /**
+   * A part that already has a row is never sent or stored again: the PLC would count a
+   * duplicate at best, apply the first result at worst. Counted and logged (a bug upstream).
+   */
+  private twice(key: PartKey, what: string): boolean {
+    if (!this.identity.hasRow(key)) return false;
+    this.rec.duplicateParts++;
+    if (this.rec.duplicateParts <= 20) this.log?.error({ epoch: key.epoch, partId: key.partId, what }, 'a part came a second time: ignored');
+    return true;
   }
 
   /** process() with the guarantees the line needs even when something in it throws. */
@@ -231,6 +247,7 @@ export class PartLoop {
       }
       return;
     }
+    if (this.twice(key, 'inspected')) return;
     const seq = this.nextSeq();
     frame.seq = seq; // the shadow and the image writer key their rows by the row's seq
     const inference = this.inference; // once per part: a swap takes effect at the next part

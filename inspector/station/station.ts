@@ -154,6 +154,7 @@ export class Station {
         runId, budgetMs: config.station.budgetMs, saveImages: results.saveImages, identity,
         passSampleEvery: results.passSampleEvery, doubtMargin: results.doubtMargin,
       });
+      loop.log = log.child({ mod: 'part-loop' });
       // every part gets its row: those the camera could not deliver too
       source.on('lost', (p: Parameters<PartLoop['lost']>[0]) => loop.lost(p));
       source.on('dropped', (f: Parameters<PartLoop['droppedFrame']>[0]) => loop.droppedFrame(f));
