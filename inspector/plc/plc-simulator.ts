@@ -109,7 +109,6 @@ export class PlcSimulator {
   private aliveReported = false;
   private readonly line: LineOptions;
   private triggerSocket: dgram.Socket | null = null;
-  private readonly triggerBuf = Buffer.allocUnsafe(TRIGGER_BYTES);
   private lineTimer: NodeJS.Timeout | null = null;
   /** trigger telegrams the socket could not send (counted, the part still counts at the PLC) */
   triggerSendErrors = 0;
@@ -261,7 +260,9 @@ export class PlcSimulator {
     const id = this.gates.partArrived(item);
     const ts = this.triggerSocket;
     if (ts && this.line.triggerPort !== undefined) {
-      ts.send(encodeTrigger({ epoch: this.epoch, partId: id, item }, this.triggerBuf), this.line.triggerPort,
+      // a buffer per telegram: dgram sends asynchronously and does not copy, so a buffer reused by the
+      // next part (the clock fires due parts in a burst after a late timer) would send that part's id twice
+      ts.send(encodeTrigger({ epoch: this.epoch, partId: id, item }, Buffer.allocUnsafe(TRIGGER_BYTES)), this.line.triggerPort,
         this.line.triggerHost ?? '127.0.0.1', (err) => { if (err) this.triggerSendErrors++; });
     }
     return id;

@@ -24,7 +24,7 @@ export interface TriggerTelegram {
   item: number;
 }
 
-/** Encode into `out` (a preallocated 16-byte buffer, reused per part). */
+/** Encode into `out` (16 bytes; default a new buffer). A buffer given to dgram's send() must not be reused before its callback: send does not copy. */
 export function encodeTrigger(t: TriggerTelegram, out: Buffer = Buffer.allocUnsafe(TRIGGER_BYTES)): Buffer {
   out.writeUInt32BE(TRIGGER_MAGIC, 0);
   out.writeUInt32BE(t.epoch >>> 0, 4);
