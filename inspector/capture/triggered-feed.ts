@@ -41,7 +41,10 @@ export interface TriggeredFeedOptions {
 export const PRIME = 'prime' as const;
 
 export class TriggeredFeed {
-  readonly stats = { triggers: 0, invalid: 0, lost: 0 };
+  /** invalid: not a telegram; repeated: an id not above the last one of its epoch (ignored: a part is photographed once) */
+  readonly stats = { triggers: 0, invalid: 0, lost: 0, repeated: 0 };
+  private lastEpoch = 0;
+  private lastPartId = 0;
   private socket: dgram.Socket | null = null;
   private src: GstAppSrc | null = null;
   private readonly pending: Array<TriggerTelegram | typeof PRIME> = [];
@@ -102,6 +105,10 @@ export class TriggeredFeed {
 
   /** Exposed for tests and the in-process line: one trigger as if it came over UDP. */
   trigger(t: TriggerTelegram): void {
+    // within an epoch the line numbers parts upwards: a repeated or older id is never a new part
+    if (t.epoch === this.lastEpoch && t.partId <= this.lastPartId) { this.stats.repeated++; return; }
+    this.lastEpoch = t.epoch;
+    this.lastPartId = t.partId;
     this.stats.triggers++;
     const src = this.src;
     if (!src) { this.lose(t, 'camera_error'); return; }
