@@ -14,7 +14,9 @@ export interface BenchReport {
   ratio_f2v_p50_over_bare_p50: number;
   ratio_f2v_p50_over_bare_with_preprocess_p50: number;
   bare_preprocess_and_inference_ms: Pcts;
-  parts: { sent: number; verdicts: number; plc_acknowledged: number; lost: number; late: number; dropped_frames: number };
+  parts: { sent: number; verdicts: number; plc_acknowledged: number; lost: number; late: number; dropped_frames: number;
+    /** parts the station did not inspect, by reason (each has its row) */
+    not_inspected?: Record<string, number> };
   [extra: string]: unknown;
 }
 
@@ -34,7 +36,8 @@ export function formatBenchTable(r: BenchReport): string {
   rows.push(`frame→verdict p50 / bare p50 = ${r.ratio_f2v_p50_over_bare_p50.toFixed(2)}  (target ≤ 1.3);  / bare prep + run p50 = ${r.ratio_f2v_p50_over_bare_with_preprocess_p50.toFixed(2)}`);
   rows.push('');
   const p = r.parts;
-  rows.push(`parts: sent ${p.sent}  verdicts ${p.verdicts}  PLC acked ${p.plc_acknowledged}  lost ${p.lost}  late ${p.late}  dropped frames ${p.dropped_frames}`);
+  rows.push(`parts: sent ${p.sent}  verdicts ${p.verdicts}  PLC acked ${p.plc_acknowledged}  lost ${p.lost}  late ${p.late}  dropped frames ${p.dropped_frames}`
+    + (p.not_inspected ? `  not inspected ${Object.values(p.not_inspected).reduce((a, b) => a + b, 0)}` : ''));
   rows.push(`targets: p99 ≤ 5 ms: ${r.frame_to_verdict_ms.p99 <= 5 ? 'met' : 'NOT met'};  lost = late = 0: ${p.lost === 0 && p.late === 0 ? 'met' : 'NOT met'};  ratio ≤ 1.3: ${r.ratio_f2v_p50_over_bare_p50 <= 1.3 ? 'met' : 'NOT met'}`);
   return rows.join('\n') + '\n';
 }

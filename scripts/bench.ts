@@ -3,11 +3,15 @@
  *
  *   npm run bench -- --parts 2000 --rate 100 --json bench.json
  *
- * Replay camera (GStreamer, raw 1280x1024 GRAY8 frames from test-images at R
- * parts/s, with its photo-eye branch) → inference worker (onnxruntime-node)
- * → verdict → OPC UA write to the PLC simulator (a separate process that
- * counts parts by photo-eye and fail-safe-rejects late ones). Then the same
- * session is timed bare on the same frame. Prints a table and writes JSON.
+ * The line: the PLC simulator (a separate process) fires R parts/s on its own
+ * clock, numbers them, and triggers the station's replay camera (GStreamer,
+ * `replay-triggered`: raw 1280x1024 GRAY8 frames from test-images) with each
+ * part's (Epoch, PartId) → inference worker (onnxruntime-node) → verdict → OPC
+ * UA write of (Pass, Code, Score, Epoch, PartId) to the PLC, which
+ * fail-safe-rejects parts without a result in their gate window. The line does
+ * not wait for the station: a station that falls behind loses parts (each one
+ * a not-inspected row). Then the same session is timed bare on the same frame.
+ * Prints a table and writes JSON.
  */
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -21,10 +25,11 @@ import { freePort } from '../inspector/core/free-port.js';
 import { formatBenchTable, type BenchReport } from './bench-report.js';
 import { benchUndistortStage } from '../calibration/undistort-bench.js';
 import { teachFromTrainSplit } from './bench-teach.js';
+import { replayLine } from '../inspector/cli/replay-line.js';
 
 const opts = new Command('bench')
   .option('--parts <n>', 'parts to inspect', (v) => parseInt(v, 10), 2000)
-  .option('--rate <r>', 'parts per second from the replay camera', (v) => parseFloat(v), 100)
+  .option('--rate <r>', "parts per second fired by the line's clock (the PLC simulator triggers the camera)", (v) => parseFloat(v), 100)
   .option('--json <file>', 'write the report as JSON')
   .option('--images <dir>', 'folder of part images to replay', 'test-images/test/parts')
   .option('--model <dir>', 'model package', 'models/default/1.0.0')
@@ -42,11 +47,17 @@ const opts = new Command('bench')
 const log = logger.child({ mod: 'bench' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-bench-'));
 if (opts.teach) opts.model = await teachFromTrainSplit(opts.teach, join(work, 'taught', '1.0.0'));
-const [plcPort, photoEyePort] = [await freePort(), await freePort('udp')];
-const plcSim = await PlcSimProcess.start({ port: plcPort, photoEyePort, gateWindowMs: opts.gateWindowMs });
+if (!(opts.parts > 0) || !(opts.rate > 0)) throw new Error('--parts and --rate must be positive');
+const [plcPort, triggerPort] = [await freePort(), await freePort('udp')];
+const line = replayLine(opts.images);
+// the line waits for the station (startLine below), then fires exactly --parts parts
+const plcSim = await PlcSimProcess.start({
+  port: plcPort, gateWindowMs: opts.gateWindowMs, lineRate: opts.rate, triggerPort, items: line.items, maxParts: opts.parts,
+  linePaused: true, logIntervalMs: 0, ...(line.defectiveItems ? { defectiveItems: line.defectiveItems } : {}),
+});
 
 const config = resolveConfig({
-  camera: { template: 'replay', rate: opts.rate, folder: opts.images, photoEyePort, cacheDir: 'var/replay-cache' },
+  camera: { template: 'replay-triggered', folder: opts.images, triggerPort, cacheDir: 'var/replay-cache' },
   model: { packageDir: opts.model, providers: opts.providers.split(',') as never, intraOpNumThreads: opts.threads },
   plc: { endpoint: plcSim.endpoint, certificateFolder: join(work, 'pki') },
   results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: opts.saveImages },
@@ -54,19 +65,26 @@ const config = resolveConfig({
 });
 
 const station = await Station.start(config, logger);
+await plcSim.startLine();
 const t0 = performance.now();
-// parts are frames: the camera saw N parts whether or not each got a verdict
-while (station.source.lastSeq < opts.parts) await new Promise((r) => setTimeout(r, 20));
+// parts are the line's: every part fired is inspected or recorded as not inspected (a row with its reason)
+const deadline = t0 + (opts.parts / opts.rate) * 1000 + 60_000;
+while (station.loop.identity.highestAccounted(plcSim.epoch) < opts.parts && performance.now() < deadline) {
+  await new Promise((r) => setTimeout(r, 20));
+}
 const wallS = (performance.now() - t0) / 1000;
 await station.stopCapture();
 const bare = await station.runner.benchBare(opts.bareRuns);
 // stage `undistort`: the lens table applied to the binned frame (the station's lens, else a typical one)
 const undistort = benchUndistortStage(config.calibration.dir, config.camera, 5000);
 await new Promise((r) => setTimeout(r, opts.gateWindowMs + 200)); // let the last gate windows close
+await station.settleOutcomes(10_000); // the PLC's outcomes read back into the rows
 const plc = await plcSim.outcomes(1, opts.parts);
-const counters = await plcSim.counters();
+const { counters, truth } = await plcSim.truth();
 const rec = station.loop.rec;
 const stored = await station.store.count(station.runId);
+const accounting = await station.store.partAccounting(station.runId);
+const outcomeReads = { ...station.outcomes.stats };
 const capture = { ...station.source.stats };
 const images = { ...station.images.stats };
 await station.stop();
@@ -95,15 +113,19 @@ const report: BenchReport = {
   ratio_f2v_p50_over_bare_p50: f2v.p50 / bare.p50,
   ratio_f2v_p50_over_bare_with_preprocess_p50: f2v.p50 / bare.withPreprocess.p50,
   parts: {
-    sent: opts.parts,
+    sent: counters.Parts,
     verdicts: rec.parts,
     plc_acknowledged: rec.plcAcked,
     lost: plc.noResult,
     late: plc.late,
     dropped_frames: capture.dropped,
+    not_inspected: rec.notInspected,
   },
   plc_outcomes: plc,
   plc_counters: counters,
+  // the rows: one per part, with the gate's outcome read back from the PLC
+  rows: { stored, inspected: accounting.inspected, gate_outcomes: accounting.gate, duplicates: accounting.duplicates, outcome_reads: outcomeReads },
+  ...(line.defectiveItems ? { line_truth: truth } : {}),
   over_budget: rec.overBudget,
   stored_results: stored,
   images,
