@@ -166,7 +166,7 @@ describe('stats', () => {
     expect(res.statusCode).toBe(200);
     const s = res.json();
     const rejects = PARTS.filter((p) => p.verdict === 'reject').length;
-    expect(s.totals).toEqual({ parts: PARTS.length, passes: PARTS.length - rejects, rejects, yield: (PARTS.length - rejects) / PARTS.length, rejectRate: rejects / PARTS.length });
+    expect(s.totals).toEqual({ parts: PARTS.length, passes: PARTS.length - rejects, rejects, notInspected: 0, yield: (PARTS.length - rejects) / PARTS.length, rejectRate: rejects / PARTS.length });
     expect(s.hours).toHaveLength(2);
     for (const [i, h0] of [HOUR10, HOUR11].entries()) {
       const ps = PARTS.filter((p) => p.at >= h0 && p.at < h0 + 3_600_000);

@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { ResultRow } from '../results/result-store.js';
 import { toLabel, type Label, type PartRef } from './labels.js';
+import { ResultCode } from '../core/types.js';
 
 const require = createRequire(import.meta.url);
 
@@ -80,7 +81,9 @@ export class ReviewQueries {
   /**
    * The review queue, newest first: rejects, plus passes whose score is within
    * `doubtMargin` below the threshold. Each item carries the latest label and
-   * whether `reviewer` has reviewed it.
+   * whether `reviewer` has reviewed it. Parts the station did not inspect (code
+   * NOT_INSPECTED: dropped, camera error, never seen…) are left out unless they
+   * have an image: there is nothing to review (the stats count them).
    */
   queue(db: BetterSqlite3.Database, f: QueueFilter, reviewer: string, threshold: number, doubtMargin: number): { items: QueueItem[]; nextCursor: string | null } {
     const where: string[] = [];
@@ -90,6 +93,7 @@ export class ReviewQueries {
     if (f.doubtful || f.verdict === 'pass') where.push(doubtfulSql);
     else if (f.verdict === 'reject') where.push(`r.verdict = 'reject'`);
     else where.push(`(r.verdict = 'reject' OR ${doubtfulSql})`);
+    where.push(`NOT (r.code = ${Number(ResultCode.NOT_INSPECTED)} AND r.image_path IS NULL)`);
     if (f.from !== undefined) { where.push('r.captured_at_ms >= ?'); args.push(f.from); }
     if (f.to !== undefined) { where.push('r.captured_at_ms < ?'); args.push(f.to); }
     if (f.defectClass !== undefined) { where.push('(l.defect_class = ? OR r.defect_class = ?)'); args.push(f.defectClass, f.defectClass); }

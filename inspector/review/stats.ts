@@ -2,36 +2,44 @@
  * Figures for the Stats page, computed in SQL on the read-only query
  * connection (results + ATTACHed review database):
  * - per hour: parts, passes, rejects, yield, reject rate, frame→verdict
- *   percentiles (exact, nearest rank, via window functions) and mean
+ *   percentiles (exact, nearest rank, via window functions) and mean;
+ *   `notInspected`: the rejects the station did not inspect (code
+ *   NOT_INSPECTED: dropped under load, camera error, never seen; every part
+ *   the line numbered has a row), counted in parts and rejects too
  * - rejects per result code; per QA defect class (labels `true_defect`,
  *   `rejectsByClass`); and per model defect class (rejects by their
  *   `results.defect_class`, `rejectsByModelClass`; NULL counts as
- *   `(unclassified)`, e.g. an over-budget reject)
+ *   `(unclassified)`, e.g. an over-budget reject; parts not inspected are
+ *   not the model's: rejectsByModelClass + notInspected = rejects)
  * - the frame→verdict latency histogram over the whole range
  * - agreement between the model and QA labels: false reject rate (labelled
  *   rejects that QA calls false_reject), escapes found by review (passes QA
  *   calls true_defect), overall agreement; `unsure` labels count in neither
  */
 import type BetterSqlite3 from 'better-sqlite3';
+import { ResultCode } from '../core/types.js';
 
 const HOUR_MS = 3_600_000;
 /** upper edges (ms) of the latency histogram; the last bucket is open */
 export const LATENCY_EDGES_MS = [0.5, 1, 1.5, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 50, 100] as const;
+const NOT_INSPECTED = Number(ResultCode.NOT_INSPECTED);
 
 export interface HourStats {
   hour: string; hourMs: number; parts: number; passes: number; rejects: number;
+  /** rejects the station did not inspect (code NOT_INSPECTED) */
+  notInspected: number;
   yield: number | null; rejectRate: number | null;
   latency: { count: number; p50: number | null; p90: number | null; p99: number | null; max: number | null; mean: number | null };
 }
 
 export interface Stats {
   from: string; to: string;
-  totals: { parts: number; passes: number; rejects: number; yield: number | null; rejectRate: number | null };
+  totals: { parts: number; passes: number; rejects: number; notInspected: number; yield: number | null; rejectRate: number | null };
   hours: HourStats[];
   rejectsByCode: Array<{ code: number; count: number }>;
   /** QA's view: parts labelled `true_defect`, by the label's class */
   rejectsByClass: Array<{ defectClass: string; count: number }>;
-  /** the model's view: rejects by `results.defect_class` */
+  /** the model's view: rejects by `results.defect_class` (parts not inspected are not in it) */
   rejectsByModelClass: Array<{ defectClass: string; count: number }>;
   latencyHistogram: Array<{ leMs: number | null; count: number }>;
   agreement: {
@@ -48,17 +56,18 @@ const rank = (q: number): string => `MAX(1, CAST(${q} * n AS INTEGER) + (${q} * 
 export function computeStats(db: BetterSqlite3.Database, from: number, to: number): Stats {
   const hours = db.prepare(`
     WITH t AS (
-      SELECT CAST(captured_at_ms / ${HOUR_MS} AS INTEGER) AS h, verdict, frame_to_verdict_ms AS ms,
+      SELECT CAST(captured_at_ms / ${HOUR_MS} AS INTEGER) AS h, verdict, code, frame_to_verdict_ms AS ms,
         ROW_NUMBER() OVER (PARTITION BY CAST(captured_at_ms / ${HOUR_MS} AS INTEGER), frame_to_verdict_ms IS NULL ORDER BY frame_to_verdict_ms) AS rn,
         COUNT(frame_to_verdict_ms) OVER (PARTITION BY CAST(captured_at_ms / ${HOUR_MS} AS INTEGER)) AS n
       FROM results WHERE captured_at_ms >= ? AND captured_at_ms < ?)
     SELECT h, COUNT(*) AS parts, SUM(verdict = 'pass') AS passes, SUM(verdict = 'reject') AS rejects,
+      SUM(verdict = 'reject' AND code = ${NOT_INSPECTED}) AS not_inspected,
       MAX(n) AS lat_n, AVG(ms) AS mean, MAX(ms) AS max,
       MAX(CASE WHEN ms IS NOT NULL AND rn = ${rank(0.5)} THEN ms END) AS p50,
       MAX(CASE WHEN ms IS NOT NULL AND rn = ${rank(0.9)} THEN ms END) AS p90,
       MAX(CASE WHEN ms IS NOT NULL AND rn = ${rank(0.99)} THEN ms END) AS p99
     FROM t GROUP BY h ORDER BY h`).all(from, to) as Array<{
-      h: number; parts: number; passes: number; rejects: number; lat_n: number; mean: number | null; max: number | null;
+      h: number; parts: number; passes: number; rejects: number; not_inspected: number; lat_n: number; mean: number | null; max: number | null;
       p50: number | null; p90: number | null; p99: number | null;
     }>;
 
@@ -71,7 +80,7 @@ export function computeStats(db: BetterSqlite3.Database, from: number, to: numbe
     GROUP BY 1 ORDER BY count DESC, defectClass`).all(from, to) as Array<{ defectClass: string; count: number }>;
 
   const byModelClass = db.prepare(`SELECT COALESCE(defect_class, '(unclassified)') AS defectClass, COUNT(*) AS count
-    FROM results WHERE verdict = 'reject' AND captured_at_ms >= ? AND captured_at_ms < ?
+    FROM results WHERE verdict = 'reject' AND code <> ${NOT_INSPECTED} AND captured_at_ms >= ? AND captured_at_ms < ?
     GROUP BY 1 ORDER BY count DESC, defectClass`).all(from, to) as Array<{ defectClass: string; count: number }>;
 
   const bucketCase = `CASE ${LATENCY_EDGES_MS.map((e, i) => `WHEN frame_to_verdict_ms <= ${e} THEN ${i}`).join(' ')} ELSE ${LATENCY_EDGES_MS.length} END`;
@@ -95,11 +104,13 @@ export function computeStats(db: BetterSqlite3.Database, from: number, to: numbe
   const parts = hours.reduce((s, h) => s + h.parts, 0);
   const passes = hours.reduce((s, h) => s + h.passes, 0);
   const rejects = hours.reduce((s, h) => s + h.rejects, 0);
+  const notInspected = hours.reduce((s, h) => s + h.not_inspected, 0);
   return {
     from: new Date(from).toISOString(), to: new Date(to).toISOString(),
-    totals: { parts, passes, rejects, yield: ratio(passes, parts), rejectRate: ratio(rejects, parts) },
+    totals: { parts, passes, rejects, notInspected, yield: ratio(passes, parts), rejectRate: ratio(rejects, parts) },
     hours: hours.map((h) => ({
       hourMs: h.h * HOUR_MS, hour: new Date(h.h * HOUR_MS).toISOString(), parts: h.parts, passes: h.passes, rejects: h.rejects,
+      notInspected: h.not_inspected,
       yield: ratio(h.passes, h.parts), rejectRate: ratio(h.rejects, h.parts),
       latency: { count: h.lat_n, p50: h.p50, p90: h.p90, p99: h.p99, max: h.max, mean: h.mean },
     })),

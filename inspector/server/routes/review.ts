@@ -47,21 +47,22 @@ export const reviewRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { description: "The station's defect classes: the live model's plus the station-configured ones", tags: ['review'], response: { 200: Type.Object({ classes: Type.Array(Type.String()) }), ...authErrors } },
   }, async () => ({ classes: await classList(app) }));
 
+  const NotInspected = Type.Integer({ description: 'rejects the station did not inspect (code 6 NOT_INSPECTED: dropped, camera error, never seen…); counted in parts and rejects' });
   const Latency = Type.Object({ count: Type.Integer(), p50: Nullable(Type.Number()), p90: Nullable(Type.Number()), p99: Nullable(Type.Number()), max: Nullable(Type.Number()), mean: Nullable(Type.Number()) });
   app.get('/api/stats', {
     preHandler: app.requireRole(),
     schema: {
-      description: 'Per-hour yield, reject rate and frame→verdict percentiles; rejects per code, per QA label class (rejectsByClass) and per model defect class (rejectsByModelClass); latency histogram; model-vs-QA agreement. Default range: the last 24 h.',
+      description: 'Per-hour yield, reject rate, parts not inspected and frame→verdict percentiles; rejects per code, per QA label class (rejectsByClass) and per model defect class (rejectsByModelClass); latency histogram; model-vs-QA agreement. Default range: the last 24 h.',
       tags: ['stats'],
       querystring: Type.Object({ from: Type.Optional(TimeParam), to: Type.Optional(TimeParam) }, { additionalProperties: false }),
       response: {
         200: Type.Object({
           from: Type.String(), to: Type.String(),
-          totals: Type.Object({ parts: Type.Integer(), passes: Type.Integer(), rejects: Type.Integer(), yield: Nullable(Type.Number()), rejectRate: Nullable(Type.Number()) }),
-          hours: Type.Array(Type.Object({ hour: Type.String(), hourMs: Type.Number(), parts: Type.Integer(), passes: Type.Integer(), rejects: Type.Integer(), yield: Nullable(Type.Number()), rejectRate: Nullable(Type.Number()), latency: Latency })),
+          totals: Type.Object({ parts: Type.Integer(), passes: Type.Integer(), rejects: Type.Integer(), notInspected: NotInspected, yield: Nullable(Type.Number()), rejectRate: Nullable(Type.Number()) }),
+          hours: Type.Array(Type.Object({ hour: Type.String(), hourMs: Type.Number(), parts: Type.Integer(), passes: Type.Integer(), rejects: Type.Integer(), notInspected: NotInspected, yield: Nullable(Type.Number()), rejectRate: Nullable(Type.Number()), latency: Latency })),
           rejectsByCode: Type.Array(Type.Object({ code: Type.Integer(), count: Type.Integer() })),
           rejectsByClass: Type.Array(Type.Object({ defectClass: Type.String(), count: Type.Integer() }), { description: "QA's view: parts labelled true_defect, by the label's class" }),
-          rejectsByModelClass: Type.Array(Type.Object({ defectClass: Type.String(), count: Type.Integer() }), { description: "the model's view: rejects by results.defect_class ('(unclassified)' where NULL)" }),
+          rejectsByModelClass: Type.Array(Type.Object({ defectClass: Type.String(), count: Type.Integer() }), { description: "the model's view: rejects by results.defect_class ('(unclassified)' where NULL); parts not inspected are not in it (rejectsByModelClass + notInspected = rejects)" }),
           latencyHistogram: Type.Array(Type.Object({ leMs: Nullable(Type.Number()), count: Type.Integer() }), { description: `upper edges ${LATENCY_EDGES_MS.join(', ')} ms, then open` }),
           agreement: Type.Object({
             labelledRejects: Type.Integer(), falseRejects: Type.Integer(), falseRejectRate: Nullable(Type.Number()),
