@@ -85,7 +85,12 @@ async function start(): Promise<void> {
   let started = false;
   try {
     source = await createFrameSource({ ...config, logger: log }, {
-      onLost: (p) => port.postMessage({ t: 'lost', epoch: p.epoch, partId: p.partId, item: p.item, reason: p.reason } satisfies FromCapture),
+      onLost: (p) => {
+        // a triggered part the camera could not take (too many frames waiting in it, or replaced in its
+        // mailbox) is a dropped frame as much as a full ring is: counted with those (CaptureHost.stats.dropped)
+        if (p.reason === 'dropped') ring.count(Counter.RING_FULL_DROPS);
+        port.postMessage({ t: 'lost', epoch: p.epoch, partId: p.partId, item: p.item, reason: p.reason } satisfies FromCapture);
+      },
     });
     source.on('state', (state: string) => { publishStats(source!); port.postMessage({ t: 'state', state } satisfies FromCapture); });
     source.on('error', (err: Error) => log.warn({ err: err.message }, 'camera error'));

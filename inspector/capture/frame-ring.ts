@@ -11,7 +11,7 @@
 export const SLOT_FREE = 0;
 export const SLOT_FILLED = 1;
 
-/** Indices of the shared counters. */
+/** Indices of the shared counters (RING_FULL_DROPS: frames the worker dropped: ring full, or a triggered part the camera could not take). */
 export const Counter = { FRAMES: 0, RING_FULL_DROPS: 1, RESTARTS: 2, ERRORS: 3, LAST_SEQ: 4 } as const;
 const COUNTERS = 5;
 
