@@ -1,9 +1,10 @@
 /**
- * Model lifecycle on a real running station (GStreamer replay camera,
- * onnxruntime-node workers, OPC UA to the PLC simulator, SQLite): shadow a
- * version, refuse bad candidates, promote, roll back — all while parts flow.
- * Every part gets exactly one verdict, the PLC counts no part without one,
- * and the shadow agreement report matches the stored verdicts.
+ * Model lifecycle on a real running station (the PLC simulator's line clock
+ * triggers the GStreamer replay camera, onnxruntime-node workers, OPC UA to the
+ * PLC simulator, SQLite): shadow a version, refuse bad candidates, promote,
+ * roll back — all while parts flow. Every part the line numbered has exactly
+ * one row, the PLC did what the station said for every inspected part, and the
+ * shadow agreement report matches the stored verdicts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
 import { expectEveryPartJudgedOnce, versionRuns } from './helpers/parts-accounted.js';
 import { openReadOnly } from '../inspector/results/result-store.js';
 import { until } from './helpers/wait.js';
+import { lineOptions, stopLineAndCapture, triggeredCamera } from './helpers/line.js';
 
 const work = mkdtempSync(join(tmpdir(), 'inspector-lifecycle-'));
 const root = join(work, 'models');
@@ -48,12 +50,14 @@ describe('model lifecycle while the line runs', () => {
     makeVersion('1.1.0', (m) => { m.decision.threshold = 0.4; });            // as good as 1.0.0 on the golden set
     makeVersion('1.2.0', (m) => { m.decision.threshold = 0; });              // rejects everything: fails the accuracy check
     makeVersion('1.3.0', () => undefined, true);                             // tampered model: fails to load
-    const [plcPort, photoEyePort] = [await freePort(), await freePort('udp')];
-    sim = new PlcSimulator({ port: plcPort, photoEyePort, gateWindowMs: 1500, certificateFolder: join(work, 'pki-plc'), logger });
+    const [plcPort, triggerPort] = [await freePort(), await freePort('udp')];
+    const folder = 'test-images/test/parts';
+    sim = new PlcSimulator({ port: plcPort, gateWindowMs: 1500, certificateFolder: join(work, 'pki-plc'), logger,
+      line: lineOptions({ rate: 12, triggerPort, folder }) });
     await sim.start();
     station = await Station.start(resolveConfig({
       station: { budgetMs: 100 },
-      camera: { template: 'replay', rate: 12, folder: 'test-images/test/parts', photoEyePort, cacheDir: 'var/replay-cache' },
+      camera: triggeredCamera({ triggerPort, folder }),
       model: { packageDir: join(root, 'default', '1.0.0'), providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 5 },
       plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station') },
       results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: 'rejects' },
@@ -62,6 +66,7 @@ describe('model lifecycle while the line runs', () => {
       retention: { enabled: false },
       server: { enabled: false },
     }), logger);
+    sim.startLine();
     await until(() => partsNow(station) >= 20, 20_000, 'the first parts');
   }, 120_000);
 
@@ -168,12 +173,11 @@ describe('model lifecycle while the line runs', () => {
     await moreParts(station, 20);
   }, 60_000);
 
-  it('no part was lost: one verdict per part at the PLC and in the store, each from one model, versions in order', async () => {
-    await station.stopCapture();
-    await new Promise((r) => setTimeout(r, 800)); // the last gate windows close
-    const { rows } = await expectEveryPartJudgedOnce(station, sim);
+  it('no part was lost: one row per part the line numbered, the PLC did what the station said, each from one model, versions in order', async () => {
+    await stopLineAndCapture(station, sim);
+    const { inspected } = await expectEveryPartJudgedOnce(station, sim);
     // versions by part: 1.0.0 … 1.1.0 … 1.0.0, each switch exactly once
-    expect(versionRuns(rows)).toEqual(['1.0.0', '1.1.0', '1.0.0']);
+    expect(versionRuns(inspected)).toEqual(['1.0.0', '1.1.0', '1.0.0']);
     const actions = station.models.state.history.map((e) => `${e.action}:${e.actor}:${e.model?.version ?? ''}`);
     expect(actions).toEqual(['adopt:station:1.0.0', 'shadow:ml-alice:1.2.0', 'unshadow:ml-alice:1.2.0', 'refuse:ml-alice:1.2.0',
       'refuse:ml-alice:1.3.0', 'promote:ml-bob:1.1.0', 'rollback:ml-bob:1.0.0']);

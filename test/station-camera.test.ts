@@ -27,8 +27,9 @@ describe('camera lost under a running station', () => {
     let cam = startFakeCamera();
     await sleep(500);
     const station = await Station.start(resolveConfig({
-      // the fake camera's sensor is 512x512: the default model's preprocessing resizes (linear)
-      camera: { template: 'gige', ip: '127.0.0.1', width: 512, height: 512, rate: 25, firstFrameTimeoutMs: 20_000,
+      // the fake camera's sensor is 512x512: the default model's preprocessing resizes (linear). It free-runs
+      // (no trigger input): the station numbers its frames itself ('frame-count'); this test is about the camera
+      camera: { template: 'gige', partIds: 'frame-count', ip: '127.0.0.1', width: 512, height: 512, rate: 25, firstFrameTimeoutMs: 20_000,
         stallTimeoutMs: 2_000, restart: { initialDelayMs: 200, maxDelayMs: 1_000 } },
       model: { providers: ['cpu'] },
       plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station') },
@@ -54,9 +55,14 @@ describe('camera lost under a running station', () => {
       expect(restarts).toBeGreaterThanOrEqual(1);
       expect(restarts).toBe(station.source.stats.restarts);
       expect(station.health().camera.state).toBe('up');
-      // the model kept deciding: every part got a result stored
+      // the model kept deciding: every frame got its row (inspected, or dropped under load with its reason)
       await station.stopCapture();
-      expect(await station.store.count(station.runId)).toBe(station.loop.rec.parts);
+      await station.store.flush();
+      const rec = station.loop.rec;
+      const lost = Object.values(rec.notInspected).reduce((a, b) => a + b, 0);
+      const rows = await station.store.query({ runId: station.runId, limit: 100_000 });
+      expect(rows.filter((r) => r.reason === null).length).toBe(rec.parts - rec.inferenceTimeouts);
+      expect(await station.store.count(station.runId)).toBe(rec.parts + lost);
     } finally {
       await station.stop();
       await killProcess(cam);
