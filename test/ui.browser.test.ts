@@ -1,6 +1,7 @@
 /**
  * The QA UI in a real browser (Debian's chromium, headless, driven by
- * playwright-core) against a real running station: replay camera, ONNX model,
+ * playwright-core) against a real running station: the PLC simulator's line
+ * triggering the replay camera, ONNX model,
  * OPC UA PLC simulator, SQLite results, images of rejects saved, the Fastify
  * server in its worker serving ui/dist and the API.
  *
@@ -22,7 +23,7 @@ import { resolveConfig } from '../inspector/station/config.js';
 import { Station } from '../inspector/station/station.js';
 import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
 import { buildUi } from '../scripts/build-ui.js';
-import { createUiUser, uiStationConfig, waitFor } from './helpers/ui-station.js';
+import { createUiUser, uiLine, uiStationConfig, waitFor } from './helpers/ui-station.js';
 import { calibrationRegistrationFlow, calibrationSetupFlow, type CalibrationFlowContext } from './helpers/ui-calibration-flow.js';
 
 const ART = 'artifacts/ui';
@@ -50,10 +51,11 @@ describe('QA UI in chromium against a running station', () => {
   beforeAll(async () => {
     mkdirSync(ART, { recursive: true });
     await buildUi();
-    const [plcPort, photoEyePort, httpPort] = [await freePort(), await freePort('udp'), await freePort()];
-    sim = new PlcSimulator({ port: plcPort, photoEyePort, gateWindowMs: 200, certificateFolder: join(work, 'pki-plc'), logger });
+    const [plcPort, triggerPort, httpPort] = [await freePort(), await freePort('udp'), await freePort()];
+    sim = new PlcSimulator({ port: plcPort, gateWindowMs: 200, certificateFolder: join(work, 'pki-plc'), logger, line: uiLine(triggerPort) });
     await sim.start();
-    station = await Station.start(resolveConfig({ ...uiStationConfig({ work, plcPort, photoEyePort, httpPort }), calibration: { dir: join(work, 'calibration') } }), logger);
+    station = await Station.start(resolveConfig({ ...uiStationConfig({ work, plcPort, triggerPort, httpPort }), calibration: { dir: join(work, 'calibration') } }), logger);
+    sim.startLine(); // the line's clock triggers the station's camera with each part's id
     base = `http://127.0.0.1:${httpPort}`;
     await createUiUser({ work, base, ...QA, role: 'qa' });
     // let parts flow until a few rejects have their images on disk

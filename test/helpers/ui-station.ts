@@ -1,13 +1,26 @@
-/** A running station for the browser tests: replay camera, PLC simulator, images of rejects, HTTP server, a QA account. */
+/**
+ * A running station for the browser tests: the PLC simulator's line (`uiLine`: 8 parts/s, waiting for
+ * `sim.startLine()`) triggers the station's replay camera with each part's id; ONNX model, images of
+ * rejects, HTTP server, a QA account.
+ */
 import { join } from 'node:path';
 import type { DeepPartial, StationConfig } from '../../inspector/station/config.js';
 import { ReviewStore } from '../../inspector/review/review-store.js';
 import { reviewDbPathFor } from '../../inspector/review/review-db.js';
 import type { Role } from '../../inspector/review/review-db.js';
+import type { LineOptions } from '../../inspector/plc/plc-simulator.js';
+import { lineOptions, triggeredCamera } from './line.js';
 
-export function uiStationConfig(o: { work: string; plcPort: number; photoEyePort: number; httpPort: number }): DeepPartial<StationConfig> {
+export const UI_REPLAY_FOLDER = 'test-images/test/parts';
+
+/** The simulator's line for the browser tests (start it with sim.startLine() once the station runs). */
+export function uiLine(triggerPort: number): LineOptions {
+  return lineOptions({ rate: 8, triggerPort, folder: UI_REPLAY_FOLDER });
+}
+
+export function uiStationConfig(o: { work: string; plcPort: number; triggerPort: number; httpPort: number }): DeepPartial<StationConfig> {
   return {
-    camera: { template: 'replay', rate: 8, folder: 'test-images/test/parts', photoEyePort: o.photoEyePort, cacheDir: 'var/replay-cache' },
+    camera: triggeredCamera({ triggerPort: o.triggerPort, folder: UI_REPLAY_FOLDER }),
     model: { providers: ['cpu'], intraOpNumThreads: 1 },
     plc: { endpoint: `opc.tcp://127.0.0.1:${o.plcPort}`, certificateFolder: join(o.work, 'pki-station') },
     results: { dbPath: join(o.work, 'results.sqlite'), imagesDir: o.work, saveImages: 'rejects', pngCompressionLevel: 1 },
