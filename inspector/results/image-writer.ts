@@ -9,15 +9,20 @@
  * writer then emits 'written' (or 'failed'). The result record is never
  * affected: the caller patches image paths into the store on 'written'.
  *
- * A worker death fails the jobs it held (their slots are freed and counted
- * failed), the worker is restarted with backoff; slots filled meanwhile are
- * posted to the new worker.
+ * Supervised (core/supervised-worker.ts): a worker death fails the jobs it
+ * held (their slots are freed and counted failed) and the worker is respawned
+ * with backoff. offer() never waits for it: while it is down a frame still
+ * takes a free slot (posted to the new worker when it is ready) and, once the
+ * slots are full, is dropped and counted (stats.dropped). Each death:
+ * 'worker-death' ({ worker: 'images', reason, generation, deaths }); each
+ * respawn ready: 'worker-ready'; counters: `supervision` (and stats.restarts,
+ * the deaths followed by a restart).
  */
 import { EventEmitter } from 'node:events';
-import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../core/logger.js';
 import type { Verdict } from '../core/types.js';
-import { spawnTsWorker } from '../core/spawn-ts-worker.js';
+import { SupervisedWorker } from '../core/supervised-worker.js';
+import { relayWorkerEvents, supervisionOf, type WorkerDeathEvent, type WorkerReadyEvent, type WorkerSupervision } from '../core/worker-events.js';
 import type { EncodeJob, FromImageWorker, ImageWorkerData, ThreadInfo, ToImageWorker } from './image-worker.js';
 
 export type { ThreadInfo } from './image-worker.js';
@@ -42,6 +47,8 @@ export interface ImageWriterOptions {
   /** nice value for the encoding threads (default 19, the lowest priority) */
   nice?: number;
   restartBackoffMs?: { initial: number; max: number };
+  /** tests only: debugKill() ends the worker for real */
+  testHooks?: boolean;
 }
 
 export interface ImageJob {
@@ -81,7 +88,11 @@ export function imagePathsFor(job: { seq: number; runId: string; verdict: string
   return { imagePath: `${base}.png`, anomalyMapPath: `${base}.map.png` };
 }
 
-export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed: [ImageFailed] }> {
+type Ready = Extract<FromImageWorker, { type: 'ready' }>;
+
+export class ImageWriter extends EventEmitter<{
+  written: [ImageWritten]; failed: [ImageFailed]; 'worker-death': [WorkerDeathEvent]; 'worker-ready': [WorkerReadyEvent];
+}> {
   readonly stats: ImageWriterStats = {
     offered: 0, written: 0, dropped: 0, failed: 0, inFlight: 0, restarts: 0, mapsSkipped: 0, encodeMsTotal: 0,
   };
@@ -96,18 +107,15 @@ export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed:
   private mapView: Float32Array;
   private readonly free: number[];
   private readonly jobs: Array<SlotJob | null>;
-  private worker: Worker | null = null;
+  private readonly sw: SupervisedWorker<Ready>;
+  /** the current worker is ready and has had the waiting jobs posted */
   private ready = false;
   private closing = false;
   private closePromise: Promise<void> | null = null;
-  private nextBackoff: number;
-  private readonly backoff: { initial: number; max: number };
-  private restartTimer: NodeJS.Timeout | null = null;
   private drainWaiters: Array<() => void> = [];
-  private threadQueries = new Map<number, (r: { self: number | null; threads: ThreadInfo[] }) => void>();
+  private threadQueries = new Map<number, { resolve: (r: { self: number | null; threads: ThreadInfo[] }) => void; reject: (e: Error) => void }>();
   private lastQueryId = 0;
-  private lastError: Error | null = null;
-  private onFirstReady: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private readonly testHooks: boolean;
   private readonly readyInfo = { tid: null as number | null, nice: 0, uvThreadpoolSize: 4 };
 
   private constructor(opts: ImageWriterOptions) {
@@ -133,19 +141,28 @@ export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed:
       frameSab, mapSab, slotBytes: this.slotBytes, mapBytes: this.mapBytes, dir: opts.dir,
       compressionLevel: opts.compressionLevel ?? 1, mapRange: opts.mapRange ?? null, nice: opts.nice ?? 19,
     };
-    this.backoff = opts.restartBackoffMs ?? { initial: 100, max: 5000 };
-    this.nextBackoff = this.backoff.initial;
+    const backoff = opts.restartBackoffMs ?? { initial: 100, max: 5000 };
+    this.testHooks = opts.testHooks === true;
+    this.sw = new SupervisedWorker<Ready>({
+      name: 'image-writer', url: WORKER_URL,
+      workerData: () => this.data, // a respawn gets the map slots as they are now
+      backoff: { initialMs: backoff.initial, maxMs: backoff.max },
+    });
+    this.sw.on('message', (m: FromImageWorker) => this.onMessage(m));
+    this.sw.on('ready', (m: Ready) => this.onReady(m));
+    this.sw.on('death', (d: { reason: string }) => this.onDeath(d.reason));
+    relayWorkerEvents(this.sw, 'images', this.log, (event, payload) => this.emit(event as 'worker-death', payload as WorkerDeathEvent));
   }
 
   /** Preallocate the slots and start the worker; rejects if the worker cannot start. */
   static async create(opts: ImageWriterOptions): Promise<ImageWriter> {
     const w = new ImageWriter(opts);
-    await new Promise<void>((resolve, reject) => {
-      w.onFirstReady = { resolve, reject };
-      w.spawn();
-    });
+    await w.sw.start();
     return w;
   }
+
+  /** Deaths and respawns of the image worker. */
+  get supervision(): WorkerSupervision { return supervisionOf('images', this.sw); }
 
   /** Worker thread facts: kernel tid, nice after lowering, libuv pool size. */
   get workerInfo(): { tid: number | null; nice: number; uvThreadpoolSize: number } { return { ...this.readyInfo }; }
@@ -214,7 +231,7 @@ export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed:
     this.mapView = view;
     this.data = { ...this.data, mapSab, mapBytes: bytes };
     // a running (or starting) worker switches after the jobs posted so far; a restart gets the new data
-    this.worker?.postMessage({ type: 'maps', mapSab, mapBytes: bytes } satisfies ToImageWorker);
+    this.sw.worker?.postMessage({ type: 'maps', mapSab, mapBytes: bytes } satisfies ToImageWorker);
     this.log.info({ mapBytes: bytes, slots }, 'anomaly-map slots grown for the live model');
     return true;
   }
@@ -230,12 +247,11 @@ export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed:
 
   /** Threads of this process with their nice values, as the image worker sees them (Linux). */
   threadReport(): Promise<{ self: number | null; threads: ThreadInfo[] }> {
-    const w = this.worker;
-    if (!w || !this.ready) return Promise.reject(new Error('image worker is not running'));
+    if (!this.ready) return Promise.reject(new Error('image worker is not running'));
     const id = ++this.lastQueryId;
-    return new Promise((resolve) => {
-      this.threadQueries.set(id, resolve);
-      w.postMessage({ type: 'threads', id } satisfies ToImageWorker);
+    return new Promise((resolve, reject) => {
+      this.threadQueries.set(id, { resolve, reject });
+      this.sw.post({ type: 'threads', id } satisfies ToImageWorker);
     });
   }
 
@@ -248,31 +264,26 @@ export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed:
   private async doClose(): Promise<void> {
     await this.drain();
     this.closing = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    await this.worker?.terminate();
-    this.worker = null;
     this.ready = false;
+    await this.sw.close();
   }
 
   /** @internal test hook: kill the worker as a crash would. */
   async _terminateWorkerForTest(): Promise<void> {
-    await this.worker?.terminate();
+    await this.sw.worker?.terminate();
+  }
+
+  /** Tests only (option testHooks): end the worker for real (terminate), as a crash would; it is respawned. */
+  async debugKill(): Promise<void> {
+    if (!this.testHooks) throw new Error('debugKill() needs the testHooks option');
+    await this.sw.worker?.terminate();
   }
 
   // ------------------------------------------------------------ internals --
 
   private post(sj: SlotJob): void {
     sj.posted = true;
-    this.worker!.postMessage(sj.msg satisfies ToImageWorker);
-  }
-
-  private spawn(): void {
-    this.restartTimer = null;
-    const w = spawnTsWorker(WORKER_URL, this.data, { name: 'image-writer' });
-    this.worker = w;
-    w.on('message', (m: FromImageWorker) => this.onMessage(w, m));
-    w.on('error', (err) => { this.lastError = err; this.log.error({ err }, 'image worker failed'); });
-    w.on('exit', (code) => this.onExit(w, code));
+    this.sw.post(sj.msg satisfies ToImageWorker);
   }
 
   private release(slot: number): SlotJob | null {
@@ -291,22 +302,21 @@ export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed:
     for (const f of waiters) f();
   }
 
-  private onMessage(w: Worker, m: FromImageWorker): void {
-    if (w !== this.worker) return;
+  private onReady(m: Ready): void {
+    if (this.closing) return;
+    this.ready = true;
+    Object.assign(this.readyInfo, { tid: m.tid, nice: m.nice, uvThreadpoolSize: m.uvThreadpoolSize });
+    for (const sj of this.jobs) if (sj && !sj.posted) this.post(sj); // filled while it was down
+  }
+
+  private onMessage(m: FromImageWorker): void {
     switch (m.type) {
-      case 'ready':
-        this.ready = true;
-        Object.assign(this.readyInfo, { tid: m.tid, nice: m.nice, uvThreadpoolSize: m.uvThreadpoolSize });
-        if (this.onFirstReady) { this.onFirstReady.resolve(); this.onFirstReady = null; }
-        for (const sj of this.jobs) if (sj && !sj.posted) this.post(sj);
-        break;
       case 'done': {
         const sj = this.release(m.slot);
         if (!sj) break;
         this.stats.encodeMsTotal += m.ms;
         if (m.ok) {
           this.stats.written++;
-          this.nextBackoff = this.backoff.initial;
           this.emit('written', {
             seq: sj.seq, runId: sj.runId, imagePath: sj.msg.imagePath,
             anomalyMapPath: m.mapWritten && sj.msg.map ? sj.msg.map.path : null,
@@ -321,30 +331,23 @@ export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed:
         break;
       }
       case 'threads':
-        this.threadQueries.get(m.id)?.({ self: m.self, threads: m.threads });
+        this.threadQueries.get(m.id)?.resolve({ self: m.self, threads: m.threads });
         this.threadQueries.delete(m.id);
         break;
       case 'log':
         this.log[m.level](m.data ?? {}, m.msg);
         break;
+      default:
+        break;
     }
   }
 
-  private onExit(w: Worker, code: number): void {
-    if (w !== this.worker) return;
-    this.worker = null;
+  /** The worker died (the supervisor respawns it): the jobs it held are lost; free their slots, count them failed. */
+  private onDeath(reason: string): void {
     this.ready = false;
+    for (const q of this.threadQueries.values()) q.reject(new Error(`image worker died: ${reason}`));
     this.threadQueries.clear();
-    if (this.closing) return;
-    if (this.onFirstReady) {
-      const why = this.lastError ? `: ${this.lastError.message}` : '';
-      this.onFirstReady.reject(new Error(`image worker exited with code ${code} before it was ready${why}`, { cause: this.lastError ?? undefined }));
-      this.onFirstReady = null;
-      this.closing = true;
-      return;
-    }
-    // the jobs it held are lost: free their slots, count them failed
-    const error = { code: 'INSPECTOR_IMAGE_WORKER_DIED', message: `image worker exited with code ${code}` };
+    const error = { code: 'INSPECTOR_IMAGE_WORKER_DIED', message: `image worker died: ${reason}` };
     let lost = 0;
     for (let slot = 0; slot < this.jobs.length; slot++) {
       if (!this.jobs[slot]?.posted) continue;
@@ -354,9 +357,7 @@ export class ImageWriter extends EventEmitter<{ written: [ImageWritten]; failed:
       this.emit('failed', { seq: sj.seq, runId: sj.runId, imagePath: sj.msg.imagePath, error });
     }
     this.stats.restarts++;
-    this.log.error({ code, lost, restartInMs: this.nextBackoff }, 'image worker died; restarting');
-    this.restartTimer = setTimeout(() => this.spawn(), this.nextBackoff);
-    this.nextBackoff = Math.min(this.nextBackoff * 2, this.backoff.max);
+    this.log.error({ reason, lost, waiting: this.stats.inFlight }, 'image worker died; its jobs failed, the worker is respawned');
     this.settle();
   }
 }

@@ -8,17 +8,22 @@
  *
  * Never drops: a batch stays in memory until its commit is acknowledged. If
  * the worker dies, everything unacknowledged (and everything added since) is
- * kept, the worker is restarted with exponential backoff, and the batches are
- * replayed in their original order; inserts are idempotent on (run_id, seq),
- * so a batch that committed but whose acknowledgement was lost adds nothing.
- * Memory is the only bound; the backlog is logged at every doubling.
+ * kept, the worker is respawned with exponential backoff (core/supervised-worker.ts),
+ * and the batches are replayed in their original order, then the queries still
+ * unanswered; inserts are idempotent on (run_id, seq) and (line_epoch, part_id),
+ * so a batch that committed but whose acknowledgement was lost adds nothing
+ * (counted in stats.duplicates). Memory is the only bound; the backlog is logged
+ * at every doubling. Each death: 'worker-death' ({ worker: 'store', reason,
+ * generation, deaths }); each respawn ready: 'worker-ready'; counters:
+ * `supervision` (and stats.restarts, the deaths followed by a restart).
  */
+import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
-import type { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from '../core/logger.js';
 import type { GateOutcome, PartReason, ResultRecord, Verdict } from '../core/types.js';
-import { spawnTsWorker } from '../core/spawn-ts-worker.js';
+import { SupervisedWorker } from '../core/supervised-worker.js';
+import { relayWorkerEvents, supervisionOf, type WorkerSupervision } from '../core/worker-events.js';
 // Type-only: importing store-worker.ts for values would run the worker here.
 import type {
   BatchCounts, FromStoreWorker, GateTuple, PartAccounting, QuerySpec, RowTuple, ShadowReportRows, ShadowTuple, StoreOp,
@@ -80,8 +85,11 @@ export interface ResultStoreOptions {
   maxBatch?: number;
   /** Restart backoff after a worker death: first and largest delay in ms (default 100 / 5000). */
   restartBackoffMs?: { initial: number; max: number };
-  /** @internal test hooks, applied to the first worker only. */
-  testHooks?: { dieAfterCommitOfBatch?: number };
+  /**
+   * @internal test hooks: `dieAfterCommitOfBatch` applies to the first worker only;
+   * `kill` allows debugKill().
+   */
+  testHooks?: { dieAfterCommitOfBatch?: number; kill?: boolean };
 }
 
 export interface ResultStoreStats extends BatchCounts {
@@ -103,7 +111,9 @@ const WORKER_URL = new URL('./store-worker.ts', import.meta.url);
 /** Bits of an update's mask (must match the CASE WHEN tests in store-worker.ts). */
 const PatchBit = { plcWriteMs: 1, plcStatus: 2, imagePath: 4, anomalyMapPath: 8 } as const;
 
-export class ResultStore {
+type Ready = Extract<FromStoreWorker, { type: 'ready' }>;
+
+export class ResultStore extends EventEmitter {
   readonly stats: ResultStoreStats = {
     added: 0, updates: 0, gateOutcomes: 0, inserted: 0, duplicates: 0, updated: 0, deferred: 0, quarantined: 0,
     outcomes: 0, outcomesKept: 0, batchesCommitted: 0, restarts: 0, backlog: 0, workerUp: false,
@@ -111,13 +121,11 @@ export class ResultStore {
   private readonly log: Logger;
   private readonly batchMs: number;
   private readonly maxBatch: number;
-  private readonly backoff: { initial: number; max: number };
-  private nextBackoff: number;
-  private worker: Worker | null = null;
+  private readonly sw: SupervisedWorker<Ready>;
+  /** the current worker is ready and has had the unacknowledged batches posted */
   private ready = false;
   private buffer: StoreOp[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private restartTimer: NodeJS.Timeout | null = null;
   private readonly unacked: Batch[] = [];
   private readonly queries = new Map<number, PendingQuery>();
   private flushWaiters: Array<{ upTo: number; resolve: () => void }> = [];
@@ -130,26 +138,41 @@ export class ResultStore {
   private closing = false;
   private closed = false;
   private closePromise: Promise<void> | null = null;
-  private lastError: Error | null = null;
-  private onFirstReady: { resolve: () => void; reject: (e: Error) => void } | null = null;
 
   private constructor(private readonly opts: ResultStoreOptions) {
+    super();
     this.log = opts.logger.child({ mod: 'result-store' });
     this.batchMs = opts.batchMs ?? 50;
     this.maxBatch = opts.maxBatch ?? 256;
-    this.backoff = opts.restartBackoffMs ?? { initial: 100, max: 5000 };
-    this.nextBackoff = this.backoff.initial;
+    const backoff = opts.restartBackoffMs ?? { initial: 100, max: 5000 };
+    const { kill: _kill, ...hooks } = opts.testHooks ?? {};
+    void _kill;
+    this.sw = new SupervisedWorker<Ready>({
+      name: 'result-store', url: WORKER_URL,
+      workerData: (start): StoreWorkerData => ({ dbPath: opts.dbPath, ...(start === 0 ? hooks : {}) }),
+      startFailure: (reason) => new Error(`store worker for ${opts.dbPath} failed to start: ${reason}`),
+      backoff: { initialMs: backoff.initial, maxMs: backoff.max },
+    });
+    this.sw.on('message', (m: FromStoreWorker) => this.onMessage(m));
+    this.sw.on('ready', (m: Ready, info: { restart: boolean }) => this.onReady(m, info.restart));
+    this.sw.on('death', (d: { reason: string }) => this.onDeath(d.reason));
+    relayWorkerEvents(this.sw, 'store', this.log, (event, payload) => this.emit(event, payload));
   }
 
   /** Open (create, migrate) the database in a fresh store worker. Rejects if the first worker cannot start. */
   static async open(opts: ResultStoreOptions): Promise<ResultStore> {
     const store = new ResultStore(opts);
-    await new Promise<void>((resolve, reject) => {
-      store.onFirstReady = { resolve, reject };
-      store.spawn(opts.testHooks ?? {});
-    });
+    try {
+      await store.sw.start();
+    } catch (err) {
+      store.closed = true;
+      throw err;
+    }
     return store;
   }
+
+  /** Deaths and respawns of the store worker. */
+  get supervision(): WorkerSupervision { return supervisionOf('store', this.sw); }
 
   /** Record the start of a run and its configuration (stored in `runs`). */
   startRun(runId: string, config: unknown): void {
@@ -264,20 +287,30 @@ export class ResultStore {
     this.closeRequested = true;
     await this.flush();
     this.closing = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    const w = this.worker;
-    if (w) {
-      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-      w.postMessage({ type: 'close' } satisfies ToStoreWorker);
-      await exited;
+    if (this.ready) {
+      // the worker closes the database, answers 'closed' and ends by itself (not a death: closed first)
+      await new Promise<void>((resolve) => {
+        const done = (): void => { this.sw.off('closed', done); this.sw.off('death', done); resolve(); };
+        this.sw.on('closed', done);
+        this.sw.on('death', done);
+        this.sw.post({ type: 'close' } satisfies ToStoreWorker);
+      });
     }
+    await this.sw.close();
     this.closed = true;
+    this.ready = false;
     this.stats.workerUp = false;
   }
 
   /** @internal test hook: kill the worker as a crash would (terminate). */
   async _terminateWorkerForTest(): Promise<void> {
-    await this.worker?.terminate();
+    await this.sw.worker?.terminate();
+  }
+
+  /** Tests only (testHooks.kill): end the worker for real (terminate), as a crash would; it is respawned and replays. */
+  async debugKill(): Promise<void> {
+    if (!this.opts.testHooks?.kill) throw new Error('debugKill() needs testHooks.kill');
+    await this.sw.worker?.terminate();
   }
 
   // ------------------------------------------------------------ internals --
@@ -306,9 +339,8 @@ export class ResultStore {
   }
 
   private postBatch(b: Batch): void {
-    const w = this.worker!;
     b.attempts++;
-    w.postMessage({ type: 'batch', id: b.id, ops: b.ops, replay: b.attempts > 1 } satisfies ToStoreWorker);
+    this.sw.post({ type: 'batch', id: b.id, ops: b.ops, replay: b.attempts > 1 } satisfies ToStoreWorker);
   }
 
   private ask(q: QuerySpec): Promise<unknown> {
@@ -322,33 +354,32 @@ export class ResultStore {
   }
 
   private postQuery(pq: PendingQuery): void {
-    this.worker!.postMessage({ type: 'query', id: pq.id, q: pq.q } satisfies ToStoreWorker);
+    this.sw.post({ type: 'query', id: pq.id, q: pq.q } satisfies ToStoreWorker);
   }
 
-  private spawn(hooks: { dieAfterCommitOfBatch?: number }): void {
-    this.restartTimer = null;
-    const data: StoreWorkerData = { dbPath: this.opts.dbPath, ...hooks };
-    const w = spawnTsWorker(WORKER_URL, data, { name: 'result-store' });
-    this.worker = w;
-    w.on('message', (m: FromStoreWorker) => this.onMessage(w, m));
-    w.on('error', (err) => { this.lastError = err; this.log.error({ err }, 'store worker failed'); });
-    w.on('exit', (code) => this.onExit(w, code));
+  private onReady(m: Ready, restart: boolean): void {
+    if (this.closing) return;
+    this.ready = true;
+    this.stats.workerUp = true;
+    this.log.debug({ userVersion: m.userVersion, journalMode: m.journalMode }, 'store worker ready');
+    const replayed = this.unacked.length;
+    for (const b of this.unacked) this.postBatch(b);
+    for (const pq of this.queries.values()) this.postQuery(pq);
+    if (restart && replayed > 0) this.log.warn({ batches: replayed }, 'store worker respawned; replaying unacknowledged batches');
   }
 
-  private onMessage(w: Worker, m: FromStoreWorker): void {
-    if (w !== this.worker) return;
+  /** The worker died (the supervisor respawns it): nothing is lost, everything unacknowledged is replayed when it is back. */
+  private onDeath(reason: string): void {
+    this.ready = false;
+    this.stats.workerUp = false;
+    if (this.closing) { void this.sw.close(); return; }
+    this.stats.restarts++;
+    this.log.error({ reason, backlog: this.stats.backlog, unackedBatches: this.unacked.length },
+      'store worker died; results are buffered in memory and will be replayed');
+  }
+
+  private onMessage(m: FromStoreWorker): void {
     switch (m.type) {
-      case 'ready': {
-        this.ready = true;
-        this.stats.workerUp = true;
-        this.log.debug({ userVersion: m.userVersion, journalMode: m.journalMode }, 'store worker ready');
-        if (this.onFirstReady) { this.onFirstReady.resolve(); this.onFirstReady = null; }
-        const replayed = this.unacked.length;
-        for (const b of this.unacked) this.postBatch(b);
-        for (const pq of this.queries.values()) this.postQuery(pq);
-        if (this.stats.restarts > 0 && replayed > 0) this.log.warn({ batches: replayed }, 'store worker restarted; replaying unacknowledged batches');
-        break;
-      }
       case 'committed': {
         const i = this.unacked.findIndex((b) => b.id === m.id);
         if (i < 0) break;
@@ -362,7 +393,6 @@ export class ResultStore {
         this.stats.quarantined += m.quarantined;
         this.stats.outcomes += m.outcomes;
         this.stats.outcomesKept += m.outcomesKept;
-        this.nextBackoff = this.backoff.initial;
         if (this.stats.backlog < 1024) this.backlogWarnAt = 4096;
         const oldest = this.unacked[0]?.id ?? Infinity;
         const done = this.flushWaiters.filter((f) => f.upTo < oldest);
@@ -381,29 +411,10 @@ export class ResultStore {
         this.log[m.level](m.data ?? {}, m.msg);
         break;
       case 'closed':
+        // the worker ends by itself now: close the supervisor first, so that its exit is no death
+        void this.sw.close();
         break;
     }
-  }
-
-  private onExit(w: Worker, code: number): void {
-    if (w !== this.worker) return;
-    this.worker = null;
-    this.ready = false;
-    this.stats.workerUp = false;
-    if (this.closing) return;
-    if (this.onFirstReady) {
-      const why = this.lastError ? `: ${this.lastError.message}` : '';
-      this.onFirstReady.reject(new Error(`store worker for ${this.opts.dbPath} exited with code ${code} before it was ready${why}`,
-        { cause: this.lastError ?? undefined }));
-      this.onFirstReady = null;
-      this.closed = true;
-      return;
-    }
-    this.stats.restarts++;
-    this.log.error({ code, backlog: this.stats.backlog, unackedBatches: this.unacked.length, restartInMs: this.nextBackoff },
-      'store worker died; results are buffered in memory and will be replayed');
-    this.restartTimer = setTimeout(() => this.spawn({}), this.nextBackoff);
-    this.nextBackoff = Math.min(this.nextBackoff * 2, this.backoff.max);
   }
 }
 

@@ -8,7 +8,7 @@ import type { MessagePort, Worker } from 'node:worker_threads';
 type Port = Pick<MessagePort, 'postMessage' | 'on' | 'off'> | Pick<Worker, 'postMessage' | 'on' | 'off'>;
 
 interface RpcRequest { rpc: 'req'; id: number; method: string; args?: unknown }
-interface RpcResponse { rpc: 'res'; id: number; ok: boolean; value?: unknown; error?: { code: string; message: string; statusCode?: number } }
+export interface RpcResponse { rpc: 'res'; id: number; ok: boolean; value?: unknown; error?: { code: string; message: string; statusCode?: number } }
 
 export class RpcClient {
   private nextId = 1;
@@ -40,14 +40,25 @@ export class RpcClient {
   }
 }
 
+export type RpcHandlers = Record<string, (args: any) => Promise<unknown>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * Answer one message if it is an RPC request (returns false for any other message).
+ * `reply` gets the response to post; the caller decides where it goes (or that it
+ * goes nowhere: the asking worker died meanwhile).
+ */
+export function answerRpc(msg: unknown, handlers: RpcHandlers, reply: (res: RpcResponse) => void): boolean {
+  const req = msg as RpcRequest | null;
+  if (req?.rpc !== 'req') return false;
+  const h = handlers[req.method];
+  const send = (r: Omit<RpcResponse, 'rpc' | 'id'>) => reply({ rpc: 'res', id: req.id, ...r });
+  if (!h) { send({ ok: false, error: { code: 'INSPECTOR_RPC_UNKNOWN', message: req.method } }); return true; }
+  h(req.args).then((value) => send({ ok: true, value }),
+    (err: Error & { code?: string; statusCode?: number }) => send({ ok: false, error: { code: err.code ?? 'INSPECTOR_UNEXPECTED', message: err.message, statusCode: err.statusCode } }));
+  return true;
+}
+
 /** Answer requests arriving on `port` with the given handlers. */
-export function serveRpc(port: Port, handlers: Record<string, (args: any) => Promise<unknown>>): void {
-  port.on('message', (msg: RpcRequest) => {
-    if (msg?.rpc !== 'req') return;
-    const h = handlers[msg.method];
-    const reply = (r: Omit<RpcResponse, 'rpc' | 'id'>) => port.postMessage({ rpc: 'res', id: msg.id, ...r });
-    if (!h) { reply({ ok: false, error: { code: 'INSPECTOR_RPC_UNKNOWN', message: msg.method } }); return; }
-    h(msg.args).then((value) => reply({ ok: true, value }),
-      (err: Error & { code?: string; statusCode?: number }) => reply({ ok: false, error: { code: err.code ?? 'INSPECTOR_UNEXPECTED', message: err.message, statusCode: err.statusCode } }));
-  });
+export function serveRpc(port: Port, handlers: RpcHandlers): void {
+  port.on('message', (msg: unknown) => { answerRpc(msg, handlers, (res) => port.postMessage(res)); });
 }

@@ -10,6 +10,7 @@ import { RpcClient } from './rpc.js';
 import { LiveHub } from './live-hub.js';
 import type { LiveMessage } from './live-feed.js';
 import type { StationView } from './station-view.js';
+import { openCvJobs } from './routes/calibration-opencv.js';
 
 export interface ServerWorkerData {
   host: string;
@@ -19,6 +20,16 @@ export interface ServerWorkerData {
   /** the station's newest-frame buffer (LiveFeed.frameBuffer) */
   liveFrameBuffer?: SharedArrayBuffer;
 }
+
+/** Besides RPC requests (rpc.ts): */
+export type FromServerWorker =
+  | { type: 'listening'; address: string }
+  | { type: 'listen-error'; error: { code: string; message: string } }
+  | { type: 'closed' }
+  /** a worker of this worker died (the calibration OpenCV worker: never restarted) */
+  | { type: 'worker-death'; worker: string; reason: string };
+/** Besides RPC responses (rpc.ts): */
+export type ToServerWorker = { type: 'live'; m: LiveMessage } | { type: 'close' };
 
 if (!parentPort) throw new Error('server-worker must run in a worker thread');
 const port = parentPort;
@@ -34,13 +45,17 @@ port.on('message', (msg: { type?: string; m?: LiveMessage }) => {
   if (msg?.type === 'live' && msg.m) live.publish(msg.m);
 });
 
+// the calibration OpenCV worker (started on demand by the calibration routes) is this thread's: its death is told to the station
+openCvJobs.on('worker-death', (d: { worker: string; reason: string }) =>
+  port.postMessage({ type: 'worker-death', worker: d.worker, reason: d.reason } satisfies FromServerWorker));
+
 const app = await buildApp({ ...data.app, view, live, liveFrameBuffer: data.liveFrameBuffer, logger: logger.child({ mod: 'server' }) });
 try {
   const address = await app.listen({ host: data.host, port: data.port });
-  port.postMessage({ type: 'listening', address });
+  port.postMessage({ type: 'listening', address } satisfies FromServerWorker);
 } catch (err) {
-  port.postMessage({ type: 'listen-error', error: { code: (err as { code?: string }).code ?? 'INSPECTOR_LISTEN', message: (err as Error).message } });
+  port.postMessage({ type: 'listen-error', error: { code: (err as { code?: string }).code ?? 'INSPECTOR_LISTEN', message: (err as Error).message } } satisfies FromServerWorker);
 }
 port.on('message', (msg: { type?: string }) => {
-  if (msg?.type === 'close') void app.close().then(() => port.postMessage({ type: 'closed' }));
+  if (msg?.type === 'close') void app.close().then(() => port.postMessage({ type: 'closed' } satisfies FromServerWorker));
 });
