@@ -4,6 +4,7 @@ import { resolveConfig } from '../station/config.js';
 import { Station } from '../station/station.js';
 import { SystemdNotifier, partLoopLiveness } from '../station/systemd-notify.js';
 import { untilSignal } from './signals.js';
+import { listenForFaults } from '../station/fault-injection.js';
 
 /** The part loop counts as stuck after this long with frames arriving and none dealt with (see partLoopLiveness). */
 const STALL_MS = 10_000;
@@ -34,9 +35,13 @@ export function runCommand(): Command {
         logger: logger.child({ mod: 'systemd' }),
       });
       notifier.ready(status());
-      const sig = await untilSignal();
+      let stopAsked: (v: NodeJS.Signals) => void = () => undefined;
+      const asked = new Promise<NodeJS.Signals>((resolve) => { stopAsked = resolve; });
+      listenForFaults(station, logger.child({ mod: 'faults' }), () => stopAsked('SIGTERM')); // soak only (INSPECTOR_FAULT_INJECTION=1)
+      const sig = await Promise.race([untilSignal(), asked]);
       notifier.stopping(`stopping (${sig}): draining the last verdicts`);
       await station.stop();
       await notifier.close();
+      if (process.connected) process.disconnect(); // a forked station (soak): the IPC channel would keep it alive
     });
 }
