@@ -29,12 +29,9 @@ async function inject(station: Station, fault: StationFault): Promise<string> {
     case 'inference-kill':
       station.runner.debugCrash();
       return `inference worker of ${station.runner.modelName}@${station.runner.modelVersion} killed`;
-    case 'camera-loss': {
-      const source = station.source as unknown as { debugKill?: (why: string) => void };
-      if (typeof source.debugKill !== 'function') throw new Error('the capture host has no debugKill');
-      source.debugKill('fault injection: camera lost');
+    case 'camera-loss':
+      station.source.debugKill(); // the capture worker crashes (its pipeline stopped first); its supervisor respawns it
       return 'capture worker killed';
-    }
     case 'model-swap': {
       const r = await station.models.reloadForCalibration('fault injection: model swap');
       return `live model re-loaded and swapped: ${JSON.stringify(r)}`;

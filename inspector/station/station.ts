@@ -12,6 +12,7 @@ import { partIdMode, type StationConfig } from './config.js';
 import { PartIdentity } from './part-identity.js';
 import { PlcOutcomes } from './plc-outcomes.js';
 import { WorkerDeaths } from './worker-deaths.js';
+import { faultInjectionEnabled } from './fault-injection.js';
 import { CaptureHost, RING_SLOTS } from '../capture/capture-host.js';
 import { FrameRing } from '../capture/frame-ring.js';
 import { ModelRunner } from '../inference/model-runner.js';
@@ -117,7 +118,7 @@ export class Station {
         folder: camera.folder, cacheDir: camera.cacheDir, device: camera.device, ip: camera.ip, url: camera.url,
         photoEyePort: camera.photoEyePort, triggerPort: camera.triggerPort, restart: camera.restart, firstFrameTimeoutMs: camera.firstFrameTimeoutMs,
         stallTimeoutMs: camera.stallTimeoutMs, logger: log.child({ mod: 'capture' }),
-      }, log.child({ mod: 'capture' }), ring, calibration.captureChecks);
+      }, log.child({ mod: 'capture' }), ring, calibration.captureChecks, { testHooks: faultInjectionEnabled() }); // testHooks: the soak's camera-loss only
       cleanup.push(() => source.stop());
       const snapshot = (): CountersSnapshot => ({ camera: { ...source.stats }, plc: { ...plc.counters }, images: { ...images.stats } });
       metrics = new StationMetrics(snapshot, { station: config.station.name });
@@ -132,7 +133,12 @@ export class Station {
       source.on('checks', (c: Parameters<StationCalibration['onChecks']>[0]) => current.onChecks(c, {
         setAlarm: (name, raised, detail) => alarms.set(Alarm[name], raised, detail), setChecks: (v) => metrics?.setImageChecks(v) }));
       source.on('state', (s: string) => alarms.set(Alarm.CAMERA_DOWN, s === 'restarting' || s === 'stopped', `camera ${s}`));
+      // every supervised worker's death is an alarm (WORKER_RESTART) and a metric
       const workerDeaths = new WorkerDeaths(metrics.registry, alarms);
+      workerDeaths.watch('capture', source);
+      workerDeaths.watch('images', images);
+      workerDeaths.watch('store', store);
+      if (retention) workerDeaths.watch('retention', retention);
       const watchRunner = (r: ModelRunner): void => {
         r.on('error', (err: Error & { code?: string }) => alarms.set(Alarm.MODEL_DOWN, true, `${err.code ?? 'ERROR'}: ${err.message}`));
         workerDeaths.watch('inference', r);
@@ -185,6 +191,7 @@ export class Station {
       outcomes.start();
       if (config.server.enabled) {
         station.server = await startStationServer(station, log.child({ mod: 'server' }));
+        workerDeaths.watch('server', station.server);
         for (const [method, fn] of Object.entries(modelRpcHandlers(station.models))) station.server.handle(method, fn);
         for (const [method, fn] of Object.entries(calibrationRpcHandlers(station, log.child({ mod: 'calibration' })))) station.server.handle(method, fn);
       }
