@@ -108,7 +108,11 @@ async function acceptedAgain(base: number, since: number): Promise<number | null
   return null;
 }
 
-const faultLog: Array<{ fault: Fault; atPart: number; ok: boolean; detail: string; resyncMs: number | null }> = [];
+/**
+ * resyncMs: from the fault until the PLC accepts a part again. restartedAfterMs: for the kills, how long
+ * the killed side took to be back (a new PLC listening, the station ready); the difference is the resync itself.
+ */
+const faultLog: Array<{ fault: Fault; atPart: number; ok: boolean; detail: string; resyncMs: number | null; restartedAfterMs: number | null }> = [];
 let next = 0;
 let lastSample = 0;
 for (;;) {
@@ -122,10 +126,12 @@ for (;;) {
     const since = Date.now();
     let ok = true; let detail = '';
     let base = t.counters.Accepted;
+    let restartedAfterMs: number | null = null;
     if (fault === 'plc-restart') {
       await sim.kill9();
       current.killed = true;
       sim = await SimProcess.start(simArgs(Math.max(1, parts - done()), false), join(work, 'plc.log'));
+      restartedAfterMs = Date.now() - since;
       current = { epoch: sim.epoch, parts: 0, escapes: 0, defectiveParts: 0, killed: false };
       epochs.push(current);
       base = 0;
@@ -136,14 +142,16 @@ for (;;) {
       await sleep(Number(o.gateWindowMs) + 100); // results already sent settle at the PLC
       base = (await sim.truth()).counters.Accepted;
       await ready;
+      restartedAfterMs = Date.now() - since;
       detail = `restarted by the supervisor (pid ${station.pid})`;
     } else {
       const r = await station.fault(fault);
       ok = r.ok; detail = r.detail;
     }
     const resyncMs = await acceptedAgain(base, since);
-    faultLog.push({ fault, atPart: total, ok, detail, resyncMs });
-    log(`  ${fault}: ${ok ? 'injected' : 'FAILED'} (${detail}); line accepting again after ${resyncMs ?? 'never'} ms`);
+    faultLog.push({ fault, atPart: total, ok, detail, resyncMs, restartedAfterMs });
+    log(`  ${fault}: ${ok ? 'injected' : 'FAILED'} (${detail}); ${restartedAfterMs === null ? '' : `back after ${restartedAfterMs} ms, `}`
+      + `line accepting again after ${resyncMs ?? 'never'} ms`);
     continue;
   }
   if (!t.lineRunning && t.pendingParts === 0 && done() >= parts) break;
