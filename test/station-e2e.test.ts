@@ -15,6 +15,7 @@ import { freePort } from '../inspector/core/free-port.js';
 import { resolveConfig } from '../inspector/station/config.js';
 import { Station } from '../inspector/station/station.js';
 import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
+import { stopLineAndCapture } from './helpers/line.js';
 
 const PARTS = 240;
 const gt = JSON.parse(readFileSync('test-images/test/ground-truth.json', 'utf8')) as { images: Array<{ file: string; label: 'good' | 'defect' }> };
@@ -42,8 +43,10 @@ describe('station end to end: replay camera → ONNX → OPC UA PLC', () => {
     }), logger);
     sim.startLine();
     while (sim.lineRunning || sim.pendingParts > 0) await new Promise((r) => setTimeout(r, 20));
+    // the station may still be working through its backlog: its last results (late ones too) reach the
+    // PLC before the outcomes are read back for the last time
+    await stopLineAndCapture(station, sim, 60_000);
     await station.settleOutcomes(10_000);
-    await station.stopCapture();
   }, 120_000);
 
   afterAll(async () => {
