@@ -124,7 +124,7 @@ describe('HTTP API and CLI client', () => {
 
   it('pushes a package folder (multipart), lists and shows it; the change is audited with who did it', async () => {
     const form = await packageForm(copyDefault(join(work, 'http-a'), '3.0.0'));
-    expect(await api({ url, token }, 'POST', '/api/models', form)).toEqual({ name: 'default', version: '3.0.0' });
+    expect(await api({ url, token }, 'POST', '/api/models', form)).toEqual({ name: 'default', version: '3.0.0', signer: null }); // unsigned: allowed (not required here)
     const list = await api<{ models: Array<{ version: string; live: boolean }> }>({ url, token: operatorToken }, 'GET', '/api/models');
     expect(list.models.map((m) => m.version)).toEqual(['3.0.0']);
     const one = await api<{ manifest: { version: string } }>({ url, token }, 'GET', '/api/models/default/3.0.0');

@@ -13,6 +13,7 @@ import { calibrateCommand } from './calibrate-command.js';
 import { teachCommand } from './teach-command.js';
 import { accountCommands } from './users-command.js';
 import { modelsCommand } from './models-command.js';
+import { keysCommand } from './keys-command.js';
 
 const program = new Command()
   .name('inspector')
@@ -30,6 +31,7 @@ program.addCommand(calibrateCommand());
 program.addCommand(teachCommand());
 for (const c of accountCommands()) program.addCommand(c);
 program.addCommand(modelsCommand());
+program.addCommand(keysCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -1,7 +1,9 @@
 /**
  * `inspector models …`: the model registry through the station's HTTP API.
  *
- *   inspector models push DIR                      upload a package folder (model.onnx, manifest.json, listed files)
+ *   inspector models sign DIR --key key.pem        sign a package folder (writes DIR/signature.json; local, no station)
+ *   inspector models verify DIR --key key.pub.pem  verify a package folder's signature against public keys (local)
+ *   inspector models push DIR                      upload a package folder (manifest.json, model.onnx, signature.json, listed files)
  *   inspector models list | history
  *   inspector models show NAME VERSION
  *   inspector models shadow NAME VERSION | shadow --stop
@@ -10,14 +12,16 @@
  *   inspector models rollback
  *   inspector models delete NAME VERSION
  *
- * Every subcommand takes --url (default http://127.0.0.1:8080 or INSPECTOR_URL)
+ * Every subcommand but sign and verify takes --url (default http://127.0.0.1:8080 or INSPECTOR_URL)
  * and --token (or INSPECTOR_TOKEN: a bearer token from POST /api/tokens).
  * A refused request prints the server's code and message and exits 1.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { MANIFEST_FILE, MODEL_FILE, parseManifest } from '../inference/model-package.js';
+import { SIGNATURE_FILE, TrustedKeys, readPrivateKey, signPackage, verifyPackage } from '../registry/signing.js';
 
 interface Conn { url: string; token?: string }
 
@@ -44,11 +48,15 @@ export async function api<T>(c: Conn, method: string, path: string, body?: FormD
   return json as T;
 }
 
-/** The multipart form for a package folder: model.onnx, manifest.json and the files the manifest lists. */
+/**
+ * The multipart form for a package folder: manifest.json first (the station checks every later
+ * part against it), model.onnx, signature.json when there is one, and the files the manifest lists.
+ */
 export async function packageForm(dir: string): Promise<FormData> {
   const manifest = parseManifest(await readFile(join(dir, MANIFEST_FILE), 'utf8'), join(dir, MANIFEST_FILE));
   const form = new FormData();
-  for (const f of [MODEL_FILE, MANIFEST_FILE, ...(manifest.files ?? [])]) {
+  const signed = existsSync(join(dir, SIGNATURE_FILE)) ? [SIGNATURE_FILE] : [];
+  for (const f of [MANIFEST_FILE, MODEL_FILE, ...signed, ...(manifest.files ?? [])]) {
     form.append(f, new Blob([await readFile(join(dir, f))]), f);
   }
   return form;
@@ -63,7 +71,19 @@ export function modelsCommand(): Command {
     .option('--url <url>', 'station HTTP address (default INSPECTOR_URL or http://127.0.0.1:8080)')
     .option('--token <token>', 'bearer token (default INSPECTOR_TOKEN)');
 
-  models.command('push').argument('<dir>', 'package folder').description('upload a package; it is checked before it lands')
+  models.command('sign').argument('<dir>', 'package folder').requiredOption('--key <file>', 'ed25519 private key (PEM, from `inspector keys create`)')
+    .description('check a package folder and sign it: writes DIR/signature.json (local; no station needed)')
+    .action(async (dir: string, o: { key: string }) => {
+      const doc = await signPackage(dir, readPrivateKey(o.key));
+      print({ signed: join(dir, SIGNATURE_FILE), keyId: doc.keyId, package: doc.package, files: doc.files, manifestSha256: doc.manifestSha256 });
+    });
+  models.command('verify').argument('<dir>', 'package folder').requiredOption('--key <file...>', 'trusted ed25519 public key(s) (PEM)')
+    .description('verify a package folder\'s signature against public keys, as a station requiring signatures does (local)')
+    .action(async (dir: string, o: { key: string[] }) => {
+      const signer = await verifyPackage(dir, { trusted: TrustedKeys.fromEntries(o.key), require: true });
+      print({ verified: dir, ...signer });
+    });
+  models.command('push').argument('<dir>', 'package folder').description('upload a package; the station verifies its signature and checks it before it lands')
     .action(async (dir: string, _o, cmd: Command) => print(await api(connection(cmd), 'POST', '/api/models', await packageForm(dir))));
   models.command('list').description('registered packages, live / shadow / rollback stack')
     .action(async (_o, cmd: Command) => {

@@ -21,6 +21,16 @@ export const ModelOutputInvalidError = createError<[string]>(
   'INSPECTOR_MODEL_OUTPUT_INVALID', 'Model produced invalid output: %s', 500);
 export const NoExecutionProviderError = createError<[string]>(
   'INSPECTOR_NO_EXECUTION_PROVIDER', 'No execution provider could load the model: %s', 500);
+/** Signed model packages (registry/signing.ts): refused before anything loads, 422 over HTTP. */
+export const ModelUnsignedError = createError<[string]>(
+  'INSPECTOR_MODEL_UNSIGNED', 'Model package %s is not signed (no signature.json) and this station requires signatures', 422);
+export const ModelSignatureInvalidError = createError<[string, string]>(
+  'INSPECTOR_MODEL_SIGNATURE_INVALID', 'Model package %s: the signature does not hold: %s', 422);
+export const ModelKeyUnknownError = createError<[string, string]>(
+  'INSPECTOR_MODEL_KEY_UNKNOWN', 'Model package %s is signed by key %s, which this station does not trust (registry.trustedKeys)', 422);
+/** a signing key (private, or a trusted public key of the config) that cannot be used */
+export const SigningKeyInvalidError = createError<[string, string]>(
+  'INSPECTOR_SIGNING_KEY_INVALID', 'Signing key %s is unusable: %s', 500);
 export const FrameShapeMismatchError = createError<[string]>(
   'INSPECTOR_FRAME_SHAPE_MISMATCH', 'Frame does not match the model input: %s', 500);
 

@@ -17,6 +17,9 @@ export const NoShadowError = createError<[string]>(
   'INSPECTOR_MODEL_NO_SHADOW', 'No shadow model: %s', 409);
 export const ModelUploadInvalidError = createError<[string]>(
   'INSPECTOR_MODEL_UPLOAD_INVALID', 'Model upload refused: %s', 400);
+/** a multipart part whose name is path-like, repeated, or not a file the manifest lists: nothing is stored */
+export const UploadNameError = createError<[string]>(
+  'INSPECTOR_UPLOAD_NAME', 'Model upload refused: %s', 400);
 export const GoldenSetError = createError<[string]>(
   'INSPECTOR_GOLDEN_SET', 'Golden set unusable: %s', 500);
 export const RegistryStateError = createError<[string]>(

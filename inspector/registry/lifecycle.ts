@@ -3,7 +3,14 @@
  * shadow, promote (through the validation gate), roll back, delete. One
  * operation at a time (a second one while one runs is refused with
  * INSPECTOR_MODEL_LIFECYCLE_BUSY); every change is written to the registry
- * state (pointers + history with who and when).
+ * state (pointers + history with who and when, and the signer's key id for
+ * push, promote and shadow).
+ *
+ * Push, validate, promote and shadow verify the package's signature
+ * (signing.ts, `registry.trustedKeys` / `registry.requireSignatures`) before
+ * anything of it loads: a refusal leaves the live model untouched (promote and
+ * shadow record it as a `refuse` event). Rollback does not: its target was
+ * live before (verified when it was promoted, or the configured package).
  *
  * This file holds the operations: what may change, and the state it leaves.
  * The mechanics live beside it:
@@ -24,6 +31,7 @@ import type { StationConfig } from '../station/config.js';
 import type { ModelRunner } from '../inference/model-runner.js';
 import type { ShadowReportRows } from '../results/store-worker.js';
 import { ModelRegistry, type RegistryEntry } from './model-registry.js';
+import { SIGNATURE_CODES, signaturePolicy, verifyPackage } from './signing.js';
 import { RegistryState, refKey, sameRef, type ModelRef, type RegistryEvent } from './registry-state.js';
 import type { ValidationReport } from './validation-gate.js';
 import type { ShadowStats } from './shadow-tap.js';
@@ -64,6 +72,9 @@ export interface ShadowReport {
 
 const DISAGREEMENTS_LISTED = 500;
 
+/** A registry reference and the key id its package is signed with (null: unsigned). */
+export type SignedRef = ModelRef & { signer: string | null };
+
 export class ModelLifecycle {
   readonly registry: ModelRegistry;
   private busy: string | null = null;
@@ -74,7 +85,7 @@ export class ModelLifecycle {
   private readonly gate: CandidateGate;
 
   constructor(private readonly host: LifecycleHost, readonly state: RegistryState, live: ModelRunner, liveRef: ModelRef | null) {
-    this.registry = new ModelRegistry(host.config.registry.root);
+    this.registry = new ModelRegistry(host.config.registry.root, signaturePolicy(host.config.registry));
     this.models = new LiveModels(host, live, liveRef);
     this.gate = new CandidateGate(host, this.registry, this.models);
   }
@@ -86,12 +97,20 @@ export class ModelLifecycle {
    * package of the registry, the registry manages it: the state's live model
    * (if it still exists) wins, so a promotion survives a restart. A package
    * outside the registry root is used as configured.
+   *
+   * The state's live package is verified like a promotion (signing.ts) before
+   * anything loads it: a refusal is the station's start-up error. The configured
+   * package is the config author's choice and is not.
    */
   static async initialPackage(config: StationConfig, state: RegistryState): Promise<{ dir: string; ref: ModelRef | null }> {
-    const registry = new ModelRegistry(config.registry.root);
+    const registry = new ModelRegistry(config.registry.root, signaturePolicy(config.registry));
     const configured = resolve(config.model.packageDir);
     const managed = configured.startsWith(registry.root + sep);
-    if (managed && state.live && await registry.has(state.live)) return { dir: registry.dirOf(state.live), ref: state.live };
+    if (managed && state.live && await registry.has(state.live)) {
+      const dir = registry.dirOf(state.live);
+      if (dir !== configured) await verifyPackage(dir, registry.policy);
+      return { dir, ref: state.live };
+    }
     return { dir: configured, ref: null };
   }
 
@@ -134,21 +153,39 @@ export class ModelLifecycle {
 
   // ------------------------------------------------------------ changes
 
-  /** Land a staged (already uploaded) package in the registry. */
-  async push(stagingDir: string, actor: string): Promise<ModelRef> {
+  /** Land a staged (already uploaded) package in the registry: signature, then the package checks (ModelRegistry.addStaged). */
+  async push(stagingDir: string, actor: string): Promise<SignedRef> {
     return this.exclusive('push', async () => {
-      const { ref } = await this.registry.addStaged(stagingDir);
-      this.state.change({ actor, action: 'push', model: ref });
-      return ref;
+      const { ref, signer } = await this.registry.addStaged(stagingDir);
+      const keyId = signer?.keyId ?? null;
+      this.state.change({ actor, action: 'push', model: ref, signer: keyId });
+      return { ...ref, signer: keyId };
     });
+  }
+
+  /**
+   * Verify a registered package's signature before anything of it loads; with an
+   * actor, a signature refusal is recorded (`refuse`) before it is thrown.
+   */
+  private async verified(ref: ModelRef, actor?: string): Promise<string | null> {
+    try {
+      return (await this.registry.verify(ref))?.keyId ?? null;
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      if (actor && SIGNATURE_CODES.has(e.code ?? '')) {
+        this.state.change({ actor, action: 'refuse', model: ref, detail: `${e.code}: ${e.message}` });
+      }
+      throw err;
+    }
   }
 
   /** Validate a registered package against the live model, without changing anything. */
   async validate(ref: ModelRef): Promise<ValidationReport> {
     return this.exclusive('validate', async () => {
+      const signer = await this.verified(ref);
       const { report, runner } = await this.gate.candidate(ref);
       await runner?.close();
-      return report;
+      return { ...report, signer };
     });
   }
 
@@ -156,11 +193,12 @@ export class ModelLifecycle {
   async promote(ref: ModelRef, actor: string): Promise<ValidationReport> {
     return this.exclusive('promote', async () => {
       if (sameRef(this.models.liveRef, ref)) throw new ModelInUseError(refKey(ref), 'already live');
+      const signer = await this.verified(ref, actor); // before the gate creates a session
       const { report, runner } = await this.gate.candidate(ref);
       if (!report.ok || !runner) {
         await runner?.close();
-        this.state.change({ actor, action: 'refuse', model: ref, detail: report.reasons.join('; ') });
-        throw Object.assign(new ModelValidationFailedError(refKey(ref), report.reasons.join('; ')), { report });
+        this.state.change({ actor, action: 'refuse', model: ref, detail: report.reasons.join('; '), signer });
+        throw Object.assign(new ModelValidationFailedError(refKey(ref), report.reasons.join('; ')), { report: { ...report, signer } });
       }
       // the validated runner is niced (it ran beside the line): the live one is a fresh runner at normal priority
       await runner.close();
@@ -168,13 +206,13 @@ export class ModelLifecycle {
       const from = this.models.liveRef; // null: the live package is not a registry package (nothing to roll back to)
       await this.models.swapTo(live, this.registry.dirOf(ref));
       if (sameRef(this.state.shadow, ref)) await this.models.stopShadow();
-      this.state.change({ actor, action: 'promote', model: ref, detail: from ? `from ${refKey(from)}` : undefined }, (d) => {
+      this.state.change({ actor, action: 'promote', model: ref, detail: from ? `from ${refKey(from)}` : undefined, signer }, (d) => {
         if (from) d.previous.push(from);
         d.live = ref;
         if (sameRef(d.shadow, ref)) d.shadow = null;
       });
       this.models.liveRef = ref;
-      return report;
+      return { ...report, signer };
     });
   }
 
@@ -197,14 +235,15 @@ export class ModelLifecycle {
   }
 
   /** Run a registered model beside the live one on every frame. */
-  async shadow(ref: ModelRef, actor: string): Promise<ModelRef> {
+  async shadow(ref: ModelRef, actor: string): Promise<SignedRef> {
     return this.exclusive('shadow', async () => {
       if (!(await this.registry.has(ref))) throw new ModelNotFoundError(refKey(ref));
       if (sameRef(this.state.live, ref)) throw new ModelInUseError(refKey(ref), 'live (shadow another version)');
+      const signer = await this.verified(ref, actor);
       const runner = await this.models.createRunner(this.registry.dirOf(ref), true);
       await this.models.startTap(runner);
-      this.state.change({ actor, action: 'shadow', model: ref }, (d) => { d.shadow = ref; });
-      return ref;
+      this.state.change({ actor, action: 'shadow', model: ref, signer }, (d) => { d.shadow = ref; });
+      return { ...ref, signer };
     });
   }
 

@@ -1,18 +1,22 @@
 /**
  * The on-disk registry: packages live as `<root>/<name>/<version>/`
- * (model.onnx, manifest.json, the extra files the manifest lists). A package
- * is immutable: a new model is a new version folder. Adding a package checks
- * it completely (loadModelPackage) BEFORE it lands in the registry, and lands
- * it with one rename, so a half-copied package is never visible.
+ * (model.onnx, manifest.json, the extra files the manifest lists, and
+ * signature.json when signed). A package is immutable: a new model is a new
+ * version folder. Adding a package verifies its signature against the
+ * station's policy (signing.ts), then checks it completely (loadModelPackage)
+ * BEFORE it lands in the registry, and lands it with one rename, so a
+ * half-copied package is never visible. Only the package's own files land:
+ * a staged file the manifest does not list is refused (INSPECTOR_UPLOAD_NAME).
  *
  * Usable from any thread (plain async fs); the lifecycle (station main
  * thread) owns the pointers in RegistryState.
  */
-import { cp, mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadModelPackage, parseManifest, MANIFEST_FILE, type ModelPackage } from '../inference/model-package.js';
 import type { Manifest } from '../inference/manifest-schema.js';
-import { ModelExistsError, ModelNotFoundError, ModelUploadInvalidError } from './errors.js';
+import { ModelExistsError, ModelNotFoundError, ModelUploadInvalidError, UploadNameError } from './errors.js';
+import { OPEN_POLICY, SIGNATURE_FILE, packageFiles, verifyPackage, type PackageSigner, type SignaturePolicy } from './signing.js';
 import type { ModelRef } from './registry-state.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -40,10 +44,18 @@ export function checkRef(ref: ModelRef): void {
   if (!NAME.test(ref.name) || !VERSION.test(ref.version)) throw new ModelNotFoundError(`${ref.name}@${ref.version} (not a valid name/version)`);
 }
 
+export interface AddedPackage {
+  ref: ModelRef;
+  pkg: ModelPackage;
+  /** null: unsigned (allowed only where signatures are not required) */
+  signer: PackageSigner | null;
+}
+
 export class ModelRegistry {
   readonly root: string;
 
-  constructor(root: string) {
+  /** `policy`: the trusted keys and whether a signature is required (default: none trusted, not required) */
+  constructor(root: string, readonly policy: SignaturePolicy = OPEN_POLICY) {
     this.root = resolve(root);
   }
 
@@ -83,6 +95,12 @@ export class ModelRegistry {
     return parseManifest(text);
   }
 
+  /** Verify a registered package's signature against the policy (nothing is loaded). */
+  async verify(ref: ModelRef): Promise<PackageSigner | null> {
+    if (!(await this.has(ref))) throw new ModelNotFoundError(`${ref.name}@${ref.version}`);
+    return verifyPackage(this.dirOf(ref), this.policy);
+  }
+
   /** Full check of a registered package (hashes, graph contract). */
   async check(ref: ModelRef): Promise<ModelPackage> {
     if (!(await this.has(ref))) throw new ModelNotFoundError(`${ref.name}@${ref.version}`);
@@ -97,30 +115,41 @@ export class ModelRegistry {
   }
 
   /**
-   * Check a staged package completely, then move it to `<root>/<name>/<version>/`
-   * (name and version from its manifest). The staging folder is consumed
-   * (moved, or removed when refused).
+   * Verify a staged package's signature (before anything of it loads), check
+   * it completely, refuse files its manifest does not list, then move it to
+   * `<root>/<name>/<version>/` (name and version from its manifest). The
+   * staging folder is consumed (moved, or removed when refused).
    */
-  async addStaged(stagingDir: string): Promise<{ ref: ModelRef; pkg: ModelPackage }> {
+  async addStaged(stagingDir: string): Promise<AddedPackage> {
     try {
+      const signer = await verifyPackage(stagingDir, this.policy);
       const pkg = await loadModelPackage(stagingDir);
+      const allowed = new Set([...packageFiles(pkg.manifest), SIGNATURE_FILE]);
+      const stray = (await readdir(stagingDir)).filter((f) => !allowed.has(f));
+      if (stray.length > 0) throw new UploadNameError(`${stray.map((f) => `'${f}'`).join(', ')} not a file the manifest lists`);
       const ref = { name: pkg.manifest.name, version: pkg.manifest.version };
       const dest = this.dirOf(ref);
       if (await stat(dest).then(() => true, () => false)) throw new ModelExistsError(`${ref.name}@${ref.version}`);
       await mkdir(join(this.root, ref.name), { recursive: true });
       await rename(stagingDir, dest);
-      return { ref, pkg: { ...pkg, dir: dest } };
+      return { ref, pkg: { ...pkg, dir: dest }, signer };
     } finally {
       await rm(stagingDir, { recursive: true, force: true });
     }
   }
 
-  /** Copy a package folder (e.g. `inspector models push DIR` on the station itself) into the registry. */
-  async addFrom(dir: string): Promise<{ ref: ModelRef; pkg: ModelPackage }> {
+  /**
+   * Copy a package folder (e.g. `inspector models push DIR` on the station itself) into the
+   * registry: only its own files (model.onnx, manifest.json, signature.json, the listed files).
+   */
+  async addFrom(dir: string): Promise<AddedPackage> {
     const src = resolve(dir);
     if (!(await stat(src).then((s) => s.isDirectory(), () => false))) throw new ModelUploadInvalidError(`${src} is not a folder`);
+    const text = await readFile(join(src, MANIFEST_FILE), 'utf8').catch(() => null);
+    const names = [...(text === null ? packageFiles({}) : packageFiles(parseManifest(text, join(src, MANIFEST_FILE)))), SIGNATURE_FILE];
     const staging = await this.stagingDir();
-    await cp(src, staging, { recursive: true });
+    // a file that is not there is reported by addStaged's checks, with its code
+    for (const f of names) await copyFile(join(src, f), join(staging, f)).catch(() => undefined);
     return this.addStaged(staging);
   }
 

@@ -26,6 +26,8 @@ export const RegistryEvent = Type.Object({
   action: RegistryAction,
   model: Type.Union([ModelRef, Type.Null()]),
   detail: Type.Optional(Type.String()),
+  /** push, promote, shadow: the key id the package is signed with (null: unsigned, where signatures are not required) */
+  signer: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type RegistryEvent = Static<typeof RegistryEvent>;
 

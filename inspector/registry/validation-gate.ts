@@ -44,6 +44,8 @@ export interface ValidationReport {
   accuracy: { candidate: number; live: number | null; margin: number; images: number } | null;
   /** the failed checks' details, for the refusal message */
   reasons: string[];
+  /** the key id the package is signed with (null: unsigned); set by the lifecycle, which verifies first */
+  signer?: string | null;
 }
 
 export interface GateSettings {

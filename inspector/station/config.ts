@@ -113,6 +113,10 @@ export const StationConfig = Type.Object({
     latencyBudgetMs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     /** warm-up frames (golden images, cycled) the candidate's P99 is measured on */
     warmupFrames: Type.Integer({ minimum: 1, default: 100 }),
+    /** ed25519 public keys model packages may be signed with: PEM text, or the path of a PEM file (registry/signing.ts) */
+    trustedKeys: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    /** refuse unsigned packages on push, promote, validate and shadow; default true for a config file, else false */
+    requireSignatures: Type.Optional(Type.Boolean()),
   }, { default: {} }),
   /** image retention (inspector/retention): labelled and exported images are never deleted */
   retention: Type.Object({
@@ -163,6 +167,7 @@ export function resolveConfig(overrides: DeepPartial<StationConfig> = {}, file?:
     throw new ConfigInvalidError(errs);
   }
   const config = withDefaults as StationConfig;
+  if (file !== undefined) config.registry.requireSignatures ??= true; // a station run from a file requires signed models
   partIdMode(config); // refuses a camera whose parts cannot be identified
   return config;
 }

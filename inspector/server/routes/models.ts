@@ -12,18 +12,26 @@
  *   GET    /api/models/history                   every registry change (who, when)
  * The lifecycle runs in the station's main thread: every route asks it over
  * RPC (registry/rpc-handlers.ts). An upload is written to a staging folder in
- * the registry root and checked completely here (server worker) before the
- * station lands it; a refused package is a 422 with the package's code.
+ * the registry root: a part whose name is path-like, repeated, or not a file
+ * the manifest lists is a 400 (INSPECTOR_UPLOAD_NAME) and nothing is kept.
+ * The station then verifies the signature (the trusted keys are its config)
+ * and checks the package before it lands; a refused package is a 422 with the
+ * package's code (INSPECTOR_MODEL_UNSIGNED / _SIGNATURE_INVALID / _KEY_UNKNOWN,
+ * INSPECTOR_MODEL_HASH_MISMATCH, …). Push, promote and shadow are audited with
+ * the signer's key id.
  */
 import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { loadModelPackage } from '../../inference/model-package.js';
+import { MANIFEST_FILE, parseManifest } from '../../inference/model-package.js';
+import type { Manifest } from '../../inference/manifest-schema.js';
 import { MODEL_RPC, MODEL_RPC_TIMEOUT_MS } from '../../registry/rpc-handlers.js';
 import { ModelUploadInvalidError } from '../../registry/errors.js';
+import { UploadNames } from '../../registry/upload-names.js';
+import { SIGNATURE_CODES } from '../../registry/signing.js';
 import { ErrorReply, authErrors } from './schemas.js';
 
 const Params = Type.Object({
@@ -32,6 +40,9 @@ const Params = Type.Object({
 });
 const Ref = Type.Object({ name: Type.String(), version: Type.String() });
 const MaybeRef = Type.Union([Ref, Type.Null()]);
+/** the key id the package is signed with; null: unsigned (where signatures are not required) */
+const Signer = Type.Optional(Type.Union([Type.String(), Type.Null()]));
+const SignedRef = Type.Object({ name: Type.String(), version: Type.String(), signer: Signer });
 const ListItem = Type.Object({
   name: Type.String(), version: Type.String(), live: Type.Boolean(), shadow: Type.Boolean(), previous: Type.Integer(),
   kind: Type.Union([Type.String(), Type.Null()]), threshold: Type.Union([Type.Number(), Type.Null()]),
@@ -43,6 +54,7 @@ const ValidationReport = Type.Object({
   latency: Type.Union([Type.Object({ p50Ms: Type.Number(), p99Ms: Type.Number(), budgetMs: Type.Number(), runs: Type.Integer() }), Type.Null()]),
   accuracy: Type.Union([Type.Object({ candidate: Type.Number(), live: Type.Union([Type.Number(), Type.Null()]), margin: Type.Number(), images: Type.Integer() }), Type.Null()]),
   reasons: Type.Array(Type.String()),
+  signer: Signer,
 });
 const Disagreement = Type.Object({
   run_id: Type.String(), seq: Type.Integer(), score: Type.Union([Type.Number(), Type.Null()]), verdict: Type.String(),
@@ -76,7 +88,8 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/models/history', {
     preHandler: app.requireRole('operator', 'qa', 'ml'),
     schema: { description: 'Every registry change: who, when, what', tags: ['models'],
-      response: { 200: Type.Array(Type.Object({ at: Type.String(), actor: Type.String(), action: Type.String(), model: MaybeRef, detail: Type.Optional(Type.String()) })), ...errors } },
+      response: { 200: Type.Array(Type.Object({ at: Type.String(), actor: Type.String(), action: Type.String(), model: MaybeRef,
+        detail: Type.Optional(Type.String()), signer: Signer })), ...errors } },
   }, async () => call(MODEL_RPC.history));
 
   app.get('/api/models/shadow/report', {
@@ -94,25 +107,48 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/api/models', {
     preHandler: app.requireRole('ml'),
-    schema: { description: 'Upload a package (multipart: model.onnx, manifest.json and the extra files it lists); checked before it lands',
-      tags: ['models'], consumes: ['multipart/form-data'], response: { 201: Ref, ...errors, 413: ErrorReply } },
+    schema: { description: 'Upload a package (multipart: model.onnx, manifest.json, signature.json and the extra files the manifest lists, '
+      + 'each part named by its file name, once); the signature is verified and the package checked before it lands',
+    tags: ['models'], consumes: ['multipart/form-data'], response: { 201: SignedRef, ...errors, 413: ErrorReply } },
   }, async (req, reply) => {
     if (!req.isMultipart()) throw new ModelUploadInvalidError('send multipart/form-data with model.onnx and manifest.json');
     const { dir } = await call<{ dir: string }>(MODEL_RPC.staging);
     let landed = false;
     try {
-      for await (const part of req.files()) {
-        const name = part.filename;
-        if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)) throw new ModelUploadInvalidError(`file name '${name}' is not a plain file name`);
+      const names = new UploadNames();
+      // preservePath: the name as sent (busboy would cut '../../evil.onnx' down to 'evil.onnx')
+      for await (const part of req.files({ preservePath: true })) {
+        let name: string;
+        try {
+          name = names.accept(part.fieldname, part.filename); // path-like, repeated or unlisted: refused before a byte is written
+        } catch (err) {
+          part.file.resume();
+          throw err;
+        }
         await pipeline(part.file, createWriteStream(join(dir, name), { flags: 'wx' }));
         if (part.file.truncated) throw new ModelUploadInvalidError(`${name} is larger than the upload limit`);
+        if (name === MANIFEST_FILE) {
+          let manifest: Manifest;
+          try {
+            manifest = parseManifest(await readFile(join(dir, name), 'utf8'));
+          } catch (err) {
+            throw Object.assign(err as Error, { statusCode: 422 });
+          }
+          names.listed(manifest); // from here on, each part is checked against the manifest as it arrives
+        }
       }
+      names.complete(); // parts that came before the manifest
+      let ref: { name: string; version: string; signer: string | null };
       try {
-        await loadModelPackage(dir); // the full check, here in the server worker, before the station sees it
+        // the station verifies the signature, then checks the package, then lands it
+        ref = await call(MODEL_RPC.push, { stagingDir: dir, actor: req.user!.name });
       } catch (err) {
-        throw Object.assign(err as Error, { statusCode: 422 });
+        const e = err as Error & { code?: string; statusCode?: number };
+        if (SIGNATURE_CODES.has(e.code ?? '')) audit(req.user!.name, 'refused', 'model:push', null, { error: e.code, message: e.message });
+        // a refused package (INSPECTOR_MODEL_* with a 5xx status as a start-up error) is the client's: 422
+        if (/^INSPECTOR_MODEL_/.test(e.code ?? '') && (e.statusCode ?? 500) >= 500) e.statusCode = 422;
+        throw e;
       }
-      const ref = await call<{ name: string; version: string }>(MODEL_RPC.push, { stagingDir: dir, actor: req.user!.name });
       landed = true;
       audit(req.user!.name, 'push', `model:${ref.name}@${ref.version}`, null, ref);
       return reply.status(201).send(ref);
@@ -127,7 +163,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         description: action === 'shadow' ? 'Run this model beside the live one on every frame (verdicts stored, never sent to the PLC)'
           : 'Validate (load, P99 latency, golden-set accuracy) and swap it in live; a refusal (422) leaves the live model untouched',
-        tags: ['models'], params: Params, response: { 200: action === 'shadow' ? Ref : ValidationReport, ...errors },
+        tags: ['models'], params: Params, response: { 200: action === 'shadow' ? SignedRef : ValidationReport, ...errors },
       },
     }, async (req) => {
       const before = await call<{ live: unknown; shadow: unknown }>(MODEL_RPC.list);
@@ -137,7 +173,8 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         audit(req.user!.name, action, target, { live: before.live, shadow: before.shadow }, out);
         return out;
       } catch (err) {
-        if ((err as { code?: string }).code === 'INSPECTOR_MODEL_VALIDATION_FAILED') {
+        const code = (err as { code?: string }).code ?? '';
+        if (code === 'INSPECTOR_MODEL_VALIDATION_FAILED' || SIGNATURE_CODES.has(code)) {
           audit(req.user!.name, 'refused', target, { live: before.live }, { error: (err as Error).message });
         }
         throw err;
