@@ -12,6 +12,11 @@
  * not wait for the station: a station that falls behind loses parts (each one
  * a not-inspected row). Then the same session is timed bare on the same frame.
  * Prints a table and writes JSON.
+ *
+ * --plc-security MODE[/POLICY] (default auto, as a station): the OPC UA security
+ * of the PLC link. The bench plays the operator: the station's first attempt
+ * refuses the simulator's unknown certificate (rejected/), the bench trusts it
+ * (as `inspector pki trust` does) and starts the line once the link is up.
  */
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -26,6 +31,7 @@ import { formatBenchTable, type BenchReport } from './bench-report.js';
 import { benchUndistortStage } from '../calibration/undistort-bench.js';
 import { teachFromTrainSplit } from './bench-teach.js';
 import { replayLine } from '../inspector/cli/replay-line.js';
+import { storeEntries, trustCertificate, type PlcSecurityConfig } from '../inspector/plc/plc-security.js';
 
 const opts = new Command('bench')
   .option('--parts <n>', 'parts to inspect', (v) => parseInt(v, 10), 2000)
@@ -40,9 +46,11 @@ const opts = new Command('bench')
   .option('--gate-window-ms <ms>', 'PLC reject-gate window', (v) => parseInt(v, 10), 100)
   .option('--save-images <policy>', 'all | rejects | none', 'rejects')
   .option('--bare-runs <n>', 'runs of the bare session timing', (v) => parseInt(v, 10), 1000)
+  .option('--plc-security <mode[/policy]>', 'PLC link security: auto | None | Sign[/policy] | SignAndEncrypt[/policy]'
+    + ' (policies Aes256_Sha256_RsaPss, Basic256Sha256, Aes128_Sha256_RsaOaep)', 'auto')
   .parse(process.argv)
   .opts<{ parts: number; rate: number; json?: string; images: string; model: string; providers: string; threads: number;
-    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareRuns: number; teach?: number }>();
+    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareRuns: number; teach?: number; plcSecurity: string }>();
 
 const log = logger.child({ mod: 'bench' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-bench-'));
@@ -56,15 +64,29 @@ const plcSim = await PlcSimProcess.start({
   linePaused: true, logIntervalMs: 0, ...(line.defectiveItems ? { defectiveItems: line.defectiveItems } : {}),
 });
 
+const [secMode, secPolicy] = opts.plcSecurity.split('/') as [PlcSecurityConfig['mode'], PlcSecurityConfig['policy'] | undefined];
+const pki = join(work, 'pki');
 const config = resolveConfig({
   camera: { template: 'replay-triggered', folder: opts.images, triggerPort, cacheDir: 'var/replay-cache' },
   model: { packageDir: opts.model, providers: opts.providers.split(',') as never, intraOpNumThreads: opts.threads },
-  plc: { endpoint: plcSim.endpoint, certificateFolder: join(work, 'pki') },
+  plc: { endpoint: plcSim.endpoint, certificateFolder: pki, security: { mode: secMode, policy: secPolicy ?? 'auto' } },
   results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: opts.saveImages },
   server: { enabled: false },
 });
 
 const station = await Station.start(config, logger);
+if (station.plc.state !== 'connected') {
+  // the operator's step: trust the PLC certificate the first attempt refused (the simulator this bench started)
+  const refused = storeEntries(pki).filter((e) => e.status === 'rejected');
+  if (refused.length !== 1) throw new Error(`PLC link not connected: ${station.plc.lastError}`);
+  await trustCertificate(pki, refused[0]!.thumbprint);
+  const until = performance.now() + 30_000;
+  const up = (): boolean => station.plc.state === 'connected';
+  while (!up() && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
+  if (!up()) throw new Error(`PLC link not connected: ${station.plc.lastError}`);
+}
+const plcSecurity = `${station.plc.security!.mode} ${station.plc.security!.policy}`;
+log.info({ plcSecurity }, 'PLC link up');
 await plcSim.startLine();
 const t0 = performance.now();
 // parts are the line's: every part fired is inspected or recorded as not inspected (a row with its reason)
@@ -97,7 +119,7 @@ const report: BenchReport = {
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
   config: { parts: opts.parts, rate: opts.rate, frame: `${config.camera.width}x${config.camera.height} GRAY8`,
     model: `${station.runner.modelName}@${station.runner.modelVersion}`, threads: opts.threads,
-    gate_window_ms: opts.gateWindowMs, save_images: opts.saveImages },
+    gate_window_ms: opts.gateWindowMs, save_images: opts.saveImages, plc_security: plcSecurity },
   provider: station.runner.provider,
   provider_fallbacks: [...station.runner.fallbacks],
   frame_to_verdict_ms: { p50: f2v.p50, p99: f2v.p99, max: f2v.max },

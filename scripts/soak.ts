@@ -60,7 +60,7 @@ const config = {
   station: { name: 'soak' },
   camera: { template: 'replay-triggered', folder, triggerPort, cacheDir: resolve('var/replay-cache') },
   model: { providers: ['cpu'] },
-  plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 100, maxDelayMs: 1000 } },
+  plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }, security: { mode: 'None' } },
   results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: o.saveImages, passSampleEvery: 1000 },
   server: { port: 0 },
   registry: { statePath: join(work, 'registry-state.json') },

@@ -135,7 +135,7 @@ describe('calibration on a running station', () => {
       station: { budgetMs: 100 },
       camera: triggeredCamera({ triggerPort, folder }),
       model: { packageDir: join(root, 'default', '1.0.0'), providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 3 },
-      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station') },
+      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), security: { mode: 'None' } },
       results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: 'rejects' },
       // accuracyMargin 1: the 2.0.0 stand-in (another map size) is no detector; the gate's accuracy check is tested elsewhere
       registry: { root, statePath: join(work, 'registry-state.json'), goldenImages: 8, warmupFrames: 10, latencyBudgetMs: 2000, accuracyMargin: 1 },

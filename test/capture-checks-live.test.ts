@@ -57,7 +57,7 @@ describe('check ROI in force without a restart', () => {
       station: { budgetMs: 100 },
       camera: triggeredCamera({ triggerPort, folder: replayDir, cacheDir: join(work, 'replay-cache') }),
       model: { packageDir: 'models/default/1.0.0', providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 1 },
-      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station') },
+      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), security: { mode: 'None' } },
       results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: 'none' },
       registry: { root: join(work, 'models'), statePath: join(work, 'registry-state.json') },
       calibration: { dir: calDir, checkIntervalMs: 150 },

@@ -39,7 +39,7 @@ describe('line truth: part identity across PLC and station restarts', () => {
   const config = (plcPort: number, triggerPort: number) => resolveConfig({
     camera: triggeredCamera({ triggerPort, folder: FOLDER }),
     model: { providers: ['cpu'] },
-    plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 50, maxDelayMs: 500 } },
+    plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, security: { mode: 'None' } },
     results: { dbPath, imagesDir: work, saveImages: 'none' },
     registry: { statePath: join(work, 'registry.json') }, calibration: { dir: join(work, 'calibration') },
     server: { enabled: false }, retention: { enabled: false },

@@ -59,7 +59,7 @@ describe('model lifecycle while the line runs', () => {
       station: { budgetMs: 100 },
       camera: triggeredCamera({ triggerPort, folder }),
       model: { packageDir: join(root, 'default', '1.0.0'), providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 5 },
-      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station') },
+      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), security: { mode: 'None' } },
       results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: 'rejects' },
       // the latency check is exercised in test/registry.test.ts; here the VM is shared and loaded
       registry: { root, statePath: join(work, 'registry-state.json'), goldenImages: 16, warmupFrames: 20, latencyBudgetMs: 2000 },

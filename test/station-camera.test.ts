@@ -32,7 +32,7 @@ describe('camera lost under a running station', () => {
       camera: { template: 'gige', partIds: 'frame-count', ip: '127.0.0.1', width: 512, height: 512, rate: 25, firstFrameTimeoutMs: 20_000,
         stallTimeoutMs: 2_000, restart: { initialDelayMs: 200, maxDelayMs: 1_000 } },
       model: { providers: ['cpu'] },
-      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station') },
+      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), security: { mode: 'None' } },
       results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: 'none' },
       server: { enabled: false },
     }), logger);

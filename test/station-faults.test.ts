@@ -30,7 +30,7 @@ describe('PLC server stopped mid-run', () => {
     const station = await Station.start(resolveConfig({
       camera: triggeredCamera({ triggerPort, folder }),
       model: { providers: ['cpu'] },
-      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 100, maxDelayMs: 500 } },
+      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 100, maxDelayMs: 500 }, security: { mode: 'None' } },
       results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: 'none' },
       server: { enabled: false },
     }), logger);

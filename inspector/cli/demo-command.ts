@@ -28,7 +28,7 @@ export function demoCommand(): Command {
       const triggerPort = await freePort('udp');
       const config = resolveConfig({
         camera: { template: 'replay-triggered', triggerPort },
-        plc: { endpoint: `opc.tcp://127.0.0.1:${o.plcPort}` },
+        plc: { endpoint: `opc.tcp://127.0.0.1:${o.plcPort}`, security: { mode: 'None' } }, // the demo's own simulator on loopback
         server: { port: o.port },
       });
       const line = replayLine(config.camera.folder);

@@ -31,6 +31,7 @@ program.addCommand(calibrateCommand());
 program.addCommand(teachCommand());
 for (const c of accountCommands()) program.addCommand(c);
 program.addCommand(modelsCommand());
+program.addCommand((await import('./pki-command.js')).pkiCommand());
 program.addCommand(keysCommand());
 
 try {

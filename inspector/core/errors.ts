@@ -57,6 +57,13 @@ export const ConfigInvalidError = createError<[string]>(
 
 export const PlcWriteError = createError<[string]>(
   'INSPECTOR_PLC_WRITE', 'PLC write failed: %s', 502);
+/**
+ * The PLC link's OPC UA security refused a connection: the PLC's certificate is not trusted,
+ * explicitly rejected or expired, the configured security policy is not offered, the PLC refused
+ * the station's certificate or the user. The link's lastError and the PLC_LINK_DOWN alarm carry it.
+ */
+export const PlcSecurityError = createError<[string]>(
+  'INSPECTOR_PLC_SECURITY', 'PLC link security: %s', 502);
 
 /** Narrow an unknown thrown value to something with a code and message. */
 export function describeError(err: unknown): { code: string; message: string } {

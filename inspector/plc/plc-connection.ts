@@ -7,15 +7,24 @@
  * Every attempt uses a fresh OPCUAClient with `maxRetry: 0` and creates a
  * fresh session (a restarted PLC has forgotten the old one; a node-opcua client
  * whose channel broke is left in state "panic" and cannot connect again).
+ *
+ * Security (plc-security.ts): unless the config says mode None with an anonymous
+ * user, an attempt first reads the PLC's endpoints over a None channel, chooses
+ * the endpoint, and checks the PLC's certificate against the station's trusted/
+ * folder before it opens the secure channel with that certificate.
  */
 import {
-  AttributeIds, DataType, DataValue, MessageSecurityMode, OPCUAClient, SecurityPolicy, StatusCodes,
+  AttributeIds, DataType, DataValue, MessageSecurityMode, OPCUAClient, StatusCodes,
   Variant, WriteValue, coerceNodeId, setErrorLogger, setWarningLogger,
-  type ClientSession, type OPCUACertificateManager, type StatusCode,
+  type ClientSession, type OPCUACertificateManager, type OPCUAClientOptions, type StatusCode, type UserIdentityInfo,
 } from 'node-opcua';
 import { ConfigInvalidError } from '../core/errors.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import { RESULT_WRITE_ORDER, type PlcNodeIds } from './plc-contract.js';
+import {
+  NONE_ENDPOINT, checkServerCertificate, classifyConnectError, selectEndpoint,
+  type ChosenEndpoint, type PlcLinkSecurity, type PlcSecurityConfig, type PlcUserConfig,
+} from './plc-security.js';
 
 let opcuaLogsRouted = false;
 /**
@@ -82,46 +91,97 @@ export interface OpenSessionParams {
   log: Logger;
   /** checked once connected: true = close what was opened and throw */
   stopped: () => boolean;
+  security: Required<PlcSecurityConfig>;
+  /** the config's user (for the endpoint choice and messages) and its loaded identity */
+  user: PlcUserConfig;
+  identity: UserIdentityInfo;
+  /** the station's application certificate thumbprint (named when the PLC refuses it) */
+  stationThumbprint: string | null;
 }
 
-/**
- * One connect + create-session + contract-check attempt, bounded by
- * connectTimeoutMs. On failure, closes what was opened (in the background) and
- * throws.
- */
-export async function openSession(p: OpenSessionParams): Promise<{ client: OPCUAClient; session: ClientSession }> {
-  const client = OPCUAClient.create({
-    applicationName: 'inline-inspector-station',
-    clientName: 'plc-link',
+export const CLIENT_APPLICATION_NAME = 'inline-inspector-station';
+
+/** The options every client of the link shares (the discovery client too). */
+export function clientOptions(certManager: OPCUACertificateManager, connectTimeoutMs: number,
+  backoff: { initialDelayMs: number; maxDelayMs: number }): OPCUAClientOptions {
+  return {
+    applicationName: CLIENT_APPLICATION_NAME,
     endpointMustExist: false,
-    securityMode: MessageSecurityMode.None,
-    securityPolicy: SecurityPolicy.None,
-    clientCertificateManager: p.certManager,
-    connectionStrategy: { maxRetry: 0, initialDelay: p.backoff.initialDelayMs, maxDelay: p.backoff.maxDelayMs },
-    keepSessionAlive: false, // the heartbeat writes keep the session alive
-    requestedSessionTimeout: Math.max(10_000, p.heartbeatMs * 20),
-    transportTimeout: p.connectTimeoutMs,
+    clientCertificateManager: certManager,
+    connectionStrategy: { maxRetry: 0, initialDelay: backoff.initialDelayMs, maxDelay: backoff.maxDelayMs },
+    transportTimeout: connectTimeoutMs,
     // A result write is ~200 bytes. node-opcua sizes its per-message buffers from these
     // (64 KiB by default): at 100 parts/s that was ~15 MB/s of short-lived Buffers,
     // and the collector ran every ~150 ms on the station's hot-path thread.
+    // GetEndpoints answers carry a certificate per endpoint (~1.2 KB each): a few chunks.
     transportSettings: { sendBufferSize: 8192, receiveBufferSize: 8192, maxMessageSize: 1 << 20, maxChunkCount: 128 },
-  });
+  };
+}
+
+/**
+ * Read the PLC's endpoints over a None channel (allowed for GetEndpoints even where the
+ * PLC offers no None session endpoint), choose one, and check the PLC's certificate.
+ */
+async function chooseEndpoint(p: OpenSessionParams, track: (c: OPCUAClient) => void): Promise<ChosenEndpoint> {
+  if (p.security.mode === 'None' && p.user === 'anonymous') return NONE_ENDPOINT;
+  const discovery = OPCUAClient.create({ ...clientOptions(p.certManager, p.connectTimeoutMs, p.backoff), clientName: 'plc-link-discovery' });
+  track(discovery);
+  let endpoints;
+  try {
+    await discovery.connect(p.endpoint);
+    endpoints = await discovery.getEndpoints();
+  } finally {
+    await discovery.disconnect().catch(() => undefined);
+  }
+  const chosen = selectEndpoint(endpoints, p.security, p.user);
+  // the folders may have changed since the last attempt (`inspector pki trust` while the station runs)
+  await p.certManager.reloadCertificates();
+  if (chosen.serverCertificate || chosen.securityMode !== MessageSecurityMode.None) {
+    // also with mode None and a user name: the password is encrypted for this certificate
+    await checkServerCertificate(p.certManager, chosen.serverCertificate);
+  }
+  return chosen;
+}
+
+/**
+ * One (discovery +) connect + create-session + contract-check attempt, bounded
+ * by connectTimeoutMs. On failure, closes what was opened (in the background)
+ * and throws; security refusals are PlcSecurityError (INSPECTOR_PLC_SECURITY).
+ */
+export async function openSession(p: OpenSessionParams): Promise<{ client: OPCUAClient; session: ClientSession; security: PlcLinkSecurity }> {
+  let client: OPCUAClient | null = null;
+  let discovery: OPCUAClient | null = null;
   let session: ClientSession | null = null;
+  let chosen: ChosenEndpoint = NONE_ENDPOINT;
   try {
     await withTimeout((async () => {
+      chosen = await chooseEndpoint(p, (c) => { discovery = c; });
+      if (p.stopped()) throw new Error('stopped while connecting');
+      client = OPCUAClient.create({
+        ...clientOptions(p.certManager, p.connectTimeoutMs, p.backoff),
+        clientName: 'plc-link',
+        securityMode: chosen.securityMode,
+        securityPolicy: chosen.securityPolicy,
+        ...(chosen.serverCertificate ? { serverCertificate: chosen.serverCertificate } : {}),
+        keepSessionAlive: false, // the heartbeat writes keep the session alive
+        requestedSessionTimeout: Math.max(10_000, p.heartbeatMs * 20),
+      });
       await client.connect(p.endpoint);
-      session = await client.createSession();
+      session = await client.createSession(p.identity);
       await verifyNodes(session, p.values, p.endpoint, p.log);
     })(), p.connectTimeoutMs);
     if (p.stopped()) throw new Error('stopped while connecting');
   } catch (err) {
     const s = session as ClientSession | null;
+    const c = client as OPCUAClient | null;
+    const d = discovery as OPCUAClient | null;
     void (s ? s.close().catch(() => undefined) : Promise.resolve())
-      .then(() => client.disconnect()).catch(() => undefined);
-    throw err;
+      .then(() => c?.disconnect()).catch(() => undefined);
+    void d?.disconnect().catch(() => undefined);
+    throw classifyConnectError(err, p.stationThumbprint, p.user);
   }
   // assigned inside the closure above, which TypeScript's narrowing does not see
-  return { client, session: session as unknown as ClientSession };
+  return { client: client as unknown as OPCUAClient, session: session as unknown as ClientSession, security: (chosen as ChosenEndpoint).security };
 }
 
 /**

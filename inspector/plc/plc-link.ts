@@ -20,21 +20,34 @@
  * Reconnection is our own loop: every attempt is a fresh client and session
  * (plc-connection.ts `openSession`, which says why). Delays double from
  * `initialDelayMs` up to `maxDelayMs`, with ±20 % jitter.
+ *
+ * Security (plc-security.ts): `security: { mode, policy }` ('auto' by default:
+ * the most secure endpoint the PLC offers, never None unless mode is 'None'),
+ * `user` (anonymous, user name + password or file, X.509). The station's
+ * application certificate lives in `certificateFolder` (made at the first
+ * start, kept); the PLC's certificate must be trusted there explicitly. A
+ * refusal is a PlcSecurityError (INSPECTOR_PLC_SECURITY): `lastError` /
+ * `lastErrorCode` say why, and the link keeps retrying (a certificate trusted
+ * with `inspector pki trust` is used by the next attempt).
  */
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OPCUACertificateManager, type ClientSession, type OPCUAClient, type StatusCode } from 'node-opcua';
-import { PlcWriteError } from '../core/errors.js';
+import { OPCUACertificateManager, OPCUAClient, type ClientSession, type StatusCode, type UserIdentityInfo } from 'node-opcua';
+import { PlcWriteError, describeError } from '../core/errors.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import {
   OUTCOME_LOG_TAG, defaultPlcCounterNodeIds, plcTags, stringNodeId, type PlcCounters, type PlcNodeIds, type PlcTagKey,
 } from './plc-contract.js';
 import {
-  SESSION_GONE, buildWriteValues, firstBad, openSession, readPlcStatus, shortReason, withTimeout,
+  SESSION_GONE, buildWriteValues, clientOptions, firstBad, openSession, readPlcStatus, shortReason, withTimeout,
   type PlcWriteValues, type ResultWriteValues,
 } from './plc-connection.js';
+import {
+  certificateInfo, describeUser, isPlcSecurityError, loadUserIdentity, resolveSecurity, validateUser,
+  type PlcLinkSecurity, type PlcSecurityConfig, type PlcUserConfig,
+} from './plc-security.js';
 
 export { quietNodeOpcua } from './plc-connection.js';
 
@@ -53,6 +66,10 @@ export interface PlcLinkOptions {
   /** one connect + create-session attempt gives up after this long (default 3000) */
   connectTimeoutMs?: number;
   logger?: Logger;
+  /** OPC UA security (default { mode: 'auto', policy: 'auto' }: the most secure endpoint offered; never None unless asked) */
+  security?: PlcSecurityConfig;
+  /** the user towards the PLC (default 'anonymous'); files are read at start() */
+  user?: PlcUserConfig;
 }
 
 export interface PlcLinkCounters {
@@ -77,8 +94,18 @@ const STATUS_NODE_IDS = [...STATUS_KEYS.map((k) => defaultPlcCounterNodeIds[k]),
 export class PlcLink extends EventEmitter {
   state: PlcLinkState = 'disconnected';
   readonly counters: PlcLinkCounters = { writes: 0, writeErrors: 0, reconnects: 0, heartbeats: 0 };
-  /** why the link last went down or a connection attempt failed (null until it happens) */
+  /** why the link last went down or a connection attempt failed ("CODE: message" for coded errors; null until it happens) */
   lastError: string | null = null;
+  /** the coded error of the last failed attempt (INSPECTOR_PLC_SECURITY for a security refusal), else null */
+  lastErrorCode: string | null = null;
+  /** the security of the current connection (null while not connected) */
+  security: PlcLinkSecurity | null = null;
+  /** the configured security ('auto' resolved per connection) */
+  readonly securityConfig: Required<PlcSecurityConfig>;
+  /** the station's application certificate (SHA-1 thumbprint), known after start() */
+  certificateThumbprint: string | null = null;
+  /** security refusals so far (each attempt counts) */
+  securityErrors = 0;
   /** the PLC's part-numbering epoch read at the last (re)connect; null before the first */
   epoch: number | null = null;
   /** Line.LastPartId read at the last (re)connect */
@@ -93,6 +120,8 @@ export class PlcLink extends EventEmitter {
   private readonly certFolder: string;
   private readonly ownsCertFolder: boolean;
   private certManager: OPCUACertificateManager | null = null;
+  private readonly user: PlcUserConfig;
+  private identity: UserIdentityInfo | null = null;
 
   private client: OPCUAClient | null = null;
   private session: ClientSession | null = null;
@@ -129,6 +158,9 @@ export class PlcLink extends EventEmitter {
       this.certFolder = mkdtempSync(join(tmpdir(), 'plc-link-pki-'));
       this.ownsCertFolder = true;
     }
+    this.securityConfig = resolveSecurity(opts.security);
+    this.user = opts.user ?? 'anonymous';
+    validateUser(this.user);
     this.values = buildWriteValues(opts.nodeIds);
     this.resultValues = this.values.result;
     this.heartbeatValues = this.values.heartbeat;
@@ -137,9 +169,15 @@ export class PlcLink extends EventEmitter {
   /** Resolves after the first connection attempt (successful or not); retries go on in the background. */
   async start(): Promise<void> {
     this.stopped = false;
-    this.certManager ??= new OPCUACertificateManager({
-      rootFolder: this.certFolder, automaticallyAcceptUnknownCertificate: true,
-    });
+    this.identity ??= loadUserIdentity(this.user); // a missing password file is a config error, here
+    if (!this.certManager) {
+      // never trust a PLC automatically: an unknown certificate lands in rejected/ (`inspector pki trust`)
+      const cm = new OPCUACertificateManager({
+        rootFolder: this.certFolder, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true,
+      });
+      await this.ensureApplicationCertificate(cm);
+      this.certManager = cm;
+    }
     this.heartbeatTimer ??= setInterval(() => this.beat(), this.heartbeatMs);
     const tick = Math.max(10, Math.min(100, this.writeTimeoutMs / 4));
     this.watchdogTimer ??= setInterval(() => this.sweepTimeouts(), tick);
@@ -212,6 +250,7 @@ export class PlcLink extends EventEmitter {
     this.client = null;
     this.session = null;
     this.failInFlight('link stopped');
+    this.security = null;
     this.setState('disconnected');
     if (session) await withTimeout(session.close(), 1000).catch(() => undefined);
     if (client) await withTimeout(client.disconnect(), 1000).catch(() => undefined);
@@ -220,6 +259,21 @@ export class PlcLink extends EventEmitter {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** The station's application certificate: made at the first start (a few seconds of key generation), then kept. */
+  private async ensureApplicationCertificate(cm: OPCUACertificateManager): Promise<void> {
+    await cm.initialize();
+    const client = OPCUAClient.create({ ...clientOptions(cm, this.connectTimeoutMs, this.backoff), clientName: 'plc-link-certificate' });
+    await client.createDefaultCertificate();
+    try {
+      const info = certificateInfo(readFileSync(client.certificateFile));
+      this.certificateThumbprint = info.thumbprint;
+      this.log.info({ certificate: client.certificateFile, thumbprint: info.thumbprint, notAfter: info.notAfter.toISOString(),
+        security: this.securityConfig, user: describeUser(this.user) }, 'station OPC UA application certificate');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, certificate: client.certificateFile }, 'station certificate unreadable');
+    }
+  }
 
   private setState(s: PlcLinkState): void {
     if (this.state === s) return;
@@ -239,18 +293,25 @@ export class PlcLink extends EventEmitter {
     this.setState('connecting');
     let client: OPCUAClient;
     let session: ClientSession;
+    let security: PlcLinkSecurity;
     try {
-      ({ client, session } = await openSession({
+      ({ client, session, security } = await openSession({
         endpoint: this.endpoint, certManager: this.certManager, backoff: this.backoff,
         heartbeatMs: this.heartbeatMs, connectTimeoutMs: this.connectTimeoutMs,
         values: this.values, log: this.log, stopped: () => this.stopped,
+        security: this.securityConfig, user: this.user, identity: this.identity!, stationThumbprint: this.certificateThumbprint,
       }));
     } catch (err) {
       if (this.stopped) return;
+      const coded = isPlcSecurityError(err);
+      if (coded) this.securityErrors++;
+      // before the state event: the station's PLC_LINK_DOWN alarm reads lastError
+      this.noteError(err);
       this.setState('disconnected');
-      this.scheduleRetry((err as Error).message);
+      this.scheduleRetry((err as Error).message, coded);
       return;
     }
+    this.security = security;
     const gen = ++this.generation;
     this.client = client;
     this.session = session;
@@ -267,6 +328,8 @@ export class PlcLink extends EventEmitter {
     }
     if (this.everConnected) this.counters.reconnects++;
     this.everConnected = true;
+    this.log.info({ endpoint: this.endpoint, security: security.mode, policy: security.policy, user: describeUser(this.user) },
+      security.mode === 'None' ? 'plc link security None (configured): unsigned and unencrypted' : 'plc link secured');
     this.setState('connected');
   }
 
@@ -313,17 +376,25 @@ export class PlcLink extends EventEmitter {
     return { counters: counters as unknown as PlcStatus['counters'], log };
   }
 
-  private scheduleRetry(reason: string): void {
+  /** lastError / lastErrorCode from a failed attempt ("CODE: message" for coded errors). */
+  private noteError(err: unknown): void {
+    const { code, message } = describeError(err);
+    const coded = code.startsWith('INSPECTOR_') && code !== 'INSPECTOR_UNEXPECTED';
+    this.lastErrorCode = coded ? code : null;
+    this.lastError = coded ? `${code}: ${message}` : message;
+  }
+
+  private scheduleRetry(reason: string, securityRefusal = false): void {
     if (this.stopped || this.retryTimer) return;
     const { initialDelayMs, maxDelayMs } = this.backoff;
     const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.attempt, 30));
     const delay = Math.round(base * (0.8 + 0.4 * Math.random()));
     this.attempt++;
     // warn on the first failure of an outage and every 10th retry; the rest at debug
-    this.lastError = reason;
-    const level = this.attempt === 1 || this.attempt % 10 === 0 ? 'warn' : 'debug';
-    this.log[level]({ endpoint: this.endpoint, reason: shortReason(reason), retryInMs: delay, attempt: this.attempt },
-      'plc link down, retrying');
+    const first = this.attempt === 1 || this.attempt % 10 === 0;
+    const level = first ? (securityRefusal ? 'error' : 'warn') : 'debug';
+    this.log[level]({ endpoint: this.endpoint, reason: securityRefusal ? this.lastError : shortReason(reason), retryInMs: delay, attempt: this.attempt },
+      securityRefusal ? 'plc link refused by security, retrying' : 'plc link down, retrying');
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.connectOnce();
@@ -337,7 +408,10 @@ export class PlcLink extends EventEmitter {
     this.generation++;
     this.client = null;
     this.session = null;
+    this.security = null;
     this.heartbeatInFlight = false;
+    this.lastError = reason; // before the state event (the station's alarm reads it)
+    this.lastErrorCode = null;
     this.setState('disconnected');
     this.failInFlight(reason);
     void (session ? withTimeout(session.close(), 500).catch(() => undefined) : Promise.resolve())

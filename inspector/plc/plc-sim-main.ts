@@ -9,6 +9,13 @@
  * triggers the camera at 127.0.0.1:P with (Epoch, PartId, item) (trigger-telegram.ts).
  * --defective-items-file F: JSON array of the defective item indexes (soak escapes).
  *
+ * OPC UA security (the endpoints a PLC offers): --security-modes None,Sign,SignAndEncrypt and
+ * --security-policies Basic256Sha256,Aes128_Sha256_RsaOaep,Aes256_Sha256_RsaPss (default: all);
+ * --users-file F: JSON [{ "userName": …, "password": … }] (a file, never argv: ps shows argv);
+ * --disable-anonymous; --explicit-trust: client certificates must be trusted in
+ * <cert-folder>/server (`inspector pki trust --folder <cert-folder>/server <thumbprint>`).
+ * The server's certificate: <cert-folder>/server/own/certs/certificate.pem.
+ *
  * Logs its counters every --log-interval-ms (default 5000; 0 = never).
  *
  * As a child with an IPC channel (fork, or spawn with 'ipc' in stdio):
@@ -26,7 +33,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { describeError } from '../core/errors.js';
 import { logger } from '../core/logger.js';
-import { PlcSimulator } from './plc-simulator.js';
+import { PlcSimulator, type PlcSimSecurityMode, type PlcSimSecurityPolicy } from './plc-simulator.js';
 
 const log = logger.child({ mod: 'plc-sim-main' });
 
@@ -54,6 +61,11 @@ const { values } = parseArgs({
     'max-parts': { type: 'string' },
     'defective-items-file': { type: 'string' },
     'line-paused': { type: 'boolean', default: false },
+    'security-modes': { type: 'string', default: 'None,Sign,SignAndEncrypt' },
+    'security-policies': { type: 'string', default: 'Basic256Sha256,Aes128_Sha256_RsaOaep,Aes256_Sha256_RsaPss' },
+    'users-file': { type: 'string' },
+    'disable-anonymous': { type: 'boolean', default: false },
+    'explicit-trust': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -61,7 +73,9 @@ const { values } = parseArgs({
 
 if (values.help) {
   process.stdout.write('usage: plc-sim-main.ts [--port 4840] [--photo-eye-port 4841] [--gate-window-ms 100]\n'
-    + '                       [--heartbeat-interval-ms 500] [--log-interval-ms 5000] [--cert-folder DIR]\n');
+    + '                       [--heartbeat-interval-ms 500] [--log-interval-ms 5000] [--cert-folder DIR]\n'
+    + '                       [--security-modes None,Sign,SignAndEncrypt] [--security-policies Basic256Sha256,...]\n'
+    + '                       [--users-file F] [--disable-anonymous] [--explicit-trust]\n');
   process.exit(0);
 }
 
@@ -81,6 +95,27 @@ const items = values.items === undefined ? undefined : intArg('items', values.it
 const maxParts = values['max-parts'] === undefined ? undefined : intArg('max-parts', values['max-parts'], 0, 1, 2 ** 31);
 const defectiveItems = values['defective-items-file']
   ? (JSON.parse(readFileSync(values['defective-items-file'], 'utf8')) as number[]) : undefined;
+function listArg<T extends string>(name: string, value: string, allowed: readonly T[]): T[] {
+  const items = value.split(',').map((v) => v.trim()).filter(Boolean);
+  const bad = items.filter((v) => !allowed.includes(v as T));
+  if (bad.length || items.length === 0) {
+    process.stderr.write(`--${name}: ${bad.join(', ') || 'empty'}; allowed: ${allowed.join(', ')}\n`);
+    process.exit(2);
+  }
+  return items as T[];
+}
+const modes = listArg<PlcSimSecurityMode>('security-modes', values['security-modes'], ['None', 'Sign', 'SignAndEncrypt']);
+const policies = listArg<PlcSimSecurityPolicy>('security-policies', values['security-policies'],
+  ['Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss']);
+let users: { userName: string; password: string }[] = [];
+if (values['users-file']) {
+  const parsed = JSON.parse(readFileSync(values['users-file'], 'utf8')) as unknown;
+  if (!Array.isArray(parsed) || !parsed.every((u) => typeof u?.userName === 'string' && typeof u?.password === 'string')) {
+    process.stderr.write('--users-file: a JSON array of { "userName": string, "password": string }\n');
+    process.exit(2);
+  }
+  users = parsed as typeof users;
+}
 const sim = new PlcSimulator({
   port, photoEyePort, gateWindowMs, heartbeatIntervalMs,
   line: {
@@ -89,6 +124,7 @@ const sim = new PlcSimulator({
     ...(maxParts !== undefined ? { maxParts } : {}), ...(defectiveItems ? { defectiveItems } : {}),
   },
   ...(values['cert-folder'] ? { certificateFolder: values['cert-folder'] } : {}),
+  security: { modes, policies, users, allowAnonymous: !values['disable-anonymous'], autoAcceptClientCertificates: !values['explicit-trust'] },
   logger,
 });
 
@@ -175,8 +211,9 @@ try {
   process.exit(1);
 }
 
-log.info({ endpoint: sim.endpoint, photoEyePort: sim.photoEyePort, gateWindowMs, serverStartMs: Math.round(sim.lastServerStartMs ?? 0) },
-  'PLC simulator running');
+log.info({ endpoint: sim.endpoint, photoEyePort: sim.photoEyePort, gateWindowMs, serverStartMs: Math.round(sim.lastServerStartMs ?? 0),
+  security: { modes, policies, users: users.map((u) => u.userName), anonymous: !values['disable-anonymous'], explicitTrust: values['explicit-trust'] },
+  certificate: sim.certificateFile }, 'PLC simulator running');
 send({ type: 'ready', endpoint: sim.endpoint, photoEyePort: sim.photoEyePort, serverStartMs: sim.lastServerStartMs, epoch: sim.epoch });
 
 if (logIntervalMs > 0) {

@@ -19,6 +19,15 @@
  * per-variable `set` hook cannot know which Pass belongs to which PartId.
  * `stopServer()` / `startServer()` stop and rebuild only the server (a
  * node-opcua server cannot be restarted after shutdown) on the same port.
+ *
+ * Security: the endpoints a PLC offers, None + Sign + SignAndEncrypt with
+ * Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss by default
+ * (`security.modes` / `security.policies` narrow them), anonymous access unless
+ * `allowAnonymous: false`, optional user names and passwords. The server's PKI
+ * is `<certificateFolder>/server` (its certificate: `certificateFile`); client
+ * certificates are accepted automatically unless `autoAcceptClientCertificates`
+ * is false (then `inspector pki trust --folder <certificateFolder>/server`).
+ * `lastWrite` says over which security and as which user the last result came.
  */
 import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
@@ -27,7 +36,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AttributeIds, DataType, MessageSecurityMode, OPCUACertificateManager, OPCUAServer, SecurityPolicy,
-  StatusCodes, Variant, VariantArrayType, nodesets, type UAObject, type WriteValue,
+  StatusCodes, Variant, VariantArrayType, nodesets, type ISessionContext, type UAObject, type WriteValue,
 } from 'node-opcua';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import {
@@ -61,7 +70,28 @@ export interface PlcSimulatorOptions {
   epoch?: number;
   /** the simulated line: its own part clock and the camera trigger */
   line?: LineOptions;
+  /** the OPC UA endpoints and users offered (default: every mode and policy, anonymous allowed, no users) */
+  security?: PlcSimSecurityOptions;
 }
+
+export type PlcSimSecurityMode = 'None' | 'Sign' | 'SignAndEncrypt';
+export type PlcSimSecurityPolicy = 'Basic256Sha256' | 'Aes128_Sha256_RsaOaep' | 'Aes256_Sha256_RsaPss';
+
+export interface PlcSimSecurityOptions {
+  /** default ['None', 'Sign', 'SignAndEncrypt'] */
+  modes?: readonly PlcSimSecurityMode[];
+  /** the policies of the Sign / SignAndEncrypt endpoints (default all three) */
+  policies?: readonly PlcSimSecurityPolicy[];
+  /** default true */
+  allowAnonymous?: boolean;
+  /** user name + password accounts (default none) */
+  users?: readonly { userName: string; password: string }[];
+  /** accept any client certificate (default true, a test PLC); false: only those in <certificateFolder>/server/trusted */
+  autoAcceptClientCertificates?: boolean;
+}
+
+/** What the simulator saw of the last result request: the channel's security and the session's user. */
+export interface PlcSimWriteSecurity { mode: string; policy: string; user: string }
 
 export interface LineOptions {
   /** parts per second fired by the line's own clock; absent or 0: no clock (photo-eye or partArrived() only) */
@@ -112,6 +142,9 @@ export class PlcSimulator {
   private lineTimer: NodeJS.Timeout | null = null;
   /** trigger telegrams the socket could not send (counted, the part still counts at the PLC) */
   triggerSendErrors = 0;
+  /** security and user of the last request that carried a result strobe (null before the first) */
+  lastWrite: PlcSimWriteSecurity | null = null;
+  private readonly security: Required<Omit<PlcSimSecurityOptions, 'users'>> & { users: readonly { userName: string; password: string }[] };
 
   constructor(opts: PlcSimulatorOptions) {
     this.port = opts.port;
@@ -127,7 +160,24 @@ export class PlcSimulator {
     }
     this.ownsCertFolder = !opts.certificateFolder;
     this.certFolder = opts.certificateFolder ?? mkdtempSync(join(tmpdir(), 'plc-sim-pki-'));
+    const sec = opts.security ?? {};
+    this.security = {
+      modes: sec.modes ?? ['None', 'Sign', 'SignAndEncrypt'],
+      policies: sec.policies ?? ['Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'],
+      allowAnonymous: sec.allowAnonymous ?? true,
+      users: sec.users ?? [],
+      autoAcceptClientCertificates: sec.autoAcceptClientCertificates ?? true,
+    };
+    if (this.security.modes.length === 0) throw new Error('PlcSimulator: security.modes is empty');
+    if (this.security.modes.some((m) => m !== 'None') && this.security.policies.length === 0) {
+      throw new Error('PlcSimulator: Sign / SignAndEncrypt need at least one policy');
+    }
   }
+
+  /** The server's PKI folder (`inspector pki … --folder`): trusted/ and rejected/ client certificates. */
+  get serverPkiFolder(): string { return join(this.certFolder, 'server'); }
+  /** The server's certificate (PEM), the file an operator gives the station (`inspector pki trust FILE`). */
+  get certificateFile(): string { return join(this.serverPkiFolder, 'own', 'certs', 'certificate.pem'); }
 
   get endpoint(): string { return `opc.tcp://127.0.0.1:${this.port}`; }
   /** bound photo-eye UDP port, or null without a photo-eye socket */
@@ -212,21 +262,26 @@ export class PlcSimulator {
 
   private async buildServer(): Promise<void> {
     const t0 = performance.now();
+    const sec = this.security;
+    const users = sec.users;
+    const offersNone = sec.modes.includes('None');
     const server = new OPCUAServer({
       port: this.port,
       host: '127.0.0.1',
       hostname: '127.0.0.1',
       serverCertificateManager: new OPCUACertificateManager({
-        rootFolder: join(this.certFolder, 'server'), automaticallyAcceptUnknownCertificate: true }),
+        rootFolder: this.serverPkiFolder, automaticallyAcceptUnknownCertificate: sec.autoAcceptClientCertificates }),
       userCertificateManager: new OPCUACertificateManager({
-        rootFolder: join(this.certFolder, 'user'), automaticallyAcceptUnknownCertificate: true }),
+        rootFolder: join(this.certFolder, 'user'), automaticallyAcceptUnknownCertificate: sec.autoAcceptClientCertificates }),
       nodeset_filename: [nodesets.standard], // standard nodeset only: ~0.6 s to load
       serverInfo: { applicationUri: PLC_NAMESPACE_URI, productUri: PLC_NAMESPACE_URI,
         applicationName: { text: 'inline-inspector PLC simulator' } },
-      securityModes: [MessageSecurityMode.None], // loopback only
-      securityPolicies: [SecurityPolicy.None],
-      allowAnonymous: true,
-      disableDiscovery: true,
+      securityModes: sec.modes.map((m) => MessageSecurityMode[m]),
+      securityPolicies: [...(offersNone ? [SecurityPolicy.None] : []), ...sec.policies.map((p) => SecurityPolicy[p])],
+      allowAnonymous: sec.allowAnonymous,
+      ...(users.length ? { userManager: { isValidUser: (u: string, p: string) => users.some((x) => x.userName === u && x.password === p) } } : {}),
+      // without a None endpoint, a restricted None endpoint still answers GetEndpoints (clients read the policies there)
+      disableDiscovery: offersNone,
     });
     try {
       await server.initialize();
@@ -383,12 +438,14 @@ export class PlcSimulator {
       if (key !== 'heartbeat') roles.set(tag.id, key);
     }
     engine.write = (context, nodesToWrite) => {
-      this.scanRequest(nodesToWrite, roles);
+      if (this.scanRequest(nodesToWrite, roles)) this.lastWrite = writeSecurity(context);
       return original(context, nodesToWrite);
     };
   }
 
-  private scanRequest(nodesToWrite: WriteValue[], roles: Map<string, StationTagKey>): void {
+  /** true when the request carried a result strobe */
+  private scanRequest(nodesToWrite: WriteValue[], roles: Map<string, StationTagKey>): boolean {
+    let strobes = 0;
     let pass: boolean | null = null;
     let code: number | null = null;
     let score: number | null = null;
@@ -409,11 +466,25 @@ export class PlcSimulator {
         case 'epoch': if (ok) epoch = v.value as number; else bad = true; break;
         case 'partId':
           if (!ok) break; // node-opcua answers BadTypeMismatch; no strobe
+          strobes++;
           this.gates.onResult(v.value as number, { pass, code, score, epoch, valid: !bad && pass !== null && code !== null && score !== null });
           pass = code = score = epoch = null; bad = false; // a second result in the same request needs its own values
           break;
         default: break;
       }
     }
+    return strobes > 0;
   }
+}
+
+/** The channel's security and the session's user of a request (what the PLC would audit). */
+function writeSecurity(context: ISessionContext): PlcSimWriteSecurity {
+  const session = (context as { session?: { channel?: { securityMode?: MessageSecurityMode; securityPolicy?: string } | null;
+    userIdentityToken?: { userName?: unknown; certificateData?: unknown } | null } }).session;
+  const channel = session?.channel;
+  const policy = channel?.securityPolicy ?? '';
+  const token = session?.userIdentityToken;
+  const user = token && typeof token.userName === 'string' ? token.userName : token && token.certificateData ? 'x509' : 'anonymous';
+  return { mode: channel?.securityMode !== undefined ? (MessageSecurityMode[channel.securityMode] ?? '?') : '?',
+    policy: policy.slice(policy.lastIndexOf('#') + 1) || '?', user };
 }

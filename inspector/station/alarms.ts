@@ -26,7 +26,11 @@ export class Alarms {
 
   set(name: AlarmName, raised: boolean, detail = ''): void {
     const was = this.raised.has(name);
-    if (raised === was) return;
+    if (raised === was) {
+      // still raised: keep its edge (no log, no metric change) but say why now (e.g. the PLC link's latest refusal)
+      if (raised && detail) this.raised.get(name)!.detail = detail;
+      return;
+    }
     if (raised) {
       this.raised.set(name, { since: Date.now(), detail });
       this.log.error({ alarm: name, detail }, 'alarm raised');

@@ -68,7 +68,31 @@ export const StationConfig = Type.Object({
     })),
     heartbeatMs: Type.Integer({ minimum: 50, default: 500 }),
     reconnect: Restart,
+    /**
+     * The station's PKI: its application certificate (own/, made at the first start and kept) and the PLC
+     * certificates it trusts (trusted/) or refused (rejected/): `inspector pki list | trust | reject`.
+     */
     certificateFolder: Type.String({ default: 'var/pki/station' }),
+    /**
+     * OPC UA security (plc/plc-security.ts). 'auto': the most secure endpoint the PLC offers
+     * (SignAndEncrypt before Sign; Aes256_Sha256_RsaPss, Basic256Sha256, Aes128_Sha256_RsaOaep), never None.
+     * None only when mode says "None" (then /health says so). The PLC's certificate must be trusted explicitly.
+     */
+    security: Type.Object({
+      mode: Type.Union([Type.Literal('auto'), Type.Literal('None'), Type.Literal('Sign'), Type.Literal('SignAndEncrypt')], { default: 'auto' }),
+      policy: Type.Union([Type.Literal('auto'), Type.Literal('Basic256Sha256'), Type.Literal('Aes128_Sha256_RsaOaep'),
+        Type.Literal('Aes256_Sha256_RsaPss')], { default: 'auto' }),
+    }, { default: {} }),
+    /**
+     * The user towards the PLC: "anonymous", { userName, password | passwordFile } or { certificateFile, privateKeyFile }
+     * (X.509, PEM). Prefer passwordFile: the config is stored with every run (a password there is redacted).
+     */
+    user: Type.Union([
+      Type.Literal('anonymous'),
+      Type.Object({ userName: Type.String({ minLength: 1 }), password: Type.Optional(Type.String()), passwordFile: Type.Optional(Type.String()) },
+        { additionalProperties: false }),
+      Type.Object({ certificateFile: Type.String({ minLength: 1 }), privateKeyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+    ], { default: 'anonymous' }),
   }, { default: {} }),
   results: Type.Object({
     dbPath: Type.String({ default: 'var/results.sqlite' }),

@@ -8,7 +8,8 @@
  * beside the station's own count of the same parts.
  */
 import type { HealthReport, LineReport } from '../server/station-view.js';
-import { Alarm } from './alarms.js';
+import type { PlcLink } from '../plc/plc-link.js';
+import { Alarm, type Alarms } from './alarms.js';
 import type { Station } from './station.js';
 
 type State = HealthReport['status'];
@@ -35,6 +36,25 @@ export function lineReport(s: Pick<Station, 'loop' | 'outcomes'>): LineReport {
   };
 }
 
+/** The PLC link's security as /health says it: the connection's, else the configured one. */
+export function plcSecurityText(plc: Pick<PlcLink, 'security' | 'securityConfig'>): string {
+  const mode = plc.security?.mode ?? plc.securityConfig.mode;
+  if (mode === 'None') return 'security None (configured: unsigned, unencrypted)';
+  return plc.security ? `security ${plc.security.mode} ${plc.security.policy}` : `security ${mode}/${plc.securityConfig.policy}`;
+}
+
+/** PLC_LINK_DOWN's detail: the link state, the endpoint and why it is not connected (the link's last error, coded). */
+export function plcLinkDownDetail(plc: Pick<PlcLink, 'state' | 'lastError'>, endpoint: string): string {
+  return `link ${plc.state} (${endpoint})${plc.lastError ? `: ${plc.lastError}` : ''}`;
+}
+
+/** Keep PLC_LINK_DOWN in step with the link; while raised, its detail follows the latest reason. */
+export function watchPlcLink(plc: PlcLink, alarms: Alarms, endpoint: string): () => void {
+  const update = (): void => alarms.set(Alarm.PLC_LINK_DOWN, plc.state !== 'connected', plcLinkDownDetail(plc, endpoint));
+  plc.on('state', update);
+  return update;
+}
+
 export function buildHealth(s: Station): HealthReport {
   const cam = s.source.stats;
   const camState: State = s.source.state === 'running' ? 'up' : s.source.state === 'restarting' || s.source.state === 'starting' ? 'degraded' : 'down';
@@ -50,7 +70,9 @@ export function buildHealth(s: Station): HealthReport {
     camera: { state: camState, detail: `${s.config.camera.template}: ${s.source.state}`, frames: cam.frames, dropped: cam.dropped, restarts: cam.restarts, errors: cam.errors },
     model: { state: modelState, name: s.runner.modelName, version: s.runner.modelVersion, provider: s.runner.provider, fallbacks: [...s.runner.fallbacks] },
     plc: {
-      state: plcState, detail: partSync ? `${s.plc.state}, part ids out of sync (PART_SYNC)` : s.plc.state,
+      state: plcState,
+      detail: `${s.plc.state}${partSync ? ', part ids out of sync (PART_SYNC)' : ''}, ${plcSecurityText(s.plc)}`
+        + (s.plc.state !== 'connected' && s.plc.lastError ? `: ${s.plc.lastError}` : ''),
       endpoint: s.config.plc.endpoint, writes: c.writes, writeErrors: c.writeErrors, reconnects: c.reconnects, line: lineReport(s),
     },
     alarms: s.alarms.list(),

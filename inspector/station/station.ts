@@ -17,13 +17,14 @@ import { CaptureHost, RING_SLOTS } from '../capture/capture-host.js';
 import { FrameRing } from '../capture/frame-ring.js';
 import { ModelRunner } from '../inference/model-runner.js';
 import { PlcLink } from '../plc/plc-link.js';
+import { redactPlcSecrets } from '../plc/plc-security.js';
 import { defaultPlcNodeIds } from '../plc/plc-contract.js';
 import { ResultStore } from '../results/result-store.js';
 import { ImageWriter } from '../results/image-writer.js';
 import { StationMetrics, type CountersSnapshot } from './metrics.js';
 import { Alarm, Alarms } from './alarms.js';
 import { PartLoop } from './part-loop.js';
-import { buildHealth } from './health.js';
+import { buildHealth, watchPlcLink } from './health.js';
 import { StationCalibration } from '../../calibration/station-calibration.js';
 import type { ServerHost } from '../server/server-host.js';
 import { startStationServer } from '../server/start-server.js';
@@ -95,7 +96,7 @@ export class Station {
     try {
       const store = await ResultStore.open({ dbPath: results.dbPath, logger: log.child({ mod: 'store' }) });
       cleanup.push(() => store.close());
-      store.startRun(runId, config);
+      store.startRun(runId, redactPlcSecrets(config));
       const images = await ImageWriter.create({
         dir: results.imagesDir, slotBytes: camera.width * camera.height, slots: results.imageSlots,
         width: camera.width, height: camera.height, mapBytes: 4 * runner.mapWidth * runner.mapHeight,
@@ -108,6 +109,7 @@ export class Station {
       const plc = new PlcLink({
         endpoint: plcCfg.endpoint, nodeIds: { ...defaultPlcNodeIds, ...plcCfg.nodeIds }, heartbeatMs: plcCfg.heartbeatMs,
         certificateFolder: plcCfg.certificateFolder, reconnect: plcCfg.reconnect, logger: log.child({ mod: 'plc' }),
+        security: plcCfg.security, user: plcCfg.user,
       });
       cleanup.push(() => plc.stop());
 
@@ -128,7 +130,7 @@ export class Station {
       }) : null;
       cleanup.push(async () => retention?.close());
 
-      plc.on('state', (s: string) => alarms.set(Alarm.PLC_LINK_DOWN, s !== 'connected', `link ${s} (${plcCfg.endpoint})`));
+      const plcAlarm = watchPlcLink(plc, alarms, plcCfg.endpoint); // the detail carries the link's last (coded) error
       let current = calibration; // replaced by a calibration re-load: the new reference judges the next samples
       source.on('checks', (c: Parameters<StationCalibration['onChecks']>[0]) => current.onChecks(c, {
         setAlarm: (name, raised, detail) => alarms.set(Alarm[name], raised, detail), setChecks: (v) => metrics?.setImageChecks(v) }));
@@ -154,7 +156,7 @@ export class Station {
         }
       });
       await plc.start();
-      alarms.set(Alarm.PLC_LINK_DOWN, plc.state !== 'connected', `link ${plc.state} (${plcCfg.endpoint})`);
+      plcAlarm();
 
       const loop = new PartLoop(runner, plc, store, images, metrics, alarms, {
         runId, budgetMs: config.station.budgetMs, saveImages: results.saveImages, identity,

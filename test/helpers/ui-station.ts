@@ -22,7 +22,7 @@ export function uiStationConfig(o: { work: string; plcPort: number; triggerPort:
   return {
     camera: triggeredCamera({ triggerPort: o.triggerPort, folder: UI_REPLAY_FOLDER }),
     model: { providers: ['cpu'], intraOpNumThreads: 1 },
-    plc: { endpoint: `opc.tcp://127.0.0.1:${o.plcPort}`, certificateFolder: join(o.work, 'pki-station') },
+    plc: { endpoint: `opc.tcp://127.0.0.1:${o.plcPort}`, certificateFolder: join(o.work, 'pki-station'), security: { mode: 'None' } },
     results: { dbPath: join(o.work, 'results.sqlite'), imagesDir: o.work, saveImages: 'rejects', pngCompressionLevel: 1 },
     server: { enabled: true, host: '127.0.0.1', port: o.httpPort },
   };
