@@ -8,10 +8,12 @@
  * Bounds (recall ≥ 0.95, false-reject rate ≤ 0.05 from many images; ≥ 0.9 / ≤ 0.1
  * from one) are below what was measured on this split (1.0 / 0.0 both).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readGray, type GrayImage } from '../inspector/core/gray-image.js';
 import { cv } from '../inspector/core/opencv.js';
@@ -28,6 +30,7 @@ import { createJudge, type Judge } from '../inspector/teach/judge.js';
 interface GtImage { file: string; label: 'good' | 'defect'; defect: string | null }
 const gt = (split: string): GtImage[] => (JSON.parse(readFileSync(`test-images/${split}/ground-truth.json`, 'utf8')) as { images: GtImage[] }).images;
 const TEST_COUNT = Number(process.env.TEACH_TEST_COUNT ?? 100);
+const run = promisify(execFile);
 
 function moved(img: GrayImage, dx: number, dy: number, deg: number): GrayImage {
   const m = new cv.Mat(Buffer.from(img.data), img.height, img.width, cv.CV_8UC1);
@@ -152,8 +155,10 @@ describe('teach from good parts', () => {
         { offer: () => null }, metrics, new Alarms(logger, () => {}),
         { runId: 'r1', budgetMs: 1000, saveImages: 'none', passSampleEvery: 100, doubtMargin: 0.1 });
       const goodPart = test.find((t) => t.label === 'good')!.img.data;
+      // parts identified by the line's trigger (part-identity.ts): epoch 1, ids 1 and 2
+      loop.identity.onSync(1, 0);
       const frames: Frame[] = [goodPart, new Uint8Array(1280 * 1024).fill(40)].map((data, i) => ({
-        seq: i + 1, capturedNs: process.hrtime.bigint(), width: 1280, height: 1024, format: 'GRAY8', data }));
+        seq: i + 1, partId: i + 1, lineEpoch: 1, capturedNs: process.hrtime.bigint(), width: 1280, height: 1024, format: 'GRAY8', data }));
       async function* gen(): AsyncGenerator<Frame> { for (const f of frames) yield f; }
       await loop.run(gen());
       await loop.drain();
@@ -168,4 +173,17 @@ describe('teach from good parts', () => {
     }
   }, 120_000);
 
+  it('the teach CLI with stderr not a terminal prints a progress line per phase (read, register, self-check)', async () => {
+    const goods = gt('train').filter((i) => i.label === 'good').slice(0, 3);
+    const src = join(dir, 'cli-good');
+    await mkdir(src, { recursive: true });
+    for (const g of goods) await symlink(resolve(`test-images/train/${g.file}`), join(src, g.file.split('/').pop()!));
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'inspector/cli/main.ts', 'teach', '--good', src,
+      '--out', join(dir, 'cli-taught', '1.0.0')], { cwd: resolve('.'), env: { ...process.env, INSPECTOR_LOG_LEVEL: 'error' } });
+    expect(stdout).toContain('taught cli-taught@1.0.0 from 3 image(s)');
+    const lines = stderr.split('\n').filter((l) => /^teach /.test(l));
+    expect(lines.map((l) => l.split(',')[0])).toEqual([
+      'teach read: 3/3 (100 %)', 'teach register: 3/3 (100 %)', 'teach self-check: 3/3 (100 %)',
+    ]);
+  }, 120_000);
 });

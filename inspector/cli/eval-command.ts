@@ -2,13 +2,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import cliProgress from 'cli-progress';
 import { logger } from '../core/logger.js';
+import { createProgress } from '../core/progress.js';
 import { openDataset } from '../eval/datasets.js';
 import { LAYOUTS, type Layout } from '../eval/dataset-types.js';
 import { EvalOptionError } from '../eval/errors.js';
 import { EvalReport } from '../eval/report-schema.js';
-import { runEval } from '../eval/run-eval.js';
+import { runEval, skippedSummary } from '../eval/run-eval.js';
 
 interface EvalCliOptions {
   model?: string;
@@ -52,6 +52,9 @@ function summary(r: EvalReport): string {
     `operating points: ${r.operating_points.map((p) => `recall ${f(p.recall, 3)} at threshold ${f(p.threshold, 3)} rejects ${f(p.false_reject_rate, 3)} of good`).join('; ') || 'n/a'}`,
     `defect_region_recall ${f(r.defect_region_recall)} (${r.regions.gt_hit}/${r.regions.gt_defects})  false_regions_per_image ${f(r.false_regions_per_image, 3)}`,
     `latency p50 ${r.latency_ms.p50.toFixed(2)} ms  p99 ${r.latency_ms.p99.toFixed(2)} ms  (${r.seconds} s in all)`,
+    `${skippedSummary(r.skipped)} (in no metric); unregistrable ${r.unregistrable} (rejected, as on the station)`,
+    ...r.skipped.slice(0, 5).map((s) => `  skipped ${s.item}: ${s.code}: ${s.reason}`),
+    ...(r.skipped.length > 5 ? [`  … ${r.skipped.length - 5} more skipped in the report`] : []),
   ].join('\n');
 }
 
@@ -78,24 +81,23 @@ export function evalCommand(): Command {
     .option('--limit <n>', 'evaluate at most N images (DeepPCB: N pairs)', positiveInt('--limit'))
     .option('--threads <n>', 'onnxruntime intra-op threads', positiveInt('--threads'), 1)
     .option('--per-image', 'include every image\'s score and regions in the report')
-    .option('--no-progress', 'no progress bar')
+    .option('--no-progress', 'no progress bar (on a terminal) or progress lines (otherwise)')
     .action(async (o: EvalCliOptions) => {
       const log = logger.child({ mod: 'eval' });
       if (!o.model && !o.teachPerPair) throw new EvalOptionError('--model PKG is required (or --teach-per-pair)');
       if (o.model && o.teachPerPair) throw new EvalOptionError('--model and --teach-per-pair exclude each other');
       const dataset = await openDataset(o.dataset, { layout: o.layout, split: o.split, limit: o.limit });
-      const bar = o.progress && process.stderr.isTTY
-        ? new cliProgress.SingleBar({ format: 'eval [{bar}] {value}/{total} {eta}s', stream: process.stderr }, cliProgress.Presets.shades_classic)
-        : null;
-      bar?.start(1, 0);
+      // a bar on a terminal, else a line on stderr at least every 30 s (core/progress.ts)
+      const progress = createProgress({ label: o.teachPerPair ? 'eval (pairs)' : 'eval', enabled: o.progress });
+      progress.start(o.teachPerPair ? dataset.items.filter((i) => i.template).length : dataset.items.length);
       const report = await runEval({
         dataset, ...(o.model ? { modelDir: o.model } : {}), teachPerPair: o.teachPerPair ?? false,
         ...(o.teachDownscale ? { teachDownscale: o.teachDownscale } : {}),
         ...(o.teachOptions ? { teachOptions: o.teachOptions } : {}),
         intraOpNumThreads: o.threads, perImage: o.perImage ?? false, log,
         command: ['inspector', ...process.argv.slice(2)].join(' '),
-        onProgress: (done, total) => { bar?.setTotal(total); bar?.update(done); },
-      }).finally(() => bar?.stop());
+        onProgress: (done, total) => progress.update(done, total),
+      }).finally(() => progress.stop());
       if (!Value.Check(EvalReport, report)) {
         const e = [...Value.Errors(EvalReport, report)][0];
         throw new Error(`internal: report does not match its schema at ${e?.path}: ${e?.message}`);

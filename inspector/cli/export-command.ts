@@ -1,13 +1,13 @@
 /**
  * `inspector export --format mvtec|coco|yolo --out DIR [filters]`: a dataset
  * export from the station's results, images and labels, in this process (the
- * station's hot path is elsewhere), with a progress bar on a terminal.
+ * station's hot path is elsewhere), with a progress bar on a terminal (else a
+ * progress line on stderr at least every 30 s).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import cliProgress from 'cli-progress';
 import { logger } from '../core/logger.js';
 import { reviewDbPathFor } from '../review/review-db.js';
-import { runExport, type ExportProgress } from '../export/run-export.js';
+import { exportProgressReporter, runExport } from '../export/run-export.js';
 import { EXPORT_FORMATS, type ExportFilter, type ExportFormat } from '../export/schema.js';
 
 /** ISO date/time or epoch milliseconds. */
@@ -43,7 +43,7 @@ export function exportCommand(): Command {
     .option('--run <runId>', 'one run only')
     .option('--all', 'also export unlabelled passes as good (default: labelled parts only)')
     .option('--copy', 'copy images instead of hard-linking them')
-    .option('--no-progress', 'no progress bar')
+    .option('--no-progress', 'no progress bar (on a terminal) or progress lines (otherwise)')
     .action(async (o: ExportFlags) => {
       const filter: ExportFilter = {};
       if (o.from !== undefined) filter.from = o.from;
@@ -55,25 +55,14 @@ export function exportCommand(): Command {
       if (o.modelVersion) filter.modelVersion = o.modelVersion;
       if (o.run) filter.runId = o.run;
       if (o.all) filter.labelledOnly = false;
-      const tty = o.progress && process.stderr.isTTY === true;
-      const bar = tty ? new cliProgress.SingleBar({ format: 'export {phase} [{bar}] {value}/{total}', stream: process.stderr },
-        cliProgress.Presets.shades_classic) : null;
-      let phase = '';
-      const onProgress = (p: ExportProgress): void => {
-        if (!bar) return;
-        if (p.phase !== phase) {
-          if (phase) bar.stop();
-          phase = p.phase;
-          if (p.phase !== 'done') bar.start(p.total, p.done, { phase: p.phase.padEnd(6) });
-          return;
-        }
-        bar.update(p.done);
-      };
+      // a bar per phase on a terminal, else a line on stderr at least every 30 s (core/progress.ts)
+      const progress = exportProgressReporter({ enabled: o.progress });
+      const { onProgress } = progress;
       const res = await runExport({
         format: o.format, filter, resultsDbPath: o.db, reviewDbPath: o.reviewDb ?? reviewDbPathFor(o.db),
         imagesDir: o.images, outDir: o.out, stationClasses: o.classes ?? [], images: o.copy ? 'copy' : 'link',
         actor: `cli:${process.env.USER ?? 'unknown'}`, onProgress, log: logger.child({ mod: 'export' }),
-      }).finally(() => bar?.stop());
+      }).finally(() => progress.stop());
       process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
     });
 }

@@ -7,7 +7,8 @@ import { basename, join } from 'node:path';
 import { Command } from 'commander';
 import { readGray } from '../core/gray-image.js';
 import { logger } from '../core/logger.js';
-import { teachPackage } from '../teach/teach-package.js';
+import { createProgress, type Progress } from '../core/progress.js';
+import { teachPackage, type TeachPhase } from '../teach/teach-package.js';
 import { TeachNoImagesError, TeachOptionsInvalidError } from '../teach/errors.js';
 import { CalibrationStore } from '../../calibration/calibration-file.js';
 
@@ -16,6 +17,7 @@ const IMAGE_EXT = /\.(png|jpe?g|bmp|tiff?)$/i;
 interface TeachCliOptions {
   good: string; out: string; name?: string; version: string; downscale: number; limit?: number;
   registration: boolean; lens?: string; mapPool?: number; maxShiftPx?: number; maxRotationDeg?: number; minQuality?: number;
+  progress: boolean;
 }
 
 export function teachCommand(): Command {
@@ -34,11 +36,27 @@ export function teachCommand(): Command {
     .option('--max-shift-px <n>', 'registration: largest shift accepted (model-input pixels)', parseFloat)
     .option('--max-rotation-deg <n>', 'registration: largest rotation accepted', parseFloat)
     .option('--min-quality <q>', 'registration: lowest quality (0..1) accepted', parseFloat)
+    .option('--no-progress', 'no progress bar (on a terminal) or progress lines (otherwise)')
     .action(async (o: TeachCliOptions) => {
       const files = (await readdir(o.good)).filter((f) => IMAGE_EXT.test(f)).sort().slice(0, o.limit ?? Infinity);
       if (files.length === 0) throw new TeachNoImagesError(`no image files in ${o.good}`);
+      // one reporter per phase (read, register, self-check): a bar on a terminal, else a line on stderr at least every 30 s
+      let progress: Progress | null = null;
+      let phase = '';
+      const report = (done: number, total: number, p: string): void => {
+        if (p !== phase) {
+          progress?.stop();
+          phase = p;
+          progress = createProgress({ label: `teach ${p}`, enabled: o.progress });
+          progress.start(total);
+        }
+        progress!.update(done, total);
+      };
       const good = [];
-      for (const f of files) good.push(await readGray(join(o.good, f)));
+      for (const f of files) {
+        good.push(await readGray(join(o.good, f)));
+        report(good.length, files.length, 'read');
+      }
       const name = o.name ?? basename(join(o.out, '..'));
       const lens = o.lens ? new CalibrationStore(o.lens).current()?.lens ?? null : null;
       if (o.lens && !lens) throw new TeachOptionsInvalidError(`--lens ${o.lens}: no current lens calibration there`);
@@ -56,7 +74,8 @@ export function teachCommand(): Command {
         ...(lens ? { lens: lens.camera } : {}),
         ...(o.mapPool !== undefined ? { mapPool: o.mapPool } : {}),
         log: logger,
-      });
+        onProgress: (done: number, total: number, p: TeachPhase) => report(done, total, p),
+      }).finally(() => (progress as Progress | null)?.stop());
       process.stdout.write(`taught ${r.manifest.name}@${r.manifest.version} from ${good.length - r.skipped.length} image(s)`
         + `${r.skipped.length ? ` (${r.skipped.length} not registrable, left out)` : ''} → ${r.packageDir}\n`
         + `input ${r.manifest.input.shape.join('x')}, max score on the teaching images ${Math.max(...r.teachScores).toFixed(3)}`

@@ -13,3 +13,5 @@ export const EvalOptionError = createError<[string]>(
   'INSPECTOR_EVAL_OPTION', 'Invalid eval option: %s', 400);
 export const EvalTeachUnavailableError = createError<[string]>(
   'INSPECTOR_EVAL_TEACH_UNAVAILABLE', 'Per-pair teaching is not available: %s', 501);
+export const EvalImageError = createError<[string]>(
+  'INSPECTOR_EVAL_IMAGE', 'Image cannot be read: %s', 400);

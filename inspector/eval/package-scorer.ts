@@ -35,6 +35,8 @@ export interface ScoredImage {
   ms: number;
   /** manifest `registration`: whether the frame registered (false: the station rejects it UNREGISTRABLE, score NaN); null without */
   registered: boolean | null;
+  /** why registration refused the frame (registered false only) */
+  registrationReason?: string;
   /**
    * What the station's per-class rule reads (decision-rule.ts ClassDecision): the K-channel map of a
    * multi-class segmentation, or a classification's K probabilities; null for single-channel outputs.
@@ -138,7 +140,10 @@ export class PackageScorer {
       const r = reg.prepare(img.data, input!);
       if (!r.ok) {
         // the station does not run the model on an unregistrable frame: it rejects it
-        return { score: Number.NaN, map: null, mapWidth: 0, mapHeight: 0, ms: performance.now() - t0, registered: false, classValues: null };
+        return {
+          score: Number.NaN, map: null, mapWidth: 0, mapHeight: 0, ms: performance.now() - t0, registered: false, classValues: null,
+          registrationReason: r.reason ?? 'not registrable',
+        };
       }
     }
     const out = await session.run(feeds);

@@ -17,6 +17,8 @@ export const EvalImageRecord = Type.Object({
   ms: Type.Number(),
   /** manifest registration: whether the frame registered; null for packages without registration */
   registered: Type.Union([Type.Boolean(), Type.Null()]),
+  /** why registration refused the frame (registered false only) */
+  registrationReason: Type.Optional(Type.String()),
   regions: Type.Array(Type.Object({
     x: Type.Number(), y: Type.Number(), w: Type.Number(), h: Type.Number(), areaPx: Type.Number(), peak: Type.Number(),
   })),
@@ -48,6 +50,8 @@ export const EvalReport = Type.Object({
     defective: Type.Integer(),
     classes: Type.Array(Type.String()),
     teachPerPair: Type.Boolean(),
+    /** items left out (see `skipped`): `images` counts the judged ones only */
+    skipped: Type.Integer({ minimum: 0 }),
   }),
   image_auroc: Ratio,
   threshold: Type.Number(),
@@ -58,6 +62,14 @@ export const EvalReport = Type.Object({
   false_reject_rate: Ratio,
   /** frames the package's registration refused (rejected unscored, as on the station) */
   unregistrable: Type.Integer({ minimum: 0 }),
+  /** which frames, and the registrar's reason */
+  unregistrable_items: Type.Array(Type.Object({ item: Type.String(), reason: Type.String() })),
+  /**
+   * items that could not be evaluated and are in no metric: a pair whose template could not be taught
+   * (INSPECTOR_TEACH_NO_IMAGES: not registrable; INSPECTOR_TEACH_IMAGE_SIZE), an image that does not
+   * decode (INSPECTOR_EVAL_IMAGE); the run went on without them
+   */
+  skipped: Type.Array(Type.Object({ item: Type.String(), code: Type.String(), reason: Type.String() })),
   /** score-only thresholds for recalls 0.99 / 0.95 / 0.90 and the false-reject rate each costs (metrics.ts) */
   operating_points: Type.Array(Type.Object({
     target_recall: Type.Number(), threshold: Type.Number(), recall: Type.Number(), false_reject_rate: Ratio,

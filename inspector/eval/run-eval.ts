@@ -9,6 +9,10 @@
  *
  * Per-pair teach (DeepPCB): for each pair, a package is taught from the
  * template alone (`teachPackage`), then the tested image is judged with it.
+ *
+ * An item that cannot be evaluated (a template teach cannot use, an image that
+ * does not decode: `skippableCode`) is listed in the report's `skipped` with
+ * its code and reason, and the run goes on; it is in no metric.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,13 +24,14 @@ import type { DefectRegion } from '../inference/defect-regions.js';
 import { percentile } from '../inference/model-runner.js';
 import { decide } from '../station/verdict.js';
 import type { EvalDataset, EvalItem } from './dataset-types.js';
-import { EvalDatasetError, EvalOptionError } from './errors.js';
+import { EvalDatasetError, EvalEmptyError, EvalImageError, EvalOptionError } from './errors.js';
 import {
   auroc, confusion, groundTruthFromMask, matchRegions, operatingPoints, perClassRecall, precisionRecallF1, type GroundTruth, type RegionMatch,
 } from './metrics.js';
 import { cellAreaPx, regionsInImage } from './map-geometry.js';
 import { PackageScorer, type ScoredImage } from './package-scorer.js';
 import type { EvalImageRecord, EvalReport } from './report-schema.js';
+import type { Manifest } from '../inference/manifest-schema.js';
 import { teachPackage, type TeachOptions } from '../teach/teach-package.js';
 
 export interface RunEvalOptions {
@@ -84,48 +89,92 @@ async function judge(scorer: PackageScorer, item: EvalItem, img: GrayImage): Pro
       id: item.id, label: item.label, defectClass: item.defectClass, width: img.width, height: img.height,
       // an unregistrable frame is rejected unscored: it ranks as the most defective for the AUROC
       score: s.registered === false ? 1 : s.score, predictedDefect: predicted, ms: s.ms, regions, registered: s.registered,
+      ...(s.registrationReason !== undefined ? { registrationReason: s.registrationReason } : {}),
       gtDefects: match?.gtTotal ?? null, gtHit: match?.gtHit ?? null, falseRegions: match?.falseRegions ?? null,
     },
   };
 }
 
+/** An item (a pair, an image) left out of the run, and why. */
+export interface SkippedItem { item: string; code: string; reason: string }
+
+/**
+ * The errors that leave one item out instead of ending the run: a template
+ * that cannot be taught (none registrable, a size teach cannot use) and an
+ * image that cannot be decoded. Anything else (bad options, a broken package,
+ * a bug) still ends the run.
+ */
+const SKIPPABLE = new Set(['INSPECTOR_TEACH_NO_IMAGES', 'INSPECTOR_TEACH_IMAGE_SIZE', 'INSPECTOR_EVAL_IMAGE']);
+
+export function skippableCode(err: unknown): string | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && SKIPPABLE.has(code) ? code : null;
+}
+
+/** readGray, with a decoding failure as a coded error (INSPECTOR_EVAL_IMAGE) that skips the item. */
+async function readImage(path: string): Promise<GrayImage> {
+  try {
+    return await readGray(path);
+  } catch (err) {
+    throw new EvalImageError(`${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
   const t0 = performance.now();
   const { dataset } = opts;
+  const log = opts.log ?? rootLogger;
   const judged: Judged[] = [];
+  const skipped: SkippedItem[] = [];
   let model: EvalReport['model'];
   const threads = opts.intraOpNumThreads ?? 1;
+  /** run one item; a skippable error is recorded and the run goes on */
+  const attempt = async (id: string, f: () => Promise<void>): Promise<void> => {
+    try {
+      await f();
+    } catch (err) {
+      const code = skippableCode(err);
+      if (!code) throw err;
+      const reason = err instanceof Error ? err.message : String(err);
+      skipped.push({ item: id, code, reason });
+      log.warn({ item: id, code, reason }, 'eval: item skipped');
+    }
+  };
 
   if (opts.teachPerPair) {
     const pairs = dataset.items.filter((i) => i.label === 'defect' && i.template);
     if (pairs.length === 0) throw new EvalOptionError('--teach-per-pair needs a dataset of template/tested pairs (DeepPCB)');
     const scratch = await mkdtemp(join(tmpdir(), 'inspector-eval-teach-'));
     // one package per pair: its "taught" info line would drown the output
-    const teachLog = (opts.log ?? rootLogger).child({ mod: 'eval-teach' }, { level: 'warn' });
-    let last: PackageScorer | null = null;
+    const teachLog = log.child({ mod: 'eval-teach' }, { level: 'warn' });
+    let last: Manifest | null = null;
     try {
       for (const [i, item] of pairs.entries()) {
-        const template = await readGray(item.template!);
-        const { packageDir } = await teachPackage({
-          ...opts.teachOptions,
-          good: [template], outDir: join(scratch, `pair-${i}`), name: 'pair', version: '1.0.0',
-          trainingData: `template ${item.template}`, ...(opts.teachDownscale ? { downscale: opts.teachDownscale } : {}),
-          log: teachLog,
+        await attempt(item.pair ?? item.id, async () => {
+          const template = await readImage(item.template!);
+          const tested = await readImage(item.image);
+          const { packageDir } = await teachPackage({
+            ...opts.teachOptions,
+            good: [template], outDir: join(scratch, `pair-${i}`), name: 'pair', version: '1.0.0',
+            trainingData: `template ${item.template}`, ...(opts.teachDownscale ? { downscale: opts.teachDownscale } : {}),
+            log: teachLog,
+          });
+          const scorer = await PackageScorer.open(packageDir, { intraOpNumThreads: threads });
+          try {
+            judged.push(await judge(scorer, item, tested));
+          } finally {
+            await scorer.close();
+          }
+          last = scorer.manifest;
         });
-        const scorer = await PackageScorer.open(packageDir, { intraOpNumThreads: threads });
-        try {
-          judged.push(await judge(scorer, item, await readGray(item.image)));
-        } finally {
-          await scorer.close();
-        }
-        last = scorer;
         await rm(join(scratch, `pair-${i}`), { recursive: true, force: true });
         opts.onProgress?.(i + 1, pairs.length);
       }
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
-    const m = last!.manifest;
+    const m = last as Manifest | null;
+    if (!m) throw new EvalEmptyError(`no pair could be judged; ${skippedSummary(skipped)}`);
     model = {
       source: 'per-pair teach (teachPackage on each template)', name: m.name, version: m.version, kind: m.outputs.kind,
       threshold: effectiveThreshold(m), minDefectAreaPx: m.decision.minDefectAreaPx,
@@ -136,12 +185,13 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
     const scorer = await PackageScorer.open(opts.modelDir, { intraOpNumThreads: threads });
     try {
       for (const [i, item] of dataset.items.entries()) {
-        judged.push(await judge(scorer, item, await readGray(item.image)));
+        await attempt(item.id, async () => { judged.push(await judge(scorer, item, await readImage(item.image))); });
         opts.onProgress?.(i + 1, dataset.items.length);
       }
     } finally {
       await scorer.close();
     }
+    if (judged.length === 0) throw new EvalEmptyError(`no image could be judged; ${skippedSummary(skipped)}`);
     const m = scorer.manifest;
     model = {
       source: opts.modelDir, name: m.name, version: m.version, kind: m.outputs.kind,
@@ -149,10 +199,17 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
       registration: m.registration ? 'applied' : 'none',
     };
   }
-  return buildReport(judged, dataset, model, opts, (performance.now() - t0) / 1000);
+  return buildReport(judged, skipped, dataset, model, opts, (performance.now() - t0) / 1000);
 }
 
-function buildReport(judged: Judged[], dataset: EvalDataset, model: EvalReport['model'], opts: RunEvalOptions,
+/** "3 skipped (INSPECTOR_TEACH_NO_IMAGES 2, INSPECTOR_EVAL_IMAGE 1)" */
+export function skippedSummary(skipped: readonly SkippedItem[]): string {
+  const byCode = new Map<string, number>();
+  for (const s of skipped) byCode.set(s.code, (byCode.get(s.code) ?? 0) + 1);
+  return `${skipped.length} skipped${byCode.size ? ` (${[...byCode].map(([c, n]) => `${c} ${n}`).join(', ')})` : ''}`;
+}
+
+function buildReport(judged: Judged[], skipped: SkippedItem[], dataset: EvalDataset, model: EvalReport['model'], opts: RunEvalOptions,
   seconds: number): EvalReport {
   const recs = judged.map((j) => j.record);
   const positive = recs.map((r) => r.label === 'defect');
@@ -181,7 +238,7 @@ function buildReport(judged: Judged[], dataset: EvalDataset, model: EvalReport['
     dataset: {
       root: dataset.root, layout: dataset.layout, split: dataset.split, images: recs.length,
       good: positive.filter((p) => !p).length, defective: positive.filter(Boolean).length,
-      classes: dataset.classes, teachPerPair: opts.teachPerPair ?? false,
+      classes: dataset.classes, teachPerPair: opts.teachPerPair ?? false, skipped: skipped.length,
     },
     image_auroc: round(auroc(recs.map((r) => r.score), positive)),
     threshold: model.threshold,
@@ -191,6 +248,9 @@ function buildReport(judged: Judged[], dataset: EvalDataset, model: EvalReport['
     accuracy: round(prf.accuracy),
     false_reject_rate: round(c.fp + c.tn > 0 ? c.fp / (c.fp + c.tn) : null),
     unregistrable: recs.filter((r) => r.registered === false).length,
+    unregistrable_items: recs.filter((r) => r.registered === false)
+      .map((r) => ({ item: r.id, reason: r.registrationReason ?? 'not registrable' })),
+    skipped,
     operating_points: operatingPoints(recs.map((r) => r.score), positive).map((p) => ({
       ...p, threshold: round(p.threshold)!, recall: round(p.recall)!, false_reject_rate: round(p.false_reject_rate),
     })),

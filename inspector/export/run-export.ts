@@ -15,6 +15,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Logger } from '../core/logger.js';
+import { createProgress, type Progress, type ProgressStream } from '../core/progress.js';
 import { openReviewDb } from '../review/review-db.js';
 import { ExportOutExistsError } from './errors.js';
 import { ExportRegistry } from './export-registry.js';
@@ -28,6 +29,32 @@ import { writeYolo } from './writers/yolo.js';
 export const WRITERS: Record<ExportFormat, FormatWriter> = { mvtec: writeMvtec, coco: writeCoco, yolo: writeYolo };
 
 export interface ExportProgress { phase: 'select' | 'write' | 'hash' | 'done'; done: number; total: number }
+
+/**
+ * The CLI's progress for an export (core/progress.ts): one reporter per phase
+ * (`export write`, `export hash`): a bar on a terminal, else a line on stderr
+ * at least every 30 s and at the end of each phase. `stop()` ends the last one.
+ */
+export function exportProgressReporter(o: { enabled?: boolean; stream?: ProgressStream; intervalMs?: number } = {}):
+  { onProgress: (p: ExportProgress) => void; stop: () => void } {
+  let current: Progress | null = null;
+  let phase = '';
+  return {
+    onProgress(p) {
+      if (p.phase !== phase) {
+        current?.stop();
+        current = null;
+        phase = p.phase;
+        if (p.phase === 'select' || p.phase === 'done') return;
+        current = createProgress({ label: `export ${p.phase}`, ...o });
+        current.start(p.total, p.done);
+        return;
+      }
+      current?.update(p.done, p.total);
+    },
+    stop() { current?.stop(); current = null; },
+  };
+}
 
 export interface RunExportOptions {
   format: ExportFormat;

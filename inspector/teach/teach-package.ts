@@ -79,7 +79,11 @@ export interface TeachOptions {
   /** manifest decision.minDefectAreaPx: map regions smaller than this (frame pixels) are no defect regions (default 0) */
   minDefectAreaPx?: number;
   description?: string;
+  /** progress per image: registration (each pass), then the self-check (the CLI's progress line, core/progress.ts) */
+  onProgress?: (done: number, total: number, phase: TeachPhase) => void;
 }
+
+export type TeachPhase = 'register' | 'self-check';
 
 export interface TeachResult {
   packageDir: string;
@@ -136,7 +140,8 @@ function checkOptions(o: TeachOptions): { downscale: number; width: number; heig
 }
 
 /** Align images to a reference; failures are left out and reported. */
-function alignAll(images: GrayImage[], reference: GrayImage, reg: Required<TeachRegistrationOptions>):
+function alignAll(images: GrayImage[], reference: GrayImage, reg: Required<TeachRegistrationOptions>,
+  onImage?: (done: number, total: number) => void):
   { aligned: Uint8Array[]; skipped: Array<{ index: number; reason: string }>; results: RegistrationResult[] } {
   const registrar = createRegistrar(reference, reg);
   const aligned: Uint8Array[] = [];
@@ -145,10 +150,14 @@ function alignAll(images: GrayImage[], reference: GrayImage, reg: Required<Teach
   images.forEach((img, index) => {
     const r = registrar.register(img);
     results.push(r);
-    if (!r.ok) { skipped.push({ index, reason: r.reason ?? 'not registrable' }); return; }
-    const out = new Uint8Array(img.data.length);
-    registrar.warp(img, r, out);
-    aligned.push(out);
+    if (!r.ok) {
+      skipped.push({ index, reason: r.reason ?? 'not registrable' });
+    } else {
+      const out = new Uint8Array(img.data.length);
+      registrar.warp(img, r, out);
+      aligned.push(out);
+    }
+    onImage?.(index + 1, images.length);
   });
   return { aligned, skipped, results };
 }
@@ -172,11 +181,12 @@ export async function teachPackage(o: TeachOptions): Promise<TeachResult> {
   let skipped: Array<{ index: number; reason: string }> = [];
   if (regOpts) {
     // pass 1 against the first image; pass 2 against the mean of pass 1 (less noise, centred)
-    let pass = alignAll(small, reference, regOpts);
+    const onImage = o.onProgress ? (d: number, t: number): void => o.onProgress!(d, t, 'register') : undefined;
+    let pass = alignAll(small, reference, regOpts, onImage);
     if (small.length > 1 && pass.aligned.length > 1) {
       const meanImg = learnVariation(pass.aligned, width, height, params).mean;
       reference = { width, height, data: Uint8Array.from(meanImg, (v) => Math.round(v)) };
-      pass = alignAll(small, reference, regOpts);
+      pass = alignAll(small, reference, regOpts, onImage);
     }
     aligned = pass.aligned;
     skipped = pass.skipped;
@@ -205,6 +215,7 @@ export async function teachPackage(o: TeachOptions): Promise<TeachResult> {
     for (let i = 0; i < x.length; i++) x[i] = (img[i]! * NORM.scale - NORM.mean) / NORM.std;
     const out = await session.run({ image: new ort.Tensor('float32', x, [1, 1, height, width]) });
     teachScores.push((out[SCORE_OUTPUT]!.data as Float32Array)[0]!);
+    o.onProgress?.(teachScores.length, aligned.length, 'self-check');
   }
   await session.release();
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the sibling modules
 from fixture_data import IN_H, IN_W, MEAN, OUT_H, OUT_W, SCALE, STD, cell_targets, load_split  # noqa: E402
 from training_common import auroc, block, dumps_compact, sha256_file  # noqa: E402,F401  (re-exported)
+from progress import Progress  # noqa: E402
 
 # ---------------------------------------------------------------- model
 
@@ -208,6 +209,8 @@ def main():
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15)
 
     t1 = time.time()
+    # a line on stderr at least every 30 s (steps done/total, rate, ETA), so a redirected run says where it is
+    progress = Progress('train (steps)', args.epochs * steps_per_epoch)
     for epoch in range(args.epochs):
         net.train()
         order = torch.randperm(len(y_tr), generator=gen)
@@ -222,7 +225,9 @@ def main():
             opt.step()
             sched.step()
             total += float(loss) * len(idx)
+            progress.update(epoch * steps_per_epoch + b + 1, f' (epoch {epoch + 1}/{args.epochs})')
         print(f'epoch {epoch + 1}/{args.epochs} loss {total / len(y_tr):.4f} ({time.time() - t1:.0f}s)', flush=True)
+    progress.close()
     t_train = time.time() - t1
 
     raw_test, _ = evaluate(net, x_te, m_te, y_te, c_te, args.threshold)
