@@ -6,12 +6,15 @@
 #     (an existing config is never touched);
 #   - the default model package copied into the station's registry
 #     (/var/lib/inline-inspector/models/default/1.0.0), only if absent;
+#   - deploy/journald/inline-inspector.conf as /etc/systemd/journald.conf.d/inline-inspector.conf
+#     (journal size, retention, rate limit; journald restarted only when it changed);
 #   - deploy/systemd/inline-inspector.service copied to /etc/systemd/system/ with this
 #     checkout's path and node's path filled in; daemon-reload; enable --now.
 # Run again after pulling a new version: an unchanged unit is left alone, a changed one
 # is installed and the running station restarted.
 #   sudo ./scripts/install-service.sh              install / update
-#   sudo ./scripts/install-service.sh --uninstall  stop, disable, remove the unit (keeps user, config, data)
+#   sudo ./scripts/install-service.sh --uninstall  stop, disable, remove the unit and the journald drop-in
+#                                                  (keeps user, config, data, the journal)
 # Needs a machine booted with systemd, as root. Never run by the tests or CI.
 set -euo pipefail
 
@@ -21,6 +24,7 @@ STATE_DIR=/var/lib/inline-inspector
 CONF_DIR=/etc/inline-inspector
 CONFIG=$CONF_DIR/station.json
 UNIT_DST=/etc/systemd/system/$SERVICE.service
+JOURNALD_DST=/etc/systemd/journald.conf.d/$SERVICE.conf
 # the paths written in the shipped unit and example config, replaced at install time
 TEMPLATE_APP_DIR=/opt/inline-inspector
 TEMPLATE_NODE=/usr/bin/node
@@ -28,9 +32,12 @@ TEMPLATE_NODE=/usr/bin/node
 APP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 UNIT_SRC=$APP_DIR/deploy/systemd/$SERVICE.service
 EXAMPLE_CONFIG=$APP_DIR/deploy/station.example.json
+JOURNALD_SRC=$APP_DIR/deploy/journald/$SERVICE.conf
 
 say() { echo "install-service: $*"; }
 die() { echo "install-service: $*" >&2; exit 1; }
+# journald reads its configuration only when it starts; the services' log streams survive its restart
+restart_journald() { systemctl restart systemd-journald || say "warning: could not restart systemd-journald: $1 applies at its next start"; }
 
 # ---- refuse what this script must not touch
 [ -z "${CI:-}" ] || die "CI is set: this script installs a system service and is never run by CI"
@@ -48,6 +55,11 @@ if [ "${1:-}" = "--uninstall" ]; then
   else
     say "$UNIT_DST is not installed: nothing to do"
   fi
+  if [ -f "$JOURNALD_DST" ]; then
+    rm -f "$JOURNALD_DST"
+    restart_journald "the removal of $JOURNALD_DST"
+    say "removed $JOURNALD_DST (journald's defaults again)"
+  fi
   exit 0
 fi
 [ $# -eq 0 ] || die "unknown argument: $1 (usage: $0 [--uninstall])"
@@ -60,7 +72,7 @@ NODE_BIN=$(readlink -f "$NODE_BIN")
   || die "$NODE_BIN is node $("$NODE_BIN" --version): 20.19+ or 22+ needed"
 [ -f "$APP_DIR/node_modules/.inspector-lock.sha256" ] || die "$APP_DIR is not set up: run ./scripts/setup.sh first"
 [ -x /usr/bin/python3 ] || die "/usr/bin/python3 missing: the station's systemd notifications go through it (apt-get install python3)"
-[ -f "$UNIT_SRC" ] && [ -f "$EXAMPLE_CONFIG" ] || die "$UNIT_SRC or $EXAMPLE_CONFIG missing"
+[ -f "$UNIT_SRC" ] && [ -f "$EXAMPLE_CONFIG" ] && [ -f "$JOURNALD_SRC" ] || die "$UNIT_SRC, $EXAMPLE_CONFIG or $JOURNALD_SRC missing"
 
 # ---- the user (system account, no login, home in the state directory)
 getent group video >/dev/null || groupadd --system video
@@ -96,6 +108,14 @@ if [ ! -f "$CONFIG" ]; then
   say "created $CONFIG from deploy/station.example.json: edit the camera and the PLC endpoint for this line"
 else
   say "kept $CONFIG"
+fi
+
+# ---- the journal: size, age and rate limits (a drop-in, replaced only when it changed)
+install -d -o root -g root -m 0755 "$(dirname "$JOURNALD_DST")"
+if ! cmp -s "$JOURNALD_SRC" "$JOURNALD_DST"; then
+  install -o root -g root -m 0644 "$JOURNALD_SRC" "$JOURNALD_DST"
+  restart_journald "$JOURNALD_DST"
+  say "installed $JOURNALD_DST (journal: 2 GiB, 3 months, persistent)"
 fi
 
 # ---- the unit

@@ -33,6 +33,7 @@ for (const c of accountCommands()) program.addCommand(c);
 program.addCommand(modelsCommand());
 program.addCommand((await import('./pki-command.js')).pkiCommand());
 program.addCommand(keysCommand());
+program.addCommand((await import('./backup-command.js')).backupCommand());
 
 try {
   await program.parseAsync(process.argv);
