@@ -11,7 +11,9 @@
  * (S2 and S3 reuse S1's server certificate: key generation takes seconds.)
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -20,12 +22,14 @@ import { freePort } from '../inspector/core/free-port.js';
 import { defaultPlcNodeIds } from '../inspector/plc/plc-contract.js';
 import { PlcLink, type PlcLinkState } from '../inspector/plc/plc-link.js';
 import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
+import { PLC_NAMESPACE_URI } from '../inspector/plc/plc-contract.js';
 import { CLIENT_APPLICATION_NAME } from '../inspector/plc/plc-connection.js';
 import {
   certificateInfo, rejectCertificate, resolveSecurity, storeEntries, trustCertificate,
   type PlcSecurityConfig, type PlcUserConfig,
 } from '../inspector/plc/plc-security.js';
 import { Alarm, Alarms } from '../inspector/station/alarms.js';
+import { pkiCommand } from '../inspector/cli/pki-command.js';
 import { plcSecurityText, watchPlcLink } from '../inspector/station/health.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -167,6 +171,32 @@ describe('untrusted or rejected PLC certificate', () => {
     await link.stop();
   }, 60_000);
 
+  it('an expired certificate is refused as expired even when trusted', async () => {
+    // a PLC whose certificate ran out a year ago (node-opcua serves it; the station must not accept it)
+    const folder = join(work, 'plc4', 'server');
+    const cm = new OPCUACertificateManager({ rootFolder: folder, automaticallyAcceptUnknownCertificate: true, disableFileWatchers: true });
+    await cm.initialize();
+    await cm.createSelfSignedCertificate({ applicationUri: PLC_NAMESPACE_URI, subject: '/CN=expired PLC', dns: ['127.0.0.1'],
+      startDate: new Date(Date.now() - 2 * 365 * 86_400_000), validity: 365, outputFile: join(folder, 'own', 'certs', 'certificate.pem') });
+    await cm.dispose();
+    const s4 = new PlcSimulator({ port: await freePort(), gateWindowMs: 2000, certificateFolder: join(work, 'plc4'), logger: log });
+    await s4.start();
+    try {
+      const expired = certificateInfo(readFileSync(s4.certificateFile));
+      expect(expired.notAfter.getTime()).toBeLessThan(Date.now());
+      const station = stationFolder('b4-station');
+      await trustCertificate(station, s4.certificateFile);
+      const { link, states } = makeLink(s4, station, {});
+      await link.start();
+      await until(() => link.securityErrors >= 2, 30_000, 'two refused attempts');
+      expect(states).not.toContain('connected');
+      expect(link.lastError).toMatch(new RegExp(`INSPECTOR_PLC_SECURITY: .*certificate ${expired.thumbprint} .*is expired on ${expired.notAfter.toISOString().slice(0, 10)}`));
+      await link.stop();
+    } finally {
+      await s4.stop();
+    }
+  }, 90_000);
+
   it('a rejected certificate (`pki reject`) is refused as rejected, even after it was trusted', async () => {
     const folder = stationFolder('b2-station');
     await trustCertificate(folder, s1.certificateFile); // `inspector pki trust FILE`
@@ -302,6 +332,22 @@ describe('user identity', () => {
       expect(bad.link.lastError).toMatch(/the PLC refused the user user name "operator" \(BadUserAccessDenied\)/);
       await bad.link.stop();
 
+      // X.509 user: a certificate + private key (PEM files) the PLC accepts as a user
+      const userPki = join(work, 'user-pki');
+      const ucm = new OPCUACertificateManager({ rootFolder: userPki, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
+      await ucm.initialize();
+      const userCert = join(userPki, 'own', 'certs', 'operator.pem');
+      await ucm.createSelfSignedCertificate({ applicationUri: 'urn:inline-inspector:operator', subject: '/CN=operator', dns: [],
+        startDate: new Date(), validity: 30, outputFile: userCert });
+      await ucm.dispose();
+      const x509 = makeLink(s1, folder, { mode: 'SignAndEncrypt' },
+        { certificateFile: userCert, privateKeyFile: join(userPki, 'own', 'private', 'private_key.pem') });
+      await x509.link.start();
+      expect(x509.link.state).toBe('connected');
+      await writeParts(s1, x509.link, 2);
+      expect(s1.lastWrite).toEqual({ mode: 'SignAndEncrypt', policy: 'Aes256_Sha256_RsaPss', user: 'x509' });
+      await x509.link.stop();
+
       // the PLC without anonymous access: an anonymous station is told so (coded) before it tries
       const anon = makeLink(s2, stationFolder('e2-station'), { mode: 'auto' });
       await trustCertificate(join(work, 'e2-station'), s2.certificateFile);
@@ -318,5 +364,38 @@ describe('user identity', () => {
     expect(everything).toContain('operator'); // the user name may be logged ...
     expect(everything).not.toContain(PASSWORD); // ... its password never
     expect(everything).not.toContain(WRONG_PASSWORD);
+  }, 120_000);
+});
+
+describe('inspector pki (the command line)', () => {
+  /** the command in this process, stdout captured */
+  async function pki(...args: string[]): Promise<string> {
+    const out: string[] = [];
+    const orig = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((c: string | Uint8Array) => { out.push(String(c)); return true; }) as typeof process.stdout.write;
+    try {
+      await pkiCommand().exitOverride().parseAsync(args, { from: 'user' });
+    } finally {
+      process.stdout.write = orig;
+    }
+    return out.join('');
+  }
+
+  it('lists the own, trusted and rejected certificates; trusts and rejects by thumbprint; refuses an unknown one with a code', async () => {
+    const folder = stationFolder('f-station');
+    // what a refused first attempt leaves: the PLC's certificate in rejected/
+    const { link } = makeLink(s1, folder, {});
+    await link.start();
+    await link.stop();
+    const own = certificateInfo(readFileSync(join(folder, 'own', 'certs', 'client_certificate.pem'))).thumbprint;
+    // once through the real command line (registered in cli/main.ts)
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'inspector/cli/main.ts', 'pki', 'list', '--folder', folder],
+      { cwd: process.cwd(), env: { ...process.env, INSPECTOR_LOG_LEVEL: 'warn' } });
+    expect(stdout).toMatch(new RegExp(`^own\\t${own}\\t`, 'm'));
+    expect(stdout).toMatch(new RegExp(`^rejected\\t${simThumbprint}\\t\\d{4}-\\d\\d-\\d\\d\\t.*PLC simulator`, 'm'));
+    expect(await pki('trust', simThumbprint.slice(0, 10), '--folder', folder)).toMatch(new RegExp(`^trusted\\t${simThumbprint}`));
+    expect(await pki('list', '--folder', folder)).toMatch(new RegExp(`^trusted\\t${simThumbprint}`, 'm'));
+    expect(await pki('reject', simThumbprint, '--folder', folder)).toMatch(new RegExp(`^rejected\\t${simThumbprint}`));
+    await expect(pki('trust', 'deadbeefdeadbeef', '--folder', folder)).rejects.toMatchObject({ code: 'INSPECTOR_PKI_UNKNOWN_CERTIFICATE' });
   }, 120_000);
 });
