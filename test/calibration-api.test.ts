@@ -1,7 +1,7 @@
 /**
  * Calibration API through fastify.inject: admin-only writes with audit rows,
  * versions and rollback, coded 4xx refusals, plane scale from four points,
- * focus/exposure reference from an image on the station.
+ * focus/exposure reference from an image the station stored.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ const cookieOf = (setCookie: string | string[] | undefined) => String(Array.isAr
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'inspector-calib-api-'));
-  app = await buildApp({ view, logger: false, reviewDbPath: join(dir, 'review.sqlite'), uiDir: join(dir, 'none'), calibrationDir: join(dir, 'calibration') });
+  app = await buildApp({ view, logger: false, reviewDbPath: join(dir, 'review.sqlite'), uiDir: join(dir, 'none'), calibrationDir: join(dir, 'calibration'), imagesDir: join(dir, 'var') });
   await app.review.accounts.create('alice', 'alice-password-1', 'admin');
   await app.review.accounts.create('bob', 'bob-password-1', 'operator');
   for (const [u, p] of [['alice', 'alice-password-1'], ['bob', 'bob-password-1']] as const) {
@@ -73,16 +73,17 @@ describe('calibration API', () => {
   it('measures an image and saves it as the focus/exposure reference; a lens set with no board is a coded 422', async () => {
     const img = renderBoard({ fx: 1500, fy: 1500, cx: 640, cy: 512, dist: [0, 0, 0, 0, 0] }, { cols: 9, rows: 6, squareMm: 5 },
       { rvec: [0.1, 0.1, 0], tvec: [-25, -15, 200] }, { width: 1280, height: 1024, noise: 1 });
-    const path = join(dir, 'frame.png');
-    await writeGrayPng(path, img, 1);
-    const c = await as('bob', 'POST', '/api/calibration/check', { imagePath: path });
+    // the checks read images the station stored (inside its images folder) or uploaded ones (security-abuse.test.ts)
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'var', 'images'), { recursive: true });
+    await writeGrayPng(join(dir, 'var', 'images', 'frame.png'), img, 1);
+    const c = await as('bob', 'POST', '/api/calibration/check', { imagePath: 'images/frame.png' });
     expect(c.statusCode).toBe(200);
     expect(c.json().tenengrad).toBeGreaterThan(0);
-    const ref = await as('alice', 'POST', '/api/calibration/checks/reference', { imagePath: path });
+    const ref = await as('alice', 'POST', '/api/calibration/checks/reference', { imagePath: 'images/frame.png' });
     expect(ref.statusCode).toBe(200);
     expect(ref.json().doc.checks.reference.tenengrad).toBeCloseTo(c.json().tenengrad, 6);
     const blanks = join(dir, 'blanks');
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(blanks);
     for (let i = 0; i < 10; i++) await writeGrayPng(join(blanks, `b${i}.png`), { width: 320, height: 256, data: new Uint8Array(320 * 256).fill(100 + i) }, 1);
     const lens = await as('alice', 'POST', '/api/calibration/lens', { imagesDir: blanks, board: { cols: 9, rows: 6, squareMm: 5 } });

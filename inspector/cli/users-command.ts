@@ -5,6 +5,9 @@
  *   inspector users add --username U --role qa [--password-stdin]
  *   inspector users list
  *   inspector tokens create --username U [--name N] [--ttl-days D]  prints a bearer token once
+ *                                    (it expires after D days: default 90, at most 365)
+ *   inspector tokens list [--username U]                            id, user, name, expiry, state
+ *   inspector tokens revoke --id N                                  the token stops working at once
  * Without --password-stdin a random password is generated and printed.
  * The database is the one next to the configured results database
  * (`--config station.json`), or `--review-db PATH`.
@@ -13,11 +16,13 @@ import { Command, Option } from 'commander';
 import createError from '@fastify/error';
 import { resolveConfig } from '../station/config.js';
 import { openReviewDb, reviewDbPathFor, ROLES, type Role } from '../review/review-db.js';
-import { Accounts, randomPassword } from '../review/accounts.js';
+import { Accounts, DAY_MS, DEFAULT_TOKEN_TTL_DAYS, MAX_TOKEN_TTL_DAYS, randomPassword } from '../review/accounts.js';
 import { AuditLog } from '../review/audit-log.js';
 
 const AdminExistsError = createError<[string]>('INSPECTOR_ADMIN_EXISTS', 'An admin already exists (%s): use `inspector users add --role admin`', 409);
 const UnknownUserError = createError<[string]>('INSPECTOR_UNKNOWN_USER', 'No user %s', 404);
+const UnknownTokenError = createError<[string]>('INSPECTOR_UNKNOWN_TOKEN', 'No live token with id %s', 404);
+const BadTtlError = createError<[string]>('INSPECTOR_BAD_REQUEST', '--ttl-days %s: give a whole number of days from 1 to ' + MAX_TOKEN_TTL_DAYS, 400);
 
 interface DbOpts { config?: string; reviewDb?: string }
 
@@ -77,13 +82,41 @@ export function tokensCommand(): Command {
     .description('create a bearer token for a user; it is printed once (only its hash is stored)')
     .requiredOption('-u, --username <name>', 'whose token')
     .option('-n, --name <label>', 'what the token is for', 'cli')
-    .option('--ttl-days <d>', 'expire after this many days (default: never)', (v) => parseInt(v, 10))
-    .action((o: DbOpts & { username: string; name: string; ttlDays?: number }) => withDb(o, async (accounts, audit) => {
+    .option('--ttl-days <d>', `expire after this many days (1 to ${MAX_TOKEN_TTL_DAYS})`, String(DEFAULT_TOKEN_TTL_DAYS))
+    .action((o: DbOpts & { username: string; name: string; ttlDays: string }) => withDb(o, async (accounts, audit) => {
+      const days = Number(o.ttlDays);
+      if (!Number.isInteger(days) || days < 1 || days > MAX_TOKEN_TTL_DAYS) throw new BadTtlError(o.ttlDays);
       const a = accounts.byName(o.username);
       if (!a) throw new UnknownUserError(o.username);
-      const t = accounts.createToken(a.id, o.name, o.ttlDays ? o.ttlDays * 86_400_000 : undefined);
+      const t = accounts.createToken(a.id, o.name, days * DAY_MS);
       audit.record({ actor: 'cli', action: 'token.create', target: `user:${a.username}`, before: null, after: { tokenId: t.id, name: o.name, expiresAtMs: t.expiresAtMs } });
       process.stdout.write(`${t.token}\n`);
+    })));
+  tokens.addCommand(dbOptions(new Command('list'))
+    .description('list bearer tokens (never their secrets): id, user, name, expiry, state')
+    .option('-u, --username <name>', 'only this user\'s tokens')
+    .action((o: DbOpts & { username?: string }) => withDb(o, async (accounts) => {
+      let id: number | undefined;
+      if (o.username) {
+        const a = accounts.byName(o.username);
+        if (!a) throw new UnknownUserError(o.username);
+        id = a.id;
+      }
+      const now = Date.now();
+      for (const t of accounts.tokens(id)) {
+        const state = t.revokedAtMs !== null ? 'revoked' : t.expiresAtMs === null || t.expiresAtMs <= now ? 'expired' : 'live';
+        process.stdout.write(`${t.id}\t${t.username}\t${t.name}\t${t.expiresAtMs === null ? '-' : new Date(t.expiresAtMs).toISOString()}\t${state}\n`);
+      }
+    })));
+  tokens.addCommand(dbOptions(new Command('revoke'))
+    .description('revoke a bearer token (see `tokens list` for ids); it stops working at once')
+    .requiredOption('--id <n>', 'the token id')
+    .action((o: DbOpts & { id: string }) => withDb(o, async (accounts, audit) => {
+      const id = Number(o.id);
+      const t = Number.isInteger(id) ? accounts.tokens().find((x) => x.id === id) : undefined;
+      if (!t || !accounts.revokeToken(t.id)) throw new UnknownTokenError(o.id);
+      audit.record({ actor: 'cli', action: 'token.revoke', target: `user:${t.username}`, before: { tokenId: t.id, name: t.name, revoked: false }, after: { tokenId: t.id, revoked: true } });
+      process.stdout.write(`revoked token ${t.id} (${t.username}: ${t.name})\n`);
     })));
   return tokens;
 }

@@ -3,6 +3,13 @@
  * (node:crypto, per-password random salt, parameters kept in the hash string);
  * session ids and tokens are random 32-byte secrets of which only the SHA-256
  * is stored, so a copy of the database lets nobody log in.
+ *
+ * Every bearer token expires (default DEFAULT_TOKEN_TTL_DAYS, at most
+ * MAX_TOKEN_TTL_DAYS) and can be revoked. Failed logins are counted per user
+ * name as typed, known or not (so the lockout says nothing about which names
+ * exist): from `freeAttempts` failures on, the name is locked for `baseLockMs`,
+ * doubling with every further failure up to `maxLockMs`; a success clears the
+ * count, and so does a quiet `forgetAfterMs`.
  */
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import type { Db, Role } from './review-db.js';
@@ -10,6 +17,25 @@ import { ROLES } from './review-db.js';
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 64 } as const;
 export const SESSION_TTL_MS = 12 * 3600_000;
+export const DAY_MS = 86_400_000;
+/** a bearer token's life when none is asked for */
+export const DEFAULT_TOKEN_TTL_DAYS = 90;
+/** the longest life a bearer token may be given */
+export const MAX_TOKEN_TTL_DAYS = 365;
+
+/** Per-account login lockout (on top of the per-address rate limit of the login route). */
+export interface LockoutPolicy {
+  /** failures before the first lock */
+  freeAttempts: number;
+  /** the first lock; each further failure doubles it */
+  baseLockMs: number;
+  maxLockMs: number;
+  /** failures older than this (since the last one) are forgotten */
+  forgetAfterMs: number;
+}
+export const DEFAULT_LOCKOUT: LockoutPolicy = { freeAttempts: 5, baseLockMs: 30_000, maxLockMs: 15 * 60_000, forgetAfterMs: DAY_MS };
+/** at most this many user names are tracked (the oldest are forgotten first) */
+const MAX_TRACKED_NAMES = 10_000;
 
 function scrypt(password: string, salt: Buffer, N: number, r: number, p: number, keylen: number): Promise<Buffer> {
   return new Promise((resolve, reject) =>
@@ -140,11 +166,12 @@ export class Accounts {
     this.db.prepare('DELETE FROM sessions WHERE id_hash = ?').run(sha256(id));
   }
 
-  /** Create a bearer token for an account; returns the secret once (only its hash is stored). */
-  createToken(accountId: number, name: string, ttlMs?: number): { id: number; token: string; expiresAtMs: number | null } {
+  /** Create a bearer token for an account; returns the secret once (only its hash is stored). Every token expires. */
+  createToken(accountId: number, name: string, ttlMs = DEFAULT_TOKEN_TTL_DAYS * DAY_MS): { id: number; token: string; expiresAtMs: number } {
+    if (!(ttlMs > 0) || ttlMs > MAX_TOKEN_TTL_DAYS * DAY_MS) throw new AccountError('INSPECTOR_BAD_REQUEST', `a token lives between 1 ms and ${MAX_TOKEN_TTL_DAYS} days`);
     const token = newSecret('insp_');
     const now = Date.now();
-    const expiresAtMs = ttlMs ? now + ttlMs : null;
+    const expiresAtMs = now + ttlMs;
     const info = this.db.prepare('INSERT INTO tokens (account_id, name, token_hash, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?)')
       .run(accountId, name, sha256(token), now, expiresAtMs);
     return { id: Number(info.lastInsertRowid), token, expiresAtMs };
@@ -153,11 +180,44 @@ export class Accounts {
   tokenAccount(token: string): Account | null {
     const now = Date.now();
     const r = this.db.prepare(`SELECT a.*, t.id AS token_id FROM tokens t JOIN accounts a ON a.id = t.account_id
-      WHERE t.token_hash = ? AND t.revoked_at_ms IS NULL AND (t.expires_at_ms IS NULL OR t.expires_at_ms > ?) AND a.disabled = 0`)
+      WHERE t.token_hash = ? AND t.revoked_at_ms IS NULL AND t.expires_at_ms IS NOT NULL AND t.expires_at_ms > ? AND a.disabled = 0`)
       .get(sha256(token), now) as (AccountRow & { token_id: number }) | undefined;
     if (!r) return null;
     this.db.prepare('UPDATE tokens SET last_used_ms = ? WHERE id = ?').run(now, r.token_id);
     return toAccount(r);
+  }
+
+  // ---------------------------------------------------------------- login lockout
+
+  /** Until when logins as this name are refused (epoch ms), or null if they are not. */
+  loginLockedUntil(username: string, now: number): number | null {
+    const r = this.db.prepare('SELECT locked_until_ms FROM login_failures WHERE username = ?').get(username) as { locked_until_ms: number } | undefined;
+    return r && r.locked_until_ms > now ? r.locked_until_ms : null;
+  }
+
+  /** Count a failed login for this name (known or not); returns the count and the lock it starts, if any. */
+  recordLoginFailure(username: string, now: number, policy: LockoutPolicy): { failures: number; lockedUntilMs: number | null } {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM login_failures WHERE last_failure_ms < ? AND locked_until_ms <= ?').run(now - policy.forgetAfterMs, now);
+      const prev = this.db.prepare('SELECT failures, last_failure_ms FROM login_failures WHERE username = ?').get(username) as { failures: number; last_failure_ms: number } | undefined;
+      const failures = (prev && now - prev.last_failure_ms <= policy.forgetAfterMs ? prev.failures : 0) + 1;
+      const over = failures - policy.freeAttempts;
+      const lockedUntilMs = over >= 0 ? now + Math.min(policy.maxLockMs, policy.baseLockMs * 2 ** Math.min(over, 30)) : null;
+      this.db.prepare(`INSERT INTO login_failures (username, failures, last_failure_ms, locked_until_ms) VALUES (?, ?, ?, ?)
+        ON CONFLICT(username) DO UPDATE SET failures = excluded.failures, last_failure_ms = excluded.last_failure_ms, locked_until_ms = excluded.locked_until_ms`)
+        .run(username, failures, now, lockedUntilMs ?? 0);
+      const n = (this.db.prepare('SELECT count(*) AS n FROM login_failures').get() as { n: number }).n;
+      if (n > MAX_TRACKED_NAMES) {
+        this.db.prepare(`DELETE FROM login_failures WHERE username IN (SELECT username FROM login_failures WHERE locked_until_ms <= ?
+          ORDER BY last_failure_ms LIMIT ?)`).run(now, n - MAX_TRACKED_NAMES);
+      }
+      return { failures, lockedUntilMs };
+    })();
+  }
+
+  /** A successful login clears the name's failures. */
+  clearLoginFailures(username: string): void {
+    this.db.prepare('DELETE FROM login_failures WHERE username = ?').run(username);
   }
 }
 

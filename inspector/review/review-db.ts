@@ -1,5 +1,6 @@
 /**
- * The review database (`var/review.sqlite`): accounts, sessions, bearer tokens,
+ * The review database (`var/review.sqlite`): accounts, sessions, bearer tokens
+ * (each with an expiry), failed-login counters (per-account lockout),
  * labels with their append-only revision history, per-reviewer reviewed state
  * and the audit trail. Its own SQLite file, next to the results database the
  * store worker writes; migrations are data, applied through `user_version`.
@@ -103,6 +104,18 @@ export const MIGRATIONS: string[] = [
     at_ms INTEGER NOT NULL,
     PRIMARY KEY (run_id, seq, reviewer)
   );
+  `,
+  // 1 → 2: per-account login lockout, and every bearer token expires (tokens made before this
+  // migration without an expiry get 90 days from the migration, so nobody is locked out at once)
+  `
+  CREATE TABLE login_failures (
+    username TEXT PRIMARY KEY COLLATE NOCASE,
+    failures INTEGER NOT NULL,
+    last_failure_ms INTEGER NOT NULL,
+    locked_until_ms INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX login_failures_last ON login_failures(last_failure_ms);
+  UPDATE tokens SET expires_at_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 7776000000 WHERE expires_at_ms IS NULL;
   `,
 ];
 

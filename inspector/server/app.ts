@@ -1,24 +1,29 @@
 /**
  * The station's Fastify app. Plugins are registered in the order
  * external → app → routes:
- *   external  cookie, rate-limit, websocket, multipart, swagger (+ UI at /docs), static ui/dist
+ *   external  security (helmet headers + CSP, WebSocket Origin check, upload length), cookie,
+ *             rate-limit, websocket, multipart, swagger (+ UI at /docs), static ui/dist
  *   app       the station view, coded errors, the review store, auth (request.user,
  *             app.requireRole), the audit trail (app.audit)
  *   routes    the plugins listed in routes/index.ts, in order
  * Every route carries a TypeBox schema; errors are coded (@fastify/error) and
  * bad input is a 4xx, never a 500.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import fp from 'fastify-plugin';
 import type { Logger } from '../core/logger.js';
 import type { LiveModelInfo, StationView } from './station-view.js';
 import { ReviewStore } from '../review/review-store.js';
-import { registerExternal } from './plugins/external.js';
+import { BAD_MULTIPART, registerExternal } from './plugins/external.js';
+import { uploadLimits, type UploadLimits } from './plugins/security.js';
+import { DEFAULT_LOCKOUT, DEFAULT_TOKEN_TTL_DAYS, type LockoutPolicy } from '../review/accounts.js';
 import { authPlugin } from './plugins/auth.js';
 import { auditPlugin } from './plugins/audit.js';
 import { routes } from './routes/index.js';
 import { LiveHub } from './live-hub.js';
+import { PartRenderer } from './routes/part-render.js';
+import { BadRequestError } from './errors.js';
 
 /** Settings the routes read (paths, review rules, login limits). */
 export interface ServerSettings {
@@ -32,6 +37,16 @@ export interface ServerSettings {
   cookieSecure: boolean;
   /** login attempts per IP per window */
   loginRateLimit: { max: number; timeWindowMs: number };
+  /** per-account lockout with backoff, on top of the per-IP limit */
+  loginLockout: LockoutPolicy;
+  /** a bearer token's life when the caller names none (days) */
+  tokenTtlDays: number;
+  /** multipart upload limits (model packages, calibration images) */
+  uploads: UploadLimits;
+  /** origins besides the request's own host that may open the WebSocket (a reverse proxy's public name) */
+  allowedOrigins: string[];
+  /** the time for the login lockout (epoch ms); tests move it */
+  clock: () => number;
   /** folder of the station's var/ data (results db, review db, images) */
   resultsDbPath: string | null;
   reviewDbPath: string;
@@ -50,6 +65,8 @@ declare module 'fastify' {
     live: LiveHub;
     /** the station's shared newest-frame buffer (server worker), or null */
     liveFrameBuffer: SharedArrayBuffer | null;
+    /** bounded, cached rendering of part pictures in one low-priority worker (routes/part-render.ts) */
+    partRender: PartRenderer;
   }
 }
 
@@ -65,6 +82,16 @@ export interface AppOptions {
   stationClasses?: string[];
   cookieSecure?: boolean;
   loginRateLimit?: { max: number; timeWindowMs: number };
+  /** per-account lockout (default DEFAULT_LOCKOUT: 5 free failures, 30 s doubling to 15 min) */
+  loginLockout?: Partial<LockoutPolicy>;
+  /** default bearer token life, days (default 90) */
+  tokenTtlDays?: number;
+  /** upload limits (default: INSPECTOR_UPLOAD_MAX_FILE_MB / _MAX_FILES / _MAX_TOTAL_MB, else DEFAULT_UPLOAD_LIMITS) */
+  uploads?: Partial<UploadLimits>;
+  /** extra WebSocket origins (default: INSPECTOR_ALLOWED_ORIGINS, comma-separated) */
+  allowedOrigins?: string[];
+  /** clock of the login lockout (tests) */
+  clock?: () => number;
   /** folder with the built UI; default <repo>/ui/dist */
   uiDir?: string;
   /** the live model when `view.call` is absent (tests) */
@@ -76,6 +103,17 @@ export interface AppOptions {
   calibrationDir?: string;
 }
 
+/** The path of the first number that is not finite in a parsed request part ('' for the part itself), or null. */
+function nonFinite(v: unknown, depth: number): string | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? null : '';
+  if (v === null || typeof v !== 'object' || depth > 64 || Buffer.isBuffer(v)) return null;
+  for (const [k, x] of Object.entries(v)) {
+    const bad = nonFinite(x, depth + 1);
+    if (bad !== null) return `/${k}${bad}`;
+  }
+  return null;
+}
+
 /** App layer: the station view, the coded error format, the review store, auth and audit. */
 const appPlugin = fp<{ view: StationView; review: ReviewStore; settings: ServerSettings; live: LiveHub; liveFrameBuffer: SharedArrayBuffer | null }>(async (app, opts) => {
   app.decorate('station', opts.view);
@@ -83,7 +121,15 @@ const appPlugin = fp<{ view: StationView; review: ReviewStore; settings: ServerS
   app.decorate('liveFrameBuffer', opts.liveFrameBuffer);
   app.decorate('review', opts.review);
   app.decorate('settings', opts.settings);
-  app.setErrorHandler((err: Error & { validation?: unknown; statusCode?: number; code?: string }, _req, reply) => {
+  const partRender = new PartRenderer();
+  app.decorate('partRender', partRender);
+  app.addHook('onClose', async () => partRender.close());
+  app.setErrorHandler((err: Error & { validation?: unknown; statusCode?: number; code?: string }, req, reply) => {
+    // an upload cut short or malformed is the client's: busboy's and the stream's own errors carry no status
+    if ((err.statusCode ?? 500) >= 500 && !err.code?.startsWith('INSPECTOR_') && req.isMultipart?.()
+      && (err.code === 'ERR_STREAM_PREMATURE_CLOSE' || /terminated early|unexpected end|malformed|boundary/i.test(err.message))) {
+      err = Object.assign(new Error(`the multipart body is cut short or malformed: ${err.message}`), { statusCode: 400, code: BAD_MULTIPART });
+    }
     const status = err.validation ? 400 : (err.statusCode ?? 500);
     const code = err.validation ? 'INSPECTOR_BAD_REQUEST'
       : err.code?.startsWith('INSPECTOR_') ? err.code
@@ -93,6 +139,14 @@ const appPlugin = fp<{ view: StationView; review: ReviewStore; settings: ServerS
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ statusCode: 404, code: 'INSPECTOR_NOT_FOUND', error: 'Not Found', message: `${req.method} ${req.url} not found` });
+  });
+  // Ajv's coercion lets "Infinity", "1e400" (and JSON's 1e400) through integer and number checks,
+  // bounds included: no route is ever handed a number that is not finite
+  app.addHook('preHandler', async (req) => {
+    for (const [where, v] of [['querystring', req.query], ['params', req.params], ['body', req.body]] as const) {
+      const bad = nonFinite(v, 0);
+      if (bad !== null) throw new BadRequestError(`${where}${bad} must be a finite number`);
+    }
   });
   await app.register(authPlugin, { accounts: opts.review.accounts });
   await app.register(auditPlugin, { log: opts.review.audit });
@@ -106,6 +160,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logger: opts.logger ? undefined : false,
     disableRequestLogging: true,
     bodyLimit: 1 << 20,
+    // errors the router raises before any hook (a malformed %-escape in the path): coded like the rest
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 400;
+      void (reply as FastifyReply).status(status).send({ statusCode: status, code: `INSPECTOR_${(err.code ?? 'BAD_REQUEST').replace(/^FST_(ERR_)?/, '')}`, error: err.name, message: err.message });
+    },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance;
   const settings: ServerSettings = {
     imagesDir: opts.imagesDir ?? null,
@@ -113,13 +172,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     stationClasses: opts.stationClasses ?? [],
     cookieSecure: opts.cookieSecure ?? true,
     loginRateLimit: opts.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 },
+    loginLockout: { ...DEFAULT_LOCKOUT, ...opts.loginLockout },
+    tokenTtlDays: opts.tokenTtlDays ?? DEFAULT_TOKEN_TTL_DAYS,
+    uploads: uploadLimits(opts.uploads),
+    allowedOrigins: opts.allowedOrigins ?? (process.env.INSPECTOR_ALLOWED_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    clock: opts.clock ?? Date.now,
     resultsDbPath: opts.resultsDbPath ?? null,
     reviewDbPath: opts.reviewDbPath ?? ':memory:',
     model: opts.model ?? null,
     calibrationDir: opts.calibrationDir ?? null,
   };
   const review = new ReviewStore({ reviewDbPath: settings.reviewDbPath, resultsDbPath: opts.resultsDbPath });
-  await registerExternal(app, { uiDir: opts.uiDir });
+  await registerExternal(app, { uiDir: opts.uiDir, uploads: settings.uploads, allowedOrigins: settings.allowedOrigins });
   await app.register(appPlugin, { view: opts.view, review, settings, live: opts.live ?? new LiveHub(), liveFrameBuffer: opts.liveFrameBuffer ?? null });
   for (const plugin of routes) await app.register(plugin);
   await app.ready();

@@ -12,6 +12,16 @@ import type { Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { createUiUser } from './ui-station.js';
 
+/**
+ * Wait until the image at `selector` has loaded. Polled with locator.evaluate (run over the
+ * DevTools protocol): page.waitForFunction compiles its predicate inside the page, which the
+ * UI's Content-Security-Policy (no 'unsafe-eval') refuses, as it should.
+ */
+async function imageLoaded(page: Page, selector: string, timeout = 30_000): Promise<void> {
+  await expect.poll(() => page.locator(selector).evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth).catch(() => 0), { timeout, interval: 100 })
+    .toBeGreaterThan(0);
+}
+
 export interface CalibrationFlowContext {
   page: Page;
   base: string;
@@ -53,7 +63,7 @@ export async function calibrationSetupFlow(ctx: CalibrationFlowContext, progress
   // step 3, drag a rectangle on the live frame (frame px = screen offset × 1280 / shown width)
   await page.keyboard.press('3');
   const ov = page.getByTestId('calib-overlay');
-  await page.waitForFunction("(document.querySelector('[data-testid=calib-frame] img')?.naturalWidth ?? 0) > 0");
+  await imageLoaded(page, '[data-testid=calib-frame] img');
   const b = (await ov.boundingBox())!;
   const from = { x: b.x + b.width * 0.2, y: b.y + b.height * 0.25 };
   const to = { x: b.x + b.width * 0.7, y: b.y + b.height * 0.8 };
@@ -129,7 +139,7 @@ export async function calibrationRegistrationFlow(ctx: CalibrationFlowContext): 
   await page.getByTestId('reg-package').fill(pkgDir);
   await page.getByTestId('reg-check').click();
   await page.getByTestId('reg-facts').waitFor({ timeout: 20_000 });
-  await page.waitForFunction("(document.querySelector('[data-testid=reg-overlay]')?.naturalWidth ?? 0) > 0", undefined, { timeout: 10_000 });
+  await imageLoaded(page, '[data-testid=reg-overlay]', 10_000);
   const natural = await page.getByTestId('reg-overlay').evaluate((img) => [(img as unknown as { naturalWidth: number }).naturalWidth, (img as unknown as { naturalHeight: number }).naturalHeight]);
   expect(natural[0]).toBe(2 * 320 + 4); // two 320x256 panels side by side
   expect(natural[1]).toBeGreaterThan(256);

@@ -3,14 +3,26 @@
  *   POST /api/auth/login {username,password}  → session cookie (HttpOnly, SameSite=Strict, Secure)
  *   POST /api/auth/logout                      → ends the session
  *   GET  /api/auth/me                          → { name, role, via }
- *   POST /api/tokens {name, ttlDays?}          → { token } (shown once; only its hash is stored)
- * Login is rate-limited per client address.
+ *   POST /api/tokens {name, ttlDays?}          → { token } (shown once; only its hash is stored;
+ *                                                 expires after ttlDays, default settings.tokenTtlDays = 90, at most 365)
+ * Login is rate-limited per client address and locked per user name after repeated
+ * failures (settings.loginLockout: backoff doubling up to a maximum; 429
+ * INSPECTOR_ACCOUNT_LOCKED with Retry-After, the password is not even checked).
+ * Unknown names are counted and locked like known ones, so the answers say nothing
+ * about which accounts exist. A failed login is audited as an attempt by `anonymous`
+ * (action auth.login-failed; the name as typed is data in `after`, the target is the
+ * account it names, or `login:unknown`), never as an action of the named user.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { SESSION_COOKIE } from '../plugins/auth.js';
+import createError from '@fastify/error';
 import { BadCredentialsError, TooManyLoginsError } from '../errors.js';
+import { DAY_MS, MAX_TOKEN_TTL_DAYS } from '../../review/accounts.js';
 import { ErrorReply, RoleSchema, authErrors } from './schemas.js';
+
+export const AccountLockedError = createError<[number]>(
+  'INSPECTOR_ACCOUNT_LOCKED', 'Too many failed logins for this user name; try again in %d s', 429);
 
 const Me = Type.Object({ name: Type.String(), role: RoleSchema, via: Type.Union([Type.Literal('session'), Type.Literal('token')]) });
 
@@ -36,11 +48,27 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Me, 400: ErrorReply, 401: ErrorReply, 429: ErrorReply },
     },
   }, async (req, reply) => {
-    const account = await app.review.accounts.authenticate(req.body.username, req.body.password);
+    const { username, password } = req.body;
+    const accounts = app.review.accounts;
+    const attempt = (reason: string, extra: object = {}): void => {
+      const known = accounts.byName(username);
+      app.review.audit.record({ actor: 'anonymous', action: 'auth.login-failed', target: known ? `user:${known.username}` : 'login:unknown',
+        after: { username, ip: req.ip, reason, ...extra } });
+    };
+    const locked = accounts.loginLockedUntil(username, app.settings.clock());
+    if (locked !== null) {
+      const s = Math.max(1, Math.ceil((locked - app.settings.clock()) / 1000));
+      attempt('locked', { lockedUntil: new Date(locked).toISOString() });
+      void reply.header('retry-after', String(s));
+      throw new AccountLockedError(s);
+    }
+    const account = await accounts.authenticate(username, password);
     if (!account) {
-      app.review.audit.record({ actor: req.body.username, action: 'auth.login-failed', target: `user:${req.body.username}`, after: { ip: req.ip } });
+      const f = accounts.recordLoginFailure(username, app.settings.clock(), app.settings.loginLockout);
+      attempt('bad-credentials', { failures: f.failures, ...(f.lockedUntilMs ? { lockedUntil: new Date(f.lockedUntilMs).toISOString() } : {}) });
       throw new BadCredentialsError();
     }
+    accounts.clearLoginFailures(username);
     const session = app.review.accounts.createSession(account.id);
     void reply.setCookie(SESSION_COOKIE, session.id, cookieOpts(new Date(session.expiresAtMs)));
     return { name: account.username, role: account.role, via: 'session' as const };
@@ -64,15 +92,15 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/api/tokens', {
     preHandler: app.requireRole(),
     schema: {
-      description: 'Create a bearer token for yourself (CLI, ML pushes). The token is shown once.',
+      description: `Create a bearer token for yourself (CLI, ML pushes). The token is shown once. It expires after ttlDays (default ${app.settings.tokenTtlDays}, at most ${MAX_TOKEN_TTL_DAYS}); revoke it with DELETE /api/tokens/{id}.`,
       tags: ['auth'],
-      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), ttlDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })) }, { additionalProperties: false }),
-      response: { 201: Type.Object({ id: Type.Integer(), name: Type.String(), token: Type.String(), expiresAt: Type.Union([Type.String(), Type.Null()]) }), ...authErrors },
+      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), ttlDays: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TOKEN_TTL_DAYS })) }, { additionalProperties: false }),
+      response: { 201: Type.Object({ id: Type.Integer(), name: Type.String(), token: Type.String(), expiresAt: Type.String() }), ...authErrors },
     },
   }, async (req, reply) => {
     const account = app.review.accounts.byName(req.user!.name)!;
-    const t = app.review.accounts.createToken(account.id, req.body.name, req.body.ttlDays ? req.body.ttlDays * 86_400_000 : undefined);
+    const t = app.review.accounts.createToken(account.id, req.body.name, (req.body.ttlDays ?? app.settings.tokenTtlDays) * DAY_MS);
     app.audit.record({ actor: req.user!.name, action: 'token.create', target: `user:${account.username}`, before: null, after: { tokenId: t.id, name: req.body.name, expiresAtMs: t.expiresAtMs } });
-    return reply.status(201).send({ id: t.id, name: req.body.name, token: t.token, expiresAt: t.expiresAtMs ? new Date(t.expiresAtMs).toISOString() : null });
+    return reply.status(201).send({ id: t.id, name: req.body.name, token: t.token, expiresAt: new Date(t.expiresAtMs).toISOString() });
   });
 };

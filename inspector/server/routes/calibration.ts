@@ -7,8 +7,15 @@
  *   POST /api/calibration/lens {imagesDir, board}   lens from board images in a folder on the station
  *   POST /api/calibration/plane {points, mm} | {imagePath, board}   plane and scale
  *   PUT  /api/calibration/roi {x, y, width, height}
- *   POST /api/calibration/checks/reference {imagePath} | {values}   focus/exposure reference
- *   POST /api/calibration/check {imagePath}   focus/exposure figures of an image (no save)
+ *   POST /api/calibration/checks/reference {imagePath | runId+seq, bands?}   focus/exposure reference
+ *   POST /api/calibration/check {imagePath} | {runId, seq}   focus/exposure figures of an image (no save)
+ *   POST /api/calibration/check/upload        the same for an uploaded image (multipart, one file)
+ * The two checks read only images the station stored (imagePath: a path inside the
+ * images folder, results.imagesDir, as the image writer records them; or a part's saved
+ * image) or the request uploaded. A path outside the folder is refused (400
+ * INSPECTOR_PATH_OUTSIDE) before anything is looked at, and a missing file, a non-image
+ * and a symlink out of the folder all get the one same answer (400
+ * INSPECTOR_CALIBRATION_BAD_INPUT): the route tells nobody what exists on the station.
  *   GET  /api/calibration/lens/view.png?imagesDir&name&undistort   a board view with its corners drawn (admin)
  *   GET  /api/calibration/live-check          focus/exposure of the newest frame against the reference (any user)
  *   POST /api/calibration/checks/reference-live {bands?}   the newest frame's figures as the reference (admin)
@@ -22,13 +29,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { readGray } from '../../core/gray-image.js';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import sharp from 'sharp';
+import { readGray, type GrayImage } from '../../core/gray-image.js';
+import { PathOutsideError, NotFoundError } from '../errors.js';
+import { resolveInside } from '../part-images.js';
+import { queryDb } from './parts.js';
 import { CalibrationStore, CalibrationDoc, BoardSchema, RoiSection, ChecksSection, type CalibrationPatch } from '../../../calibration/calibration-file.js';
 import { CalibrationBadInputError, CalibrationMissingError } from '../../../calibration/errors.js';
 import { computeChecks, evaluateDrift, DEFAULT_BANDS } from '../../../calibration/image-checks.js';
 import { validateRoi } from '../../../calibration/roi.js';
-import { BinaryReply, ErrorReply, authErrors } from './schemas.js';
+import { BinaryReply, ErrorReply, PartParams, authErrors } from './schemas.js';
 import { runOpenCv } from './calibration-opencv.js';
 
 const Pt = Type.Object({ x: Type.Number(), y: Type.Number() });
@@ -38,6 +49,17 @@ const Checks = Type.Object({
   saturatedFraction: Type.Number(), darkFraction: Type.Number(), histogram: Type.Array(Type.Number()), samples: Type.Integer(),
 });
 const errs = { ...authErrors, 404: ErrorReply, 409: ErrorReply, 422: ErrorReply, 503: ErrorReply }; // 503: no station, or the OpenCV worker gone
+
+/** an uploaded image for a check: at most this many bytes and pixels (a 4096 x 4096 frame) */
+export const CHECK_UPLOAD_BYTES = 32 << 20;
+export const CHECK_UPLOAD_PIXELS = 4096 * 4096;
+/** An image the station stored: a path inside the images folder, or a part's saved image (one of the two). */
+const storedImageFields = {
+  imagePath: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "a path inside the station's images folder (results.imagesDir), e.g. images/<run>/reject/<seq>.png" })),
+  runId: Type.Optional(PartParams.properties.runId),
+  seq: Type.Optional(PartParams.properties.seq),
+};
+const CheckBands = Type.Object({ sharpnessDropMax: Type.Number({ minimum: 0, maximum: 1 }), meanDeltaMax: Type.Number({ minimum: 0 }), saturatedMax: Type.Number({ minimum: 0, maximum: 1 }) });
 
 export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const store = (): CalibrationStore => {
@@ -61,6 +83,42 @@ export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { version: doc.version, doc };
   };
   const tags = ['calibration'];
+
+  /** the ROI of the current calibration (none without a calibration folder: the whole image) */
+  const currentRoi = () => (app.settings.calibrationDir ? store().current()?.roi ?? null : null);
+
+  /** Read an image the station stored; nothing outside the images folder is ever opened. */
+  const storedGray = async (b: { imagePath?: string; runId?: string; seq?: number }): Promise<GrayImage> => {
+    const dir = app.settings.imagesDir;
+    let rel: string;
+    const byPart = b.runId !== undefined || b.seq !== undefined;
+    if (b.imagePath !== undefined && !byPart) rel = b.imagePath;
+    else if (b.imagePath === undefined && b.runId !== undefined && b.seq !== undefined) {
+      const row = app.review.queries.row(queryDb(app), { runId: b.runId, seq: b.seq });
+      if (!row) throw new NotFoundError(`part ${b.runId}/${b.seq}`);
+      if (!row.image_path) throw new CalibrationBadInputError(`part ${b.runId}/${b.seq} has no saved image`);
+      rel = row.image_path;
+    } else throw new CalibrationBadInputError('give imagePath, or runId and seq');
+    if (!dir) throw new CalibrationBadInputError('this server has no images folder: upload the image instead');
+    const root = resolve(dir);
+    const r = relative(root, resolve(root, rel));
+    if (isAbsolute(rel) || r === '' || r === '..' || r.startsWith('..' + sep) || isAbsolute(r)) throw new PathOutsideError(rel);
+    try {
+      return await readGray(await resolveInside(dir, rel));
+    } catch {
+      // one answer for missing, unreadable, not an image, or a link out of the folder
+      throw new CalibrationBadInputError(`${JSON.stringify(rel)} is not a readable image in the station's images folder`);
+    }
+  };
+  const uploadedGray = async (buf: Buffer): Promise<GrayImage> => {
+    try {
+      const { data, info } = await sharp(buf, { limitInputPixels: CHECK_UPLOAD_PIXELS }).toColourspace('b-w').extractChannel(0).raw()
+        .toBuffer({ resolveWithObject: true });
+      return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, info.width * info.height) };
+    } catch {
+      throw new CalibrationBadInputError(`the upload is not an image of at most ${CHECK_UPLOAD_PIXELS} pixels`);
+    }
+  };
 
   app.get('/api/calibration', {
     preHandler: app.requireRole('operator', 'qa', 'ml', 'admin'),
@@ -146,25 +204,36 @@ export const calibrationRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/api/calibration/check', {
     preHandler: app.requireRole('operator', 'qa', 'ml', 'admin'),
-    schema: { description: 'Focus and exposure figures of an image on the station (inside the ROI)', tags,
-      body: Type.Object({ imagePath: Type.String({ minLength: 1 }) }, { additionalProperties: false }), response: { 200: Checks, ...errs } },
+    schema: { description: "Focus and exposure figures of an image the station stored (inside the ROI): a path inside the images folder, or a part's saved image", tags,
+      body: Type.Object(storedImageFields, { additionalProperties: false }), response: { 200: Checks, ...errs } },
   }, async (req) => {
-    const img = await readGray(req.body.imagePath).catch((err: Error) => { throw new CalibrationBadInputError(err.message); });
-    return computeChecks(img.data, img.width, img.height, { roi: store().current()?.roi ?? null, step: 2 });
+    const img = await storedGray(req.body);
+    return computeChecks(img.data, img.width, img.height, { roi: currentRoi(), step: 2 });
+  });
+
+  app.post('/api/calibration/check/upload', {
+    preHandler: app.requireRole('operator', 'qa', 'ml', 'admin'),
+    schema: { description: `Focus and exposure figures of an uploaded image (multipart, one file of at most ${CHECK_UPLOAD_BYTES >> 20} MiB and ${CHECK_UPLOAD_PIXELS} pixels; inside the ROI)`,
+      tags, consumes: ['multipart/form-data'], response: { 200: Checks, ...errs, 411: ErrorReply, 413: ErrorReply, 415: ErrorReply } },
+  }, async (req) => {
+    if (!req.isMultipart()) throw new CalibrationBadInputError('send multipart/form-data with one image file');
+    const file = await req.file({ limits: { files: 1, fileSize: Math.min(CHECK_UPLOAD_BYTES, app.settings.uploads.fileBytes) } });
+    if (!file) throw new CalibrationBadInputError('the upload has no file');
+    const img = await uploadedGray(await file.toBuffer());
+    return computeChecks(img.data, img.width, img.height, { roi: currentRoi(), step: 2 });
   });
 
   app.post('/api/calibration/checks/reference', {
     preHandler: app.requireRole('admin'),
-    schema: { description: 'Save the focus/exposure reference the running station is compared with', tags,
-      body: Type.Object({ imagePath: Type.String({ minLength: 1 }), bands: Type.Optional(Type.Object({
-        sharpnessDropMax: Type.Number({ minimum: 0, maximum: 1 }), meanDeltaMax: Type.Number({ minimum: 0 }), saturatedMax: Type.Number({ minimum: 0, maximum: 1 }) })) },
-      { additionalProperties: false }),
+    schema: { description: "Save the focus/exposure reference the running station is compared with, from an image the station stored (a path inside the images folder, or a part's saved image)", tags,
+      body: Type.Object({ ...storedImageFields, bands: Type.Optional(CheckBands) }, { additionalProperties: false }),
       response: { 200: Versioned, ...errs } },
   }, async (req) => {
-    const img = await readGray(req.body.imagePath).catch((err: Error) => { throw new CalibrationBadInputError(err.message); });
+    const { bands, ...which } = req.body;
+    const img = await storedGray(which);
     const c = computeChecks(img.data, img.width, img.height, { roi: store().current()?.roi ?? null, step: 2 });
     return save(req.user!.name, 'calibration.checks', { checks: { reference: { tenengrad: c.tenengrad, laplacianVar: c.laplacianVar, mean: c.mean,
-      saturatedFraction: c.saturatedFraction, darkFraction: c.darkFraction }, bands: req.body.bands ?? { ...DEFAULT_BANDS } } });
+      saturatedFraction: c.saturatedFraction, darkFraction: c.darkFraction }, bands: bands ?? { ...DEFAULT_BANDS } } });
   });
 
   // ---- for the calibration page (ui/src/pages/Calibration.tsx); pictures and live figures: routes/calibration-views.ts

@@ -5,6 +5,9 @@
  *   GET /api/parts/:runId/:seq                                                  (any user)
  *   GET /api/parts/:runId/:seq/image   saved PNG                                (any user)
  *   GET /api/parts/:runId/:seq/map     anomaly map as a PNG heatmap (RGBA)      (any user)
+ *       ?width: at most the part's own resolution (the saved image's width; without an image
+ *       the map's own), rendered in the part-render worker and cached (routes/part-render.ts);
+ *       `x-render-cache: hit|miss`
  *   PUT /api/parts/:runId/:seq/label   {verdict, defectClass?, regions, revision} (qa)
  *   GET /api/parts/:runId/:seq/label/history                                    (any user)
  */
@@ -15,7 +18,9 @@ import { BadCursor } from '../../review/review-queries.js';
 import { LabelConflict } from '../../review/labels.js';
 import { BadRequestError, LabelConflictError, NotFoundError, ResultsUnavailableError, UnknownClassError } from '../errors.js';
 import { classesOf, liveModel } from '../live-model.js';
-import { readPartImage, renderHeatmap } from '../part-images.js';
+import { stat } from 'node:fs/promises';
+import { readPartImage, resolveInside } from '../part-images.js';
+import { ImageUnreadableError, StoredImageMissingError, pngSize } from './part-render.js';
 import {
   BinaryReply, ErrorReply, LabelSchema, LabelVerdictSchema, PartItemSchema, PartParams, RegionSchema, TimeParam, authErrors, parseTime,
 } from './schemas.js';
@@ -89,15 +94,24 @@ export const partRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/parts/:runId/:seq/map', {
     preHandler: app.requireRole(),
     schema: {
-      description: 'The anomaly map as a heatmap PNG (RGBA, alpha follows the value) for overlay; `width` rescales it (e.g. to the image width)',
+      description: "The anomaly map as a heatmap PNG (RGBA, alpha follows the value) for overlay; `width` rescales it (e.g. to the image width), at most to the part's own resolution. Cached; header x-render-cache says hit or miss.",
       tags: ['review'], params: PartParams, produces: ['image/png'],
       querystring: Type.Object({ width: Type.Optional(Type.Integer({ minimum: 8, maximum: 8192 })) }, { additionalProperties: false }),
-      response: { 200: BinaryReply, 404: ErrorReply, ...authErrors },
+      response: { 200: BinaryReply, 404: ErrorReply, 422: ErrorReply, 429: ErrorReply, ...authErrors },
     },
   }, async (req, reply) => {
+    const what = `anomaly map of ${req.params.runId}/${req.params.seq}`;
     const row = app.review.queries.row(queryDb(app), req.params);
-    const png = await readPartImage(app.settings.imagesDir, row?.anomaly_map_path ?? null, `anomaly map of ${req.params.runId}/${req.params.seq}`);
-    return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(await renderHeatmap(png, req.query.width));
+    const dir = app.settings.imagesDir;
+    if (!dir || !row?.anomaly_map_path) throw new StoredImageMissingError(what);
+    const mapPath = await resolveInside(dir, row.anomaly_map_path);
+    const [map, st] = await Promise.all([pngSize(mapPath), stat(mapPath)]).catch(() => { throw new StoredImageMissingError(what); });
+    if (!map) throw new ImageUnreadableError(what, 'not a PNG');
+    // the part's own resolution bounds the width: the saved image's, else the map's own
+    const image = row.image_path ? await resolveInside(dir, row.image_path).then(pngSize).catch(() => null) : null;
+    const width = Math.max(1, Math.min(req.query.width ?? map.width, image?.width ?? map.width));
+    const { png, cached } = await app.partRender.heatmap(`${mapPath}|${st.mtimeMs}|${st.size}|${width}`, mapPath, width, what);
+    return reply.type('image/png').header('cache-control', 'private, max-age=3600').header('x-render-cache', cached ? 'hit' : 'miss').send(png);
   });
 
   app.put('/api/parts/:runId/:seq/label', {
