@@ -238,6 +238,19 @@ async function writePair(root: string, id: string, n: number,
 describe('per-pair teach on DeepPCB-style pairs', () => {
   let dir: string;
   beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'eval-pairs-')); });
+  let broken: Promise<{ root: string; lines: string[] }> | null = null;
+  /** four pairs, two of them broken (a blank template first, then a tested file that is not an image); written once */
+  const brokenPairs = (): Promise<{ root: string; lines: string[] }> => (broken ??= (async () => {
+    const root = join(dir, 'broken');
+    const lines = [
+      await writePair(root, '300', 0, { blankTemplate: true }),   // first: the run must not stop here
+      await writePair(root, '301', 1),
+      await writePair(root, '302', 2, { corruptTested: true }),
+      await writePair(root, '303', 3),
+    ];
+    await writeFile(join(root, 'subset_test.txt'), `${lines.join('\n')}\n`);
+    return { root, lines };
+  })());
   afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
 
   it('teaches from each template, judges its tested image, and the added defect is the one region found', async () => {
@@ -256,17 +269,13 @@ describe('per-pair teach on DeepPCB-style pairs', () => {
     expect(report.defect_region_recall).toBe(1);
     expect(report.false_regions_per_image).toBe(0);
     expect(report.regions.per_class_recall).toEqual({ spurious_copper: { recall: 1, hit: 2, total: 2 } });
+    // options chosen from each template (binarised boards): full resolution, envelope, local alignment, opening
+    expect(report.teach_options?.map((t) => t.pairs)).toEqual([2]);
+    expect(report.teach_options![0]!.options).toMatchObject({ downscale: 1, localShiftPx: 2, openSizePx: 3 });
   });
 
   it('a pair that cannot be taught or read is counted in `skipped` with its code and reason, and the run goes on', async () => {
-    const root = join(dir, 'broken');
-    const lines = [
-      await writePair(root, '300', 0, { blankTemplate: true }),   // first: the run must not stop here
-      await writePair(root, '301', 1),
-      await writePair(root, '302', 2, { corruptTested: true }),
-      await writePair(root, '303', 3),
-    ];
-    await writeFile(join(root, 'subset_test.txt'), `${lines.join('\n')}\n`);
+    const { root, lines } = await brokenPairs();
     const progress: string[] = [];
     const report = await runEval({
       dataset: await openDataset(root), teachPerPair: true, onProgress: (d, t) => progress.push(`${d}/${t}`),
@@ -288,7 +297,7 @@ describe('per-pair teach on DeepPCB-style pairs', () => {
   });
 
   it('the CLI with stderr not a terminal: progress lines on stderr, the skipped pairs in the summary and the report', async () => {
-    const root = join(dir, 'broken');                          // written by the test above
+    const { root } = await brokenPairs();
     const out = join(dir, 'broken.json');
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'inspector/cli/main.ts', 'eval', '--teach-per-pair',
       '--dataset', root, '--json', out], { cwd: resolve('.'), env: { ...process.env, INSPECTOR_LOG_LEVEL: 'error', INSPECTOR_PROGRESS_INTERVAL_MS: '1' } });

@@ -26,6 +26,7 @@ import { StationMetrics } from '../inspector/station/metrics.js';
 import { Alarms } from '../inspector/station/alarms.js';
 import { teachPackage } from '../inspector/teach/teach-package.js';
 import { createJudge, type Judge } from '../inspector/teach/judge.js';
+import { lineIdentity } from './helpers/line-identity.js';
 
 interface GtImage { file: string; label: 'good' | 'defect'; defect: string | null }
 const gt = (split: string): GtImage[] => (JSON.parse(readFileSync(`test-images/${split}/ground-truth.json`, 'utf8')) as { images: GtImage[] }).images;
@@ -153,7 +154,7 @@ describe('teach from good parts', () => {
         { writeResult: async (_id, _epoch, pass, code) => { writes.push({ pass, code }); return 0.1; } },
         { add: (r) => { records.push(r); }, update: () => {} },
         { offer: () => null }, metrics, new Alarms(logger, () => {}),
-        { runId: 'r1', budgetMs: 1000, saveImages: 'none', passSampleEvery: 100, doubtMargin: 0.1 });
+        { runId: 'r1', budgetMs: 1000, saveImages: 'none', passSampleEvery: 100, doubtMargin: 0.1, identity: lineIdentity() });
       const goodPart = test.find((t) => t.label === 'good')!.img.data;
       // parts identified by the line's trigger (part-identity.ts): epoch 1, ids 1 and 2
       loop.identity.onSync(1, 0);
@@ -181,6 +182,8 @@ describe('teach from good parts', () => {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'inspector/cli/main.ts', 'teach', '--good', src,
       '--out', join(dir, 'cli-taught', '1.0.0')], { cwd: resolve('.'), env: { ...process.env, INSPECTOR_LOG_LEVEL: 'error' } });
     expect(stdout).toContain('taught cli-taught@1.0.0 from 3 image(s)');
+    // options chosen from the images (grey parts: the defaults), printed and in the manifest
+    expect(stdout).toContain('downscale 4  (auto: the default 4');
     const lines = stderr.split('\n').filter((l) => /^teach /.test(l));
     expect(lines.map((l) => l.split(',')[0])).toEqual([
       'teach read: 3/3 (100 %)', 'teach register: 3/3 (100 %)', 'teach self-check: 3/3 (100 %)',

@@ -9,6 +9,7 @@ import { LAYOUTS, type Layout } from '../eval/dataset-types.js';
 import { EvalOptionError } from '../eval/errors.js';
 import { EvalReport } from '../eval/report-schema.js';
 import { runEval, skippedSummary } from '../eval/run-eval.js';
+import { parseTeachOptionsArg, type TeachCliOverrides } from './teach-command.js';
 
 interface EvalCliOptions {
   model?: string;
@@ -17,7 +18,8 @@ interface EvalCliOptions {
   layout?: Layout;
   teachPerPair?: boolean;
   teachDownscale?: number;
-  teachOptions?: Record<string, unknown>;
+  teachOptions?: TeachCliOverrides;
+  teachAuto: boolean;
   split?: string;
   limit?: number;
   threads: number;
@@ -52,6 +54,7 @@ function summary(r: EvalReport): string {
     `operating points: ${r.operating_points.map((p) => `recall ${f(p.recall, 3)} at threshold ${f(p.threshold, 3)} rejects ${f(p.false_reject_rate, 3)} of good`).join('; ') || 'n/a'}`,
     `defect_region_recall ${f(r.defect_region_recall)} (${r.regions.gt_hit}/${r.regions.gt_defects})  false_regions_per_image ${f(r.false_regions_per_image, 3)}`,
     `latency p50 ${r.latency_ms.p50.toFixed(2)} ms  p99 ${r.latency_ms.p99.toFixed(2)} ms  (${r.seconds} s in all)`,
+    ...(r.teach_options ?? []).map((t) => `teach options (${t.pairs} pair(s)): ${JSON.stringify(t.options)}`),
     `${skippedSummary(r.skipped)} (in no metric); unregistrable ${r.unregistrable} (rejected, as on the station)`,
     ...r.skipped.slice(0, 5).map((s) => `  skipped ${s.item}: ${s.code}: ${s.reason}`),
     ...(r.skipped.length > 5 ? [`  … ${r.skipped.length - 5} more skipped in the report`] : []),
@@ -71,12 +74,8 @@ export function evalCommand(): Command {
     .addOption(layoutOption())
     .option('--teach-per-pair', 'DeepPCB: teach a package from each pair\'s template, then judge its tested image')
     .option('--teach-downscale <n>', 'downscale passed to teachPackage (per-pair teach)', positiveInt('--teach-downscale'))
-    .option('--teach-options <json>', 'more teachPackage options for per-pair teach, as JSON (e.g. \'{"halfLevel":20}\')', (v: string) => {
-      let o: unknown;
-      try { o = JSON.parse(v); } catch { throw new InvalidArgumentError('not JSON'); }
-      if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InvalidArgumentError('a JSON object');
-      return o as Record<string, unknown>;
-    })
+    .option('--teach-options <json>', 'teach options for per-pair teach, as JSON, overriding what is chosen from each template (e.g. \'{"halfLevel":20}\')', parseTeachOptionsArg)
+    .option('--no-teach-auto', 'per-pair teach with the fixed teach defaults instead of options chosen from each template')
     .option('--split <name>', 'Folder/MVTec: the split folder (train|test); DeepPCB: the list file')
     .option('--limit <n>', 'evaluate at most N images (DeepPCB: N pairs)', positiveInt('--limit'))
     .option('--threads <n>', 'onnxruntime intra-op threads', positiveInt('--threads'), 1)
@@ -93,7 +92,7 @@ export function evalCommand(): Command {
       const report = await runEval({
         dataset, ...(o.model ? { modelDir: o.model } : {}), teachPerPair: o.teachPerPair ?? false,
         ...(o.teachDownscale ? { teachDownscale: o.teachDownscale } : {}),
-        ...(o.teachOptions ? { teachOptions: o.teachOptions } : {}),
+        ...(o.teachOptions ? { teachOptions: o.teachOptions } : {}), teachAuto: o.teachAuto,
         intraOpNumThreads: o.threads, perImage: o.perImage ?? false, log,
         command: ['inspector', ...process.argv.slice(2)].join(' '),
         onProgress: (done, total) => progress.update(done, total),

@@ -4,18 +4,47 @@
  */
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { readGray } from '../core/gray-image.js';
 import { logger } from '../core/logger.js';
 import { createProgress, type Progress } from '../core/progress.js';
-import { teachPackage, type TeachPhase } from '../teach/teach-package.js';
+import { teachPackage, type TeachOptions, type TeachPhase } from '../teach/teach-package.js';
 import { TeachNoImagesError, TeachOptionsInvalidError } from '../teach/errors.js';
 import { CalibrationStore } from '../../calibration/calibration-file.js';
 
 const IMAGE_EXT = /\.(png|jpe?g|bmp|tiff?)$/i;
 
+/** The teachPackage options `--options` (teach) and `--teach-options` (eval) accept: what `training.teach.options` lists. */
+export const TEACH_OPTION_KEYS = ['downscale', 'registration', 'variation', 'smoothPx', 'halfLevel', 'mapPool', 'localShiftPx',
+  'localShiftBlockPx', 'openSizePx', 'minDefectAreaPx'] as const;
+export type TeachCliOverrides = Partial<Pick<TeachOptions, typeof TEACH_OPTION_KEYS[number]>>;
+
+/** Parse a JSON object of teach options (a manifest's `training.teach.options`, edited); unknown keys are refused. */
+export function parseTeachOptionsArg(v: string): TeachCliOverrides {
+  let o: unknown;
+  try { o = JSON.parse(v); } catch { throw new InvalidArgumentError('not JSON'); }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InvalidArgumentError('a JSON object');
+  const unknown = Object.keys(o).filter((k) => !(TEACH_OPTION_KEYS as readonly string[]).includes(k));
+  if (unknown.length) throw new InvalidArgumentError(`unknown option(s) ${unknown.join(', ')} (known: ${TEACH_OPTION_KEYS.join(', ')})`);
+  return o as TeachCliOverrides;
+}
+
+/** One line per chosen option: `downscale 1 (auto: …)`. */
+export function describeTeachOptions(training: Record<string, unknown>): string {
+  const t = training.teach as { options: Record<string, unknown>; how: Record<string, string> } | undefined;
+  if (!t) return '';
+  const short = (h: string | undefined): string => (h ?? '').replace(/^auto: /, '').slice(0, 110);
+  const lines = Object.entries(t.options).filter(([k]) => k !== 'variation')
+    .map(([k, v]) => `  ${k} ${JSON.stringify(v)}  (${t.how[k]?.startsWith('auto') ? `auto: ${short(t.how[k])}` : t.how[k] ?? ''})`);
+  const variation = t.options.variation as Record<string, number>;
+  const vChanged = Object.entries(variation).filter(([k]) => !(t.how[`variation.${k}`] ?? '').startsWith('default'))
+    .map(([k, v]) => `${k} ${v}`);
+  lines.push(`  variation ${vChanged.length ? vChanged.join(', ') : '(defaults)'}`);
+  return lines.join('\n');
+}
+
 interface TeachCliOptions {
-  good: string; out: string; name?: string; version: string; downscale: number; limit?: number;
+  good: string; out: string; name?: string; version: string; downscale?: number; limit?: number; options?: TeachCliOverrides; auto: boolean;
   registration: boolean; lens?: string; mapPool?: number; maxShiftPx?: number; maxRotationDeg?: number; minQuality?: number;
   progress: boolean;
 }
@@ -28,7 +57,9 @@ export function teachCommand(): Command {
     .requiredOption('--out <dir>', 'package folder to write, e.g. models/bracket-taught/1.0.0')
     .option('--name <name>', 'package name (default: the parent folder of --out)')
     .option('--version <v>', 'package version', '1.0.0')
-    .option('--downscale <n>', 'integer frame → model input factor', int, 4)
+    .option('--downscale <n>', 'integer frame → model input factor (default: chosen from the images; 4 without --no-auto)', int)
+    .option('--options <json>', 'teach options as JSON, overriding what is chosen from the images (the manifest\'s training.teach.options, edited)', parseTeachOptionsArg)
+    .option('--no-auto', 'do not choose options from the images: the fixed defaults (downscale 4, registration, no envelope)')
     .option('--limit <n>', 'use at most n images (sorted by name)', int)
     .option('--no-registration', 'take the images as already aligned; do not register frames at run time')
     .option('--lens <dir>', 'undistort with the current lens calibration of this station calibration folder (e.g. var/calibration), as the station does')
@@ -67,10 +98,13 @@ export function teachCommand(): Command {
         ...(o.maxRotationDeg !== undefined ? { maxRotationDeg: o.maxRotationDeg } : {}),
         ...(o.minQuality !== undefined ? { minQuality: o.minQuality } : {}) };
       const r = await teachPackage({
-        good, outDir: o.out, name, version: o.version, downscale: o.downscale,
+        ...o.options,
+        good, outDir: o.out, name, version: o.version, auto: o.auto,
+        ...(o.downscale !== undefined ? { downscale: o.downscale } : {}),
         trainingData: `${o.good} (${files.length} good image(s))`,
         command: `inspector teach ${process.argv.slice(3).join(' ')}`,
-        registration: o.registration ? reg : false,
+        // registration: --no-registration or registration limits given; else the options' or auto's choice
+        ...(!o.registration ? { registration: false } : Object.keys(reg).length ? { registration: reg } : {}),
         ...(lens ? { lens: lens.camera } : {}),
         ...(o.mapPool !== undefined ? { mapPool: o.mapPool } : {}),
         log: logger,
@@ -79,6 +113,7 @@ export function teachCommand(): Command {
       process.stdout.write(`taught ${r.manifest.name}@${r.manifest.version} from ${good.length - r.skipped.length} image(s)`
         + `${r.skipped.length ? ` (${r.skipped.length} not registrable, left out)` : ''} → ${r.packageDir}\n`
         + `input ${r.manifest.input.shape.join('x')}, max score on the teaching images ${Math.max(...r.teachScores).toFixed(3)}`
-        + ` (threshold ${r.manifest.decision.threshold})\n`);
+        + ` (threshold ${r.manifest.decision.threshold})\n`
+        + `options (manifest training.teach; override with --options '{…}'):\n${describeTeachOptions(r.manifest.training as Record<string, unknown>)}\n`);
     });
 }

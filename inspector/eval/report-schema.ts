@@ -89,6 +89,8 @@ export const EvalReport = Type.Object({
     false: Type.Integer(),
     per_class_recall: Type.Record(Type.String(), Type.Object({ recall: Type.Number(), hit: Type.Integer(), total: Type.Integer() })),
   }),
+  /** per-pair teach: the options the pairs were taught with (manifest training.teach.options) and how many pairs each */
+  teach_options: Type.Optional(Type.Array(Type.Object({ options: Type.Record(Type.String(), Type.Unknown()), pairs: Type.Integer() }))),
   seconds: Type.Number(),
   command: Type.String(),
   per_image: Type.Optional(Type.Array(EvalImageRecord)),

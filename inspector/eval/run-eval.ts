@@ -43,6 +43,8 @@ export interface RunEvalOptions {
   teachDownscale?: number;
   /** further teachPackage options for per-pair teaching (variation, halfLevel, smoothPx, mapPool, registration) */
   teachOptions?: Partial<Omit<TeachOptions, 'good' | 'outDir' | 'name' | 'version' | 'trainingData' | 'log'>>;
+  /** per-pair teach chooses the options not given from each template (teachPackage `auto`; default true) */
+  teachAuto?: boolean;
   intraOpNumThreads?: number;
   perImage?: boolean;
   command?: string;
@@ -127,6 +129,7 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
   const judged: Judged[] = [];
   const skipped: SkippedItem[] = [];
   let model: EvalReport['model'];
+  let teachOptions: EvalReport['teach_options'];
   const threads = opts.intraOpNumThreads ?? 1;
   /** run one item; a skippable error is recorded and the run goes on */
   const attempt = async (id: string, f: () => Promise<void>): Promise<void> => {
@@ -148,6 +151,8 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
     // one package per pair: its "taught" info line would drown the output
     const teachLog = log.child({ mod: 'eval-teach' }, { level: 'warn' });
     let last: Manifest | null = null;
+    // the options each pair was taught with (training.teach.options), counted
+    const optionCounts = new Map<string, number>();
     try {
       for (const [i, item] of pairs.entries()) {
         await attempt(item.pair ?? item.id, async () => {
@@ -157,7 +162,7 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
             ...opts.teachOptions,
             good: [template], outDir: join(scratch, `pair-${i}`), name: 'pair', version: '1.0.0',
             trainingData: `template ${item.template}`, ...(opts.teachDownscale ? { downscale: opts.teachDownscale } : {}),
-            log: teachLog,
+            auto: opts.teachAuto ?? true, log: teachLog,
           });
           const scorer = await PackageScorer.open(packageDir, { intraOpNumThreads: threads });
           try {
@@ -166,6 +171,9 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
             await scorer.close();
           }
           last = scorer.manifest;
+          const taught = (scorer.manifest.training as { teach?: { options?: unknown } }).teach?.options;
+          const key = JSON.stringify(taught ?? null);
+          optionCounts.set(key, (optionCounts.get(key) ?? 0) + 1);
         });
         await rm(join(scratch, `pair-${i}`), { recursive: true, force: true });
         opts.onProgress?.(i + 1, pairs.length);
@@ -175,8 +183,10 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
     }
     const m = last as Manifest | null;
     if (!m) throw new EvalEmptyError(`no pair could be judged; ${skippedSummary(skipped)}`);
+    teachOptions = [...optionCounts].sort((a, b) => b[1] - a[1])
+      .map(([k, pairs]) => ({ options: JSON.parse(k) as Record<string, unknown>, pairs }));
     model = {
-      source: 'per-pair teach (teachPackage on each template)', name: m.name, version: m.version, kind: m.outputs.kind,
+      source: `per-pair teach (teachPackage on each template${opts.teachAuto ?? true ? ', options chosen from it' : ', fixed defaults'})`, name: m.name, version: m.version, kind: m.outputs.kind,
       threshold: effectiveThreshold(m), minDefectAreaPx: m.decision.minDefectAreaPx,
       registration: m.registration ? 'applied' : 'none',
     };
@@ -199,7 +209,8 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
       registration: m.registration ? 'applied' : 'none',
     };
   }
-  return buildReport(judged, skipped, dataset, model, opts, (performance.now() - t0) / 1000);
+  const report = buildReport(judged, skipped, dataset, model, opts, (performance.now() - t0) / 1000);
+  return teachOptions ? { ...report, teach_options: teachOptions } : report;
 }
 
 /** "3 skipped (INSPECTOR_TEACH_NO_IMAGES 2, INSPECTOR_EVAL_IMAGE 1)" */

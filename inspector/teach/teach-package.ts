@@ -29,6 +29,7 @@ import { buildUndistortLut, remapU8 } from '../../calibration/undistort-map.js';
 import { TeachImageSizeError, TeachNoImagesError, TeachOptionsInvalidError } from './errors.js';
 import { DEFAULT_VARIATION, learnVariation, type VariationParams } from './variation-model.js';
 import { MAP_OUTPUT, SCORE_OUTPUT, buildVariationGraph } from './variation-graph.js';
+import { chooseTeachOptions, type ImageProfile } from './auto-options.js';
 
 export const REFERENCE_FILE = 'reference.png';
 const NORM = { scale: 1 / 255, mean: 0.5, std: 0.25 } as const;
@@ -79,6 +80,13 @@ export interface TeachOptions {
   /** manifest decision.minDefectAreaPx: map regions smaller than this (frame pixels) are no defect regions (default 0) */
   minDefectAreaPx?: number;
   description?: string;
+  /**
+   * Choose every option not given here from the good images (auto-options.ts: binarised or grey,
+   * contrast, noise, feature width, a registration self-test); default false: the fixed defaults.
+   * `inspector teach` and eval's per-pair teach turn it on. What was chosen, and how, is written to
+   * the manifest's `training.teach`.
+   */
+  auto?: boolean;
   /** progress per image: registration (each pass), then the self-check (the CLI's progress line, core/progress.ts) */
   onProgress?: (done: number, total: number, phase: TeachPhase) => void;
 }
@@ -162,8 +170,31 @@ function alignAll(images: GrayImage[], reference: GrayImage, reg: Required<Teach
   return { aligned, skipped, results };
 }
 
-export async function teachPackage(o: TeachOptions): Promise<TeachResult> {
-  const log = (o.log ?? rootLogger).child({ mod: 'teach' });
+/** The option keys written to `training.teach.options` (and accepted as `--options` / `--teach-options`). */
+const TUNABLE_KEYS = ['downscale', 'registration', 'smoothPx', 'halfLevel', 'mapPool', 'localShiftPx', 'localShiftBlockPx',
+  'openSizePx', 'minDefectAreaPx'] as const;
+
+export async function teachPackage(given: TeachOptions): Promise<TeachResult> {
+  const log = (given.log ?? rootLogger).child({ mod: 'teach' });
+  let o = given;
+  let how: Record<string, string> = {};
+  let profile: ImageProfile | null = null;
+  if (given.auto) {
+    if (given.good.length === 0) throw new TeachNoImagesError('the list of good images is empty');
+    const chosen = chooseTeachOptions(given.good, given);
+    const c = chosen.options;
+    o = {
+      ...given, downscale: c.downscale, variation: c.variation, smoothPx: c.smoothPx, halfLevel: c.halfLevel, mapPool: c.mapPool,
+      localShiftPx: c.localShiftPx, localShiftBlockPx: c.localShiftBlockPx, openSizePx: c.openSizePx, minDefectAreaPx: c.minDefectAreaPx,
+      registration: given.registration ?? c.registration,
+    };
+    how = chosen.how;
+    profile = chosen.profile;
+    log.debug({ how }, 'teach options chosen from the good images');
+  } else {
+    for (const k of TUNABLE_KEYS) how[k] = given[k] !== undefined ? 'given' : 'default';
+    for (const k of Object.keys(DEFAULT_VARIATION)) how[`variation.${k}`] = given.variation?.[k as keyof VariationParams] !== undefined ? 'given' : 'default';
+  }
   const { downscale, width, height } = checkOptions(o);
   let small = o.good.map((g) => downscaleImage(g, downscale));
   if (o.lens) {
@@ -234,6 +265,16 @@ export async function teachPackage(o: TeachOptions): Promise<TeachResult> {
     downscale,
     undistorted: Boolean(o.lens),
     variation: { ...params, smoothPx, halfLevel, mapPool, localShiftPx, localShiftBlockPx, openSizePx, tolerance: aligned.length === 1 ? 'floor + edge strength' : 'k*std + floor + edge' },
+    // the options in force, as `inspector teach --options` / eval `--teach-options` take them, and how each was chosen
+    teach: {
+      auto: Boolean(o.auto),
+      options: {
+        downscale, registration: regOpts ?? false, variation: params, smoothPx, halfLevel, mapPool, localShiftPx, localShiftBlockPx,
+        openSizePx, minDefectAreaPx: o.minDefectAreaPx ?? 0,
+      },
+      how,
+      ...(profile ? { profile } : {}),
+    },
     metrics: { teach_images: aligned.length, teach_max_score: Number(maxTeach.toFixed(6)) },
   } as Manifest['training'];
   const manifest: Manifest = {
