@@ -14,6 +14,7 @@ import { PartLoop } from '../inspector/station/part-loop.js';
 import { StationMetrics } from '../inspector/station/metrics.js';
 import { Alarms } from '../inspector/station/alarms.js';
 import type { Frame, ResultRecord } from '../inspector/core/types.js';
+import { lineIdentity } from './helpers/line-identity.js';
 
 const base = JSON.parse(readFileSync('models/default/1.0.0/manifest.json', 'utf8')) as Manifest;
 const withDecision = (decision: Record<string, unknown>): Manifest => ({ ...base, decision: { ...base.decision, ...decision } } as Manifest);
@@ -208,11 +209,11 @@ describe('per-class thresholds of multi-class outputs', () => {
     const metrics = new StationMetrics(() => ({ camera: { frames: 0, dropped: 0, restarts: 0, errors: 0 },
       plc: { writes: 0, writeErrors: 0, reconnects: 0, heartbeats: 0 }, images: { offered: 0, written: 0, dropped: 0, failed: 0 } }), { station: 't' });
     const loop = new PartLoop(r, plc, store, images, metrics, new Alarms(log, () => undefined),
-      { runId: 'r1', budgetMs: 1000, saveImages: 'all', passSampleEvery: 1, doubtMargin: 0 });
+      { runId: 'r1', budgetMs: 1000, saveImages: 'all', passSampleEvery: 1, doubtMargin: 0, identity: lineIdentity() });
     const frames = [frameWith(), frameWith({ 9: 0 }), frameWith({ 9: 0, 10: 0 }), frameWith({ 0: 255, 1: 255 })];
     async function* source(): AsyncGenerator<Frame> {
       let seq = 0;
-      for (const data of frames) yield { seq: ++seq, capturedNs: process.hrtime.bigint(), width: S, height: S, format: 'GRAY8', data };
+      for (const data of frames) { seq++; yield { seq, partId: seq, lineEpoch: 1, capturedNs: process.hrtime.bigint(), width: S, height: S, format: 'GRAY8', data }; }
     }
     try {
       await loop.run(source());

@@ -18,6 +18,7 @@ import { ResultStore } from '../inspector/results/result-store.js';
 import { PartLoop } from '../inspector/station/part-loop.js';
 import { StationMetrics } from '../inspector/station/metrics.js';
 import { Alarms } from '../inspector/station/alarms.js';
+import { lineIdentity } from './helpers/line-identity.js';
 
 const log = logger.child({ test: 'letterbox-line' });
 const IN = 64;
@@ -90,9 +91,9 @@ describe('a letterbox package on the line', () => {
       const metrics = new StationMetrics(() => ({ camera: { frames: 0, dropped: 0, restarts: 0, errors: 0 },
         plc: { writes: 0, writeErrors: 0, reconnects: 0, heartbeats: 0 }, images: { offered: 0, written: 0, dropped: 0, failed: 0 } }), { station: 't' });
       const loop = new PartLoop(runner, { writeResult: async () => 1 }, store, images, metrics, new Alarms(log, () => undefined),
-        { runId: 'lb-run', budgetMs: 10_000, saveImages: 'all', passSampleEvery: 1, doubtMargin: 0 });
+        { runId: 'lb-run', budgetMs: 10_000, saveImages: 'all', passSampleEvery: 1, doubtMargin: 0, identity: lineIdentity() });
       async function* source(): AsyncGenerator<Frame> {
-        for (let seq = 1; seq <= 2; seq++) yield { seq, capturedNs: process.hrtime.bigint(), ...FRAME, format: 'GRAY8', data: frame() };
+        for (let seq = 1; seq <= 2; seq++) yield { seq, partId: seq, lineEpoch: 1, capturedNs: process.hrtime.bigint(), ...FRAME, format: 'GRAY8', data: frame() };
       }
       await loop.run(source());
       await loop.drain();

@@ -20,6 +20,7 @@ import { Alarms } from '../inspector/station/alarms.js';
 import { readGray } from '../inspector/core/gray-image.js';
 import { buildApp } from '../inspector/server/app.js';
 import { CLASS_FRAME, classFrame, writeSegmentationPackage } from './helpers/class-packages.js';
+import { lineIdentity } from './helpers/line-identity.js';
 
 const log = logger.child({ test: 'result-defect-class' });
 let work: string;
@@ -91,14 +92,17 @@ describe('schema v3: results.defect_class', () => {
 const metricsFor = (): StationMetrics => new StationMetrics(() => ({ camera: { frames: 0, dropped: 0, restarts: 0, errors: 0 },
   plc: { writes: 0, writeErrors: 0, reconnects: 0, heartbeats: 0 }, images: { offered: 0, written: 0, dropped: 0, failed: 0 } }), { station: 't' });
 
+/** each run is its own line epoch: runs sharing a store never number the same part */
+let epochs = 0;
 async function runLoop(runner: ModelRunner, store: ResultStore, runId: string, frames: Array<{ data: Uint8Array; w: number; h: number }>): Promise<void> {
+  const epoch = ++epochs;
   const plc = { writeResult: async () => 1 };
   const images = { offer: () => null };
   const loop = new PartLoop(runner, plc, store, images, metricsFor(), new Alarms(log, () => undefined),
-    { runId, budgetMs: 10_000, saveImages: 'none', passSampleEvery: 1, doubtMargin: 0 });
+    { runId, budgetMs: 10_000, saveImages: 'none', passSampleEvery: 1, doubtMargin: 0, identity: lineIdentity(epoch) });
   async function* source(): AsyncGenerator<Frame> {
     let seq = 0;
-    for (const f of frames) yield { seq: ++seq, capturedNs: process.hrtime.bigint(), width: f.w, height: f.h, format: 'GRAY8', data: f.data };
+    for (const f of frames) { seq++; yield { seq, partId: seq, lineEpoch: epoch, capturedNs: process.hrtime.bigint(), width: f.w, height: f.h, format: 'GRAY8', data: f.data }; }
   }
   await loop.run(source());
   await loop.drain();

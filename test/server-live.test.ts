@@ -18,6 +18,7 @@ import { ModelRunner } from '../inspector/inference/model-runner.js';
 import { PartLoop } from '../inspector/station/part-loop.js';
 import { StationMetrics } from '../inspector/station/metrics.js';
 import { Alarms } from '../inspector/station/alarms.js';
+import { lineIdentity } from './helpers/line-identity.js';
 import { CLASS_FRAME, classFrame, writeSegmentationPackage } from './helpers/class-packages.js';
 
 const W = 320;
@@ -69,14 +70,14 @@ describe('LiveFeed: the model\'s defect class per part', () => {
       const metrics = new StationMetrics(() => ({ camera: { frames: 0, dropped: 0, restarts: 0, errors: 0 },
         plc: { writes: 0, writeErrors: 0, reconnects: 0, heartbeats: 0 }, images: { offered: 0, written: 0, dropped: 0, failed: 0 } }), { station: 't' });
       const loop = new PartLoop(runner, { writeResult: async () => 1 }, store, { offer: () => null }, metrics, new Alarms(log, () => undefined),
-        { runId: 'live-run', budgetMs: 10_000, saveImages: 'none', passSampleEvery: 1, doubtMargin: 0 });
+        { runId: 'live-run', budgetMs: 10_000, saveImages: 'none', passSampleEvery: 1, doubtMargin: 0, identity: lineIdentity() });
       const feed = LiveFeed.allocate('live-run', CLASS_FRAME, CLASS_FRAME);
       loop.feed = feed;
       // pass; dark cell; bright cell; dark beats a weaker bright; pass (as in result-defect-class.test.ts)
       const frames = [classFrame(), classFrame({ 9: 0 }), classFrame({ 0: 255 }), classFrame({ 5: 0, 6: 208 }), classFrame({ 3: 140 })];
       async function* source(): AsyncGenerator<Frame> {
         let seq = 0;
-        for (const data of frames) yield { seq: ++seq, capturedNs: process.hrtime.bigint(), width: CLASS_FRAME, height: CLASS_FRAME, format: 'GRAY8', data };
+        for (const data of frames) { seq++; yield { seq, partId: seq, lineEpoch: 1, capturedNs: process.hrtime.bigint(), width: CLASS_FRAME, height: CLASS_FRAME, format: 'GRAY8', data }; }
       }
       await loop.run(source());
       await loop.drain();

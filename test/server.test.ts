@@ -88,6 +88,7 @@ describe('Station vs PLC in /health and /metrics (fastify.inject)', () => {
   let outcomeLog = new Uint32Array(0);
   const plc = {
     state: 'connected', counters: { writes: 12, writeErrors: 0, reconnects: 0 },
+    security: { mode: 'SignAndEncrypt', policy: 'Aes256_Sha256_RsaPss' }, securityConfig: { mode: 'auto', policy: 'auto' },
     readStatus: async () => ({ counters: { ...plcCounters }, log: outcomeLog }),
   };
   const identity = new PartIdentity('trigger');
