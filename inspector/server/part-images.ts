@@ -7,6 +7,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import sharp from 'sharp';
 import { ImageMissingError, PathOutsideError } from './errors.js';
+import { HEAT_LUT_RGBA } from './heat-lut.js';
 
 /** Resolve `rel` inside `dir`; throws PathOutsideError for `..`, absolute paths or symlinks leading out. */
 export async function resolveInside(dir: string, rel: string): Promise<string> {
@@ -26,18 +27,6 @@ export async function readPartImage(imagesDir: string | null, rel: string | null
   try { return await readFile(path); } catch { throw new ImageMissingError(what); }
 }
 
-/** 256-entry colour map (black-body-ish: transparent blue → red → yellow), RGBA. */
-const LUT = (() => {
-  const lut = new Uint8Array(256 * 4);
-  for (let i = 0; i < 256; i++) {
-    const t = i / 255;
-    lut[i * 4] = Math.round(255 * Math.min(1, t * 2));
-    lut[i * 4 + 1] = Math.round(255 * Math.max(0, t * 2 - 1));
-    lut[i * 4 + 2] = Math.round(255 * Math.max(0, 1 - t * 3));
-    lut[i * 4 + 3] = Math.round(255 * Math.min(1, t * 1.5));
-  }
-  return lut;
-})();
 
 /** Gray 8-bit map PNG → RGBA heatmap PNG (alpha follows the value, for overlay on the part image). */
 export async function renderHeatmap(grayPng: Buffer, width?: number): Promise<Buffer> {
@@ -45,6 +34,6 @@ export async function renderHeatmap(grayPng: Buffer, width?: number): Promise<Bu
   if (width) img = img.resize({ width });
   const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
   const out = Buffer.allocUnsafe(info.width * info.height * 4);
-  for (let i = 0, n = info.width * info.height; i < n; i++) out.set(LUT.subarray(data[i * info.channels]! * 4, data[i * info.channels]! * 4 + 4), i * 4);
+  for (let i = 0, n = info.width * info.height; i < n; i++) out.set(HEAT_LUT_RGBA.subarray(data[i * info.channels]! * 4, data[i * info.channels]! * 4 + 4), i * 4);
   return sharp(out, { raw: { width: info.width, height: info.height, channels: 4 } }).png({ compressionLevel: 3 }).toBuffer();
 }

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
+import { HEAT_LUT_U32 } from '../heat-lut.js';
 
 export interface RenderJob { id: number; mapPath: string; width: number }
 export type RenderReply =
@@ -90,18 +91,6 @@ export function decodeGrayPng(buf: Buffer): { width: number; height: number; dat
   return { width, height, data: g };
 }
 
-/** 256-entry colour map (black-body-ish: transparent blue → red → yellow), RGBA; as part-images.ts. */
-const LUT = (() => {
-  const lut = new Uint8Array(256 * 4);
-  for (let i = 0; i < 256; i++) {
-    const t = i / 255;
-    lut[i * 4] = Math.round(255 * Math.min(1, t * 2));
-    lut[i * 4 + 1] = Math.round(255 * Math.max(0, t * 2 - 1));
-    lut[i * 4 + 2] = Math.round(255 * Math.max(0, 1 - t * 3));
-    lut[i * 4 + 3] = Math.round(255 * Math.min(1, t * 1.5));
-  }
-  return new Uint32Array(lut.buffer);
-})();
 
 /** Gray → RGBA heatmap at `width` (height keeps the aspect ratio), bilinear with half-pixel centres. */
 export function heatmapRgba(g: { width: number; height: number; data: Uint8Array }, width: number): { width: number; height: number; rgba: Uint8Array } {
@@ -110,7 +99,7 @@ export function heatmapRgba(g: { width: number; height: number; data: Uint8Array
   if (w * h > MAX_RENDER_PIXELS) throw new Unreadable(`a ${w}x${h} heatmap is too large`);
   const out = new Uint32Array(w * h);
   if (w === g.width && h === g.height) {
-    for (let i = 0; i < out.length; i++) out[i] = LUT[g.data[i]!]!;
+    for (let i = 0; i < out.length; i++) out[i] = HEAT_LUT_U32[g.data[i]!]!;
   } else {
     const x0 = new Int32Array(w); const x1 = new Int32Array(w); const fx = new Float32Array(w);
     for (let x = 0; x < w; x++) {
@@ -123,7 +112,7 @@ export function heatmapRgba(g: { width: number; height: number; data: Uint8Array
       for (let x = 0; x < w; x++) {
         const a = g.data[r0 + x0[x]!]! + (g.data[r0 + x1[x]!]! - g.data[r0 + x0[x]!]!) * fx[x]!;
         const b = g.data[r1 + x0[x]!]! + (g.data[r1 + x1[x]!]! - g.data[r1 + x0[x]!]!) * fx[x]!;
-        out[y * w + x] = LUT[Math.round(a + (b - a) * fy)]!;
+        out[y * w + x] = HEAT_LUT_U32[Math.round(a + (b - a) * fy)]!;
       }
     }
   }
