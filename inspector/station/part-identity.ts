@@ -49,15 +49,23 @@ export class PartIdentity {
     if (this.mode === 'frame-count' && (changed || this.lastSeq === 0)) this.offset = lastPartId - this.lastSeq;
   }
 
-  /** The (Epoch, PartId) of the next frame; null when it cannot be known (no epoch read yet, or a frame without a trigger id). */
-  identify(frame: { seq: number; partId?: number; lineEpoch?: number }): PartKey | null {
+  /**
+   * The (Epoch, PartId) of a frame, written into `out` (the part loop passes its own preallocated
+   * key: nothing allocated per frame); null when it cannot be known (no epoch read yet, or a frame
+   * without a trigger id).
+   */
+  identify(frame: { seq: number; partId?: number; lineEpoch?: number }, out: PartKey = { epoch: 0, partId: 0 }): PartKey | null {
     if (this.mode === 'trigger') {
       if (frame.partId === undefined || frame.lineEpoch === undefined) return null;
-      return { epoch: frame.lineEpoch, partId: frame.partId };
+      out.epoch = frame.lineEpoch;
+      out.partId = frame.partId;
+      return out;
     }
     if (frame.seq > this.lastSeq) this.lastSeq = frame.seq;
     if (this.plcEpoch === null) return null;
-    return { epoch: this.plcEpoch, partId: frame.seq + this.offset };
+    out.epoch = this.plcEpoch;
+    out.partId = frame.seq + this.offset;
+    return out;
   }
 
   /** True when a part of this epoch may be sent to the PLC now (its numbering is the PLC's current one). */

@@ -103,6 +103,8 @@ const NS_PER_MS = 1_000_000;
 export class PartLoop {
   readonly rec = new LoopRecorders();
   readonly identity: PartIdentity;
+  /** the key of the part in process() (serial; a dropped frame's key is its own object) */
+  private readonly frameKey: PartKey = { epoch: 0, partId: 0 };
   /** row sequence of this run: one per part, inspected or not */
   private rowSeq = 0;
   private inFlightWrites = 0;
@@ -237,7 +239,7 @@ export class PartLoop {
 
   private async process(frame: Frame, released: { done: boolean }): Promise<void> {
     const { capturedNs } = frame;
-    const key = this.identity.identify(frame);
+    const key = this.identity.identify(frame, this.frameKey); // one part in process() at a time: its key is reused
     if (key === null || !this.identity.current(key)) {
       // numbering unknown or of another epoch (the PLC restarted): never sent, never guessed
       this.rec.partSyncErrors++;
