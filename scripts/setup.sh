@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libopencv-dev                       # @u4/opencv4nodejs builds against Debian's OpenCV 4.6
   python3-torch python3-onnx          # the reference trainer (models/training), run by /usr/bin/python3
   chromium                            # the browser the UI tests drive (playwright-core)
+  mosquitto                           # the MQTT broker the Sparkplug B tests start on a loopback port (and the demo with --mqtt)
 )
 
 missing=()
