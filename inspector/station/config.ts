@@ -156,6 +156,39 @@ export const StationConfig = Type.Object({
     /** time between passes (the first runs one interval after start) */
     intervalMs: Type.Integer({ minimum: 1000, default: 15 * 60_000 }),
   }, { default: {} }),
+  /** results and station state over MQTT Sparkplug B, in its own worker (inspector/mqtt/README.md) */
+  mqtt: Type.Object({
+    enabled: Type.Boolean({ default: false }),
+    url: Type.String({ default: 'mqtt://127.0.0.1:1883' }),
+    /** Sparkplug ids: no '/', '+' or '#' */
+    groupId: Type.String({ default: 'inspector', pattern: '^[^/+#]+$' }),
+    /** default: station.name */
+    edgeNodeId: Type.Optional(Type.String({ pattern: '^[^/+#]+$' })),
+    deviceId: Type.String({ default: 'inspection', pattern: '^[^/+#]+$' }),
+    /** Sparkplug 3.0 primary host application: birth (and publish) only while its STATE is online */
+    primaryHostId: Type.Optional(Type.String({ pattern: '^[^/+#]+$' })),
+    username: Type.Optional(Type.String()),
+    /** the password in a file (never in this config: it is stored with every run) */
+    passwordFile: Type.Optional(Type.String()),
+    /** results waiting for the broker beyond this are skipped, oldest first, and counted (inspector_mqtt_dropped_total) */
+    maxBacklog: Type.Integer({ minimum: 1, default: 1_000_000 }),
+    batchMaxParts: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }),
+    /** unacknowledged QoS 1 messages at a time */
+    maxInFlight: Type.Integer({ minimum: 1, maximum: 1000, default: 16 }),
+    pollMs: Type.Integer({ minimum: 10, default: 100 }),
+    statsMs: Type.Integer({ minimum: 50, default: 1000 }),
+    /** a row the gate outcome made first ('not_seen') is published once its outcome is this old (its record may still come) */
+    notSeenHoldMs: Type.Integer({ minimum: 0, default: 2000 }),
+    connectTimeoutMs: Type.Integer({ minimum: 100, default: 5000 }),
+    keepaliveS: Type.Integer({ minimum: 1, default: 10 }),
+    closeDrainMs: Type.Integer({ minimum: 0, default: 2000 }),
+    reconnect: Type.Object({
+      initialDelayMs: Type.Integer({ minimum: 10, default: 500 }),
+      maxDelayMs: Type.Integer({ minimum: 10, default: 10_000 }),
+    }, { default: {} }),
+    /** the cursor (last acknowledged result), drop count and bdSeq; default: mqtt-edge-node.json beside results.dbPath */
+    statePath: Type.Optional(Type.String()),
+  }, { default: {} }),
 });
 
 export type StationConfig = Static<typeof StationConfig>;
