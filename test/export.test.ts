@@ -17,6 +17,7 @@ import type { ExportFormat, ExportManifest, Region } from '../inspector/export/s
 import { fillStation, putLabel, H, W } from './helpers/export-fixture.js';
 import { buildApp } from '../inspector/server/app.js';
 import { sleep } from './helpers/wait.js';
+import { readZip } from './helpers/read-zip.js';
 
 const RUN = 'run-1';
 const CLASSES = ['scratch', 'spot', 'crack', 'missing_feature'];
@@ -233,11 +234,39 @@ describe('export', () => {
       expect(file.rawPayload.equals(readFileSync(join(work, 'coco', 'annotations.json')))).toBe(true); // same selection, same bytes
       expect((await app.inject({ method: 'GET', url: `/api/exports/${id}/file/..%2F..%2Fresults.sqlite`, headers: ml })).statusCode).toBe(404);
       expect((await app.inject({ method: 'GET', url: '/api/exports/zz-00000000', headers: ml })).json().code).toBe('INSPECTOR_EXPORT_NOT_FOUND');
+
+      // the whole export as one zip: every file of its folder, byte for byte, the manifest inside
+      const zip = await app.inject({ method: 'GET', url: `/api/exports/${id}/archive`, headers: ml });
+      expect(zip.statusCode).toBe(200);
+      expect(zip.headers['content-type']).toBe('application/zip');
+      expect(zip.headers['content-disposition']).toBe(`attachment; filename="${id}-coco.zip"`);
+      const entries = readZip(zip.rawPayload);
+      const folder = join(imagesDir, 'exports', `${id}-coco`);
+      expect([...entries.keys()]).toEqual(filesOf(folder).map((f) => `${id}-coco/${f}`));
+      for (const f of filesOf(folder)) expect(entries.get(`${id}-coco/${f}`)!.equals(readFileSync(join(folder, f))), f).toBe(true);
+      const zManifest = JSON.parse(entries.get(`${id}-coco/manifest.json`)!.toString()) as ExportManifest;
+      expect(zManifest.items.map((i) => i.seq)).toEqual([2, 3, 4]);
+      expect([...entries.keys()].filter((k) => k.endsWith('.png'))).toHaveLength(3);
+      expect((await app.inject({ method: 'GET', url: `/api/exports/${id}/archive`, headers: op })).statusCode).toBe(403);
+      expect((await app.inject({ method: 'GET', url: `/api/exports/${id}/archive` })).statusCode).toBe(401);
+      const unknown = await app.inject({ method: 'GET', url: '/api/exports/zz-00000000/archive', headers: ml });
+      expect([unknown.statusCode, unknown.json().code]).toEqual([404, 'INSPECTOR_EXPORT_NOT_FOUND']);
+      expect((await app.inject({ method: 'GET', url: '/api/exports/..%2F..%2Fetc/archive', headers: ml })).statusCode).toBe(400);
       const list = (await app.inject({ method: 'GET', url: '/api/exports', headers: ml })).json() as Array<{ id: string; status: string }>;
       expect(list[0]).toMatchObject({ id, status: 'done' });
       expect(list.length).toBeGreaterThan(9); // the library and CLI exports are listed too
+      // an export still running is a coded 409; one whose folder is gone a coded 410
+      const reg = new ExportRegistry(app.review.db);
+      reg.start({ id: 'run1-0000aaaa', format: 'yolo', filter: {}, outDir: join(imagesDir, 'exports', 'run1-0000aaaa-yolo'), actor: 'ml1', items: [] });
+      const running = await app.inject({ method: 'GET', url: '/api/exports/run1-0000aaaa/archive', headers: ml });
+      expect([running.statusCode, running.json().code]).toEqual([409, 'INSPECTOR_EXPORT_NOT_READY']);
+      reg.finish('run1-0000aaaa', { images: 0 } as never, 'f'.repeat(64));
+      const gone = await app.inject({ method: 'GET', url: '/api/exports/run1-0000aaaa/archive', headers: ml });
+      expect([gone.statusCode, gone.json().code]).toEqual([410, 'INSPECTOR_EXPORT_GONE']);
+
       const audit = app.review.audit.list({ limit: 10, action: 'export.' });
-      expect(audit[0]).toMatchObject({ actor: 'ml1', action: 'export.start', target: `export:${id}` });
+      expect(audit[0]).toMatchObject({ actor: 'ml1', action: 'export.download', target: `export:${id}`, after: { entries: entries.size } });
+      expect(audit[1]).toMatchObject({ actor: 'ml1', action: 'export.start', target: `export:${id}` });
     } finally {
       await app.close();
     }

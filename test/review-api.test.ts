@@ -40,6 +40,16 @@ describe('review queue', () => {
     const to = new Date(HOUR11 + 150_000).toISOString();
     expect(seqs((await get(`/api/parts?from=${from}&to=${to}`)).json()))
       .toEqual(newestFirst(PARTS.filter((p) => inQueue(p) && p.at >= from && p.at < HOUR11 + 150_000)));
+    // the time range: `to` is exclusive, an empty or inverted range is a coded 400, ISO and epoch ms both work
+    expect(seqs((await get(`/api/parts?from=${HOUR11}`)).json())).toEqual(newestFirst(PARTS.filter((p) => inQueue(p) && p.at >= HOUR11)));
+    expect(seqs((await get(`/api/parts?to=${new Date(HOUR11).toISOString()}`)).json())).toEqual(newestFirst(PARTS.filter((p) => inQueue(p) && p.at < HOUR11)));
+    for (const [f, t] of [[HOUR11, HOUR10], [HOUR11, HOUR11]]) {
+      const res = await get(`/api/parts?from=${f}&to=${t}`);
+      expect([res.statusCode, res.json().code, res.json().message]).toEqual([400, 'INSPECTOR_BAD_REQUEST', expect.stringContaining('from must be a time before to')]);
+    }
+    // the range is applied on results.captured_at_ms as a plain range, so SQLite can use its index
+    const plan = fx.app.review.queries.db()!.prepare('EXPLAIN QUERY PLAN SELECT id FROM results r WHERE r.captured_at_ms >= ? AND r.captured_at_ms < ? ORDER BY r.captured_at_ms DESC').all(1, 2) as Array<{ detail: string }>;
+    expect(plan.map((p) => p.detail).join('; ')).toMatch(/USING (COVERING )?INDEX results_captured_at/);
     for (const bad of ['verdict=maybe', 'limit=0', 'from=yesterday', 'to=2026-13-45T99:00:00Z', 'reviewed=perhaps', 'cursor=xyz']) {
       const res = await get(`/api/parts?${bad}`);
       expect(res.statusCode, bad).toBe(400);
@@ -188,6 +198,17 @@ describe('stats', () => {
     const le15 = hist.find((b) => b.leMs === 1.5)!;
     expect(le2.count).toBe(PARTS.filter((p) => p.ms > 1.5 && p.ms <= 2).length);
     expect(le15.count).toBe(PARTS.filter((p) => p.ms > 1 && p.ms <= 1.5).length);
+    // finer buckets near `to`: 1 minute in the last hour, 5 minutes in the 6 hours before (edges aligned), hourly beyond
+    const near = (await get(`/api/stats?from=${HOUR10}&to=${HOUR11 + 360_000}`, 'op1')).json();
+    const M = 60_000;
+    expect(near.buckets.map((b: { startMs: number; spanMs: number; parts: number }) => [b.startMs - HOUR10, b.spanMs, b.parts])).toEqual([
+      [0, 5 * M, 4], [5 * M, M, 1], [6 * M, M, 1], [61 * M, M, 1], [62 * M, M, 1], [63 * M, M, 1], [64 * M, M, 1], [65 * M, M, 1],
+    ]);
+    expect(near.buckets[0].latency.p50).toBe(nearestRank(PARTS.slice(0, 4).map((p) => p.ms), 0.5));
+    expect(near.hours.map((h: { hourMs: number }) => h.hourMs)).toEqual([HOUR10, HOUR11]); // the hourly series is unchanged
+    // a range ending long after the data: the data falls in hourly buckets
+    const far = (await get(`/api/stats?from=${HOUR10}&to=${HOUR11 + 24 * 3_600_000}`, 'op1')).json();
+    expect(far.buckets.map((b: { startMs: number; spanMs: number; parts: number }) => [b.startMs, b.spanMs, b.parts])).toEqual([[HOUR10, 3_600_000, 6], [HOUR11, 3_600_000, 5]]);
     const bad = await get(`/api/stats?from=${HOUR11}&to=${HOUR10}`);
     expect(bad.statusCode).toBe(400);
     expect(bad.json().code).toBe('INSPECTOR_BAD_REQUEST');

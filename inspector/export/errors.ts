@@ -19,3 +19,5 @@ export const ExportBusyError = createError<[number]>(
   'INSPECTOR_EXPORT_BUSY', 'Too many exports running (%d); try again when one is done', 429);
 export const ExportUnavailableError = createError<[string]>(
   'INSPECTOR_EXPORT_UNAVAILABLE', 'Export is not available: %s', 503);
+export const ExportGoneError = createError<[string, string]>(
+  'INSPECTOR_EXPORT_GONE', 'Export %s is done but its folder %s is gone or unreadable', 410);

@@ -11,6 +11,11 @@
  *   `results.defect_class`, `rejectsByModelClass`; NULL counts as
  *   `(unclassified)`, e.g. an over-budget reject; parts not inspected are
  *   not the model's: rejectsByModelClass + notInspected = rejects)
+ * - `buckets`: the same per-bucket figures on a finer grid for recent hours
+ *   (1-minute buckets in the last hour, 5-minute buckets in the 6 hours
+ *   before, hourly beyond; edges aligned so a coarse bucket never overlaps a
+ *   fine one), so a station that has run for ten minutes shows ten points,
+ *   not one hourly dot
  * - the frame→verdict latency histogram over the whole range
  * - agreement between the model and QA labels: false reject rate (labelled
  *   rejects that QA calls false_reject), escapes found by review (passes QA
@@ -20,6 +25,8 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { ResultCode } from '../core/types.js';
 
 const HOUR_MS = 3_600_000;
+const FIVE_MIN_MS = 300_000;
+const MINUTE_MS = 60_000;
 /** upper edges (ms) of the latency histogram; the last bucket is open */
 export const LATENCY_EDGES_MS = [0.5, 1, 1.5, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 50, 100] as const;
 const NOT_INSPECTED = Number(ResultCode.NOT_INSPECTED);
@@ -32,10 +39,14 @@ export interface HourStats {
   latency: { count: number; p50: number | null; p90: number | null; p99: number | null; max: number | null; mean: number | null };
 }
 
+/** one time bucket of `buckets` (spanMs: 60 s, 5 min or 1 h) */
+export interface BucketStats extends Omit<HourStats, 'hour' | 'hourMs'> { startMs: number; spanMs: number }
+
 export interface Stats {
   from: string; to: string;
   totals: { parts: number; passes: number; rejects: number; notInspected: number; yield: number | null; rejectRate: number | null };
   hours: HourStats[];
+  buckets: BucketStats[];
   rejectsByCode: Array<{ code: number; count: number }>;
   /** QA's view: parts labelled `true_defect`, by the label's class */
   rejectsByClass: Array<{ defectClass: string; count: number }>;
@@ -53,23 +64,46 @@ const ratio = (a: number, b: number): number | null => (b > 0 ? a / b : null);
 /** nearest-rank index ceil(q*n) in SQL (no ceil() in this SQLite build) */
 const rank = (q: number): string => `MAX(1, CAST(${q} * n AS INTEGER) + (${q} * n > CAST(${q} * n AS INTEGER)))`;
 
-export function computeStats(db: BetterSqlite3.Database, from: number, to: number): Stats {
-  const hours = db.prepare(`
+interface BucketRow {
+  b: number; parts: number; passes: number; rejects: number; not_inspected: number; lat_n: number; mean: number | null; max: number | null;
+  p50: number | null; p90: number | null; p99: number | null;
+}
+
+/** Counts and exact latency percentiles per bucket; `bucketSql` maps captured_at_ms to its bucket's start (ms). */
+function perBucket(db: BetterSqlite3.Database, bucketSql: string, from: number, to: number): BucketRow[] {
+  return db.prepare(`
     WITH t AS (
-      SELECT CAST(captured_at_ms / ${HOUR_MS} AS INTEGER) AS h, verdict, code, frame_to_verdict_ms AS ms,
-        ROW_NUMBER() OVER (PARTITION BY CAST(captured_at_ms / ${HOUR_MS} AS INTEGER), frame_to_verdict_ms IS NULL ORDER BY frame_to_verdict_ms) AS rn,
-        COUNT(frame_to_verdict_ms) OVER (PARTITION BY CAST(captured_at_ms / ${HOUR_MS} AS INTEGER)) AS n
-      FROM results WHERE captured_at_ms >= ? AND captured_at_ms < ?)
-    SELECT h, COUNT(*) AS parts, SUM(verdict = 'pass') AS passes, SUM(verdict = 'reject') AS rejects,
+      SELECT ${bucketSql} AS b, verdict, code, frame_to_verdict_ms AS ms FROM results
+      WHERE captured_at_ms >= ? AND captured_at_ms < ?),
+    w AS (
+      SELECT b, verdict, code, ms,
+        ROW_NUMBER() OVER (PARTITION BY b, ms IS NULL ORDER BY ms) AS rn,
+        COUNT(ms) OVER (PARTITION BY b) AS n
+      FROM t)
+    SELECT b, COUNT(*) AS parts, SUM(verdict = 'pass') AS passes, SUM(verdict = 'reject') AS rejects,
       SUM(verdict = 'reject' AND code = ${NOT_INSPECTED}) AS not_inspected,
       MAX(n) AS lat_n, AVG(ms) AS mean, MAX(ms) AS max,
       MAX(CASE WHEN ms IS NOT NULL AND rn = ${rank(0.5)} THEN ms END) AS p50,
       MAX(CASE WHEN ms IS NOT NULL AND rn = ${rank(0.9)} THEN ms END) AS p90,
       MAX(CASE WHEN ms IS NOT NULL AND rn = ${rank(0.99)} THEN ms END) AS p99
-    FROM t GROUP BY h ORDER BY h`).all(from, to) as Array<{
-      h: number; parts: number; passes: number; rejects: number; not_inspected: number; lat_n: number; mean: number | null; max: number | null;
-      p50: number | null; p90: number | null; p99: number | null;
-    }>;
+    FROM w GROUP BY b ORDER BY b`).all(from, to) as BucketRow[];
+}
+
+const figures = (h: BucketRow): Omit<HourStats, 'hour' | 'hourMs'> => ({
+  parts: h.parts, passes: h.passes, rejects: h.rejects, notInspected: h.not_inspected,
+  yield: ratio(h.passes, h.parts), rejectRate: ratio(h.rejects, h.parts),
+  latency: { count: h.lat_n, p50: h.p50, p90: h.p90, p99: h.p99, max: h.max, mean: h.mean },
+});
+
+export function computeStats(db: BetterSqlite3.Database, from: number, to: number): Stats {
+  const hours = perBucket(db, `CAST(captured_at_ms / ${HOUR_MS} AS INTEGER) * ${HOUR_MS}`, from, to);
+  // finer grid near `to`: the edges are multiples of the coarser bucket, so buckets never overlap
+  const fiveMinFrom = Math.floor((to - 6 * HOUR_MS) / HOUR_MS) * HOUR_MS;
+  const minuteFrom = Math.max(fiveMinFrom, Math.floor((to - HOUR_MS) / FIVE_MIN_MS) * FIVE_MIN_MS);
+  const fine = perBucket(db, `CASE WHEN captured_at_ms >= ${minuteFrom} THEN CAST(captured_at_ms / ${MINUTE_MS} AS INTEGER) * ${MINUTE_MS}
+      WHEN captured_at_ms >= ${fiveMinFrom} THEN CAST(captured_at_ms / ${FIVE_MIN_MS} AS INTEGER) * ${FIVE_MIN_MS}
+      ELSE CAST(captured_at_ms / ${HOUR_MS} AS INTEGER) * ${HOUR_MS} END`, from, to);
+  const spanOf = (b: number): number => (b >= minuteFrom ? MINUTE_MS : b >= fiveMinFrom ? FIVE_MIN_MS : HOUR_MS);
 
   const byCode = db.prepare(`SELECT code, COUNT(*) AS count FROM results
     WHERE verdict = 'reject' AND captured_at_ms >= ? AND captured_at_ms < ? GROUP BY code ORDER BY code`).all(from, to) as Array<{ code: number; count: number }>;
@@ -108,12 +142,8 @@ export function computeStats(db: BetterSqlite3.Database, from: number, to: numbe
   return {
     from: new Date(from).toISOString(), to: new Date(to).toISOString(),
     totals: { parts, passes, rejects, notInspected, yield: ratio(passes, parts), rejectRate: ratio(rejects, parts) },
-    hours: hours.map((h) => ({
-      hourMs: h.h * HOUR_MS, hour: new Date(h.h * HOUR_MS).toISOString(), parts: h.parts, passes: h.passes, rejects: h.rejects,
-      notInspected: h.not_inspected,
-      yield: ratio(h.passes, h.parts), rejectRate: ratio(h.rejects, h.parts),
-      latency: { count: h.lat_n, p50: h.p50, p90: h.p90, p99: h.p99, max: h.max, mean: h.mean },
-    })),
+    hours: hours.map((h) => ({ hourMs: h.b, hour: new Date(h.b).toISOString(), ...figures(h) })),
+    buckets: fine.map((h) => ({ startMs: h.b, spanMs: spanOf(h.b), ...figures(h) })),
     rejectsByCode: byCode,
     rejectsByClass: byClass,
     rejectsByModelClass: byModelClass,

@@ -4,7 +4,8 @@
  *   GET  /api/exports                     recorded exports, newest first (with live progress)
  *   GET  /api/exports/:id                 status, progress, folder, counts
  *   GET  /api/exports/:id/file/*          one file of a finished export (e.g. annotations.json)
- * Starting an export is audited (`export.start`).
+ *   GET  /api/exports/:id/archive         the whole finished export as one zip (manifest inside), streamed
+ * Starting and downloading an export are audited (`export.start`, `export.download`).
  */
 import { createReadStream, statSync } from 'node:fs';
 import { extname, relative, resolve, sep } from 'node:path';
@@ -13,7 +14,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { ExportJobs, jobFromRecord, type ExportJob } from '../../export/export-jobs.js';
 import { ExportRegistry } from '../../export/export-registry.js';
-import { ExportFileNotFoundError, ExportNotFoundError, ExportNotReadyError, ExportUnavailableError } from '../../export/errors.js';
+import { ExportFileNotFoundError, ExportGoneError, ExportNotFoundError, ExportNotReadyError, ExportUnavailableError } from '../../export/errors.js';
+import { exportArchive } from '../../export/export-archive.js';
 import { ExportCounts, ExportFilter, ExportFormat, ExportRequest } from '../../export/schema.js';
 import { authErrors, ErrorReply } from './schemas.js';
 import { classList } from './parts.js';
@@ -112,5 +114,27 @@ export const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
     try { const st = statSync(file); if (!st.isFile()) throw new Error('not a file'); size = st.size; } catch { throw new ExportFileNotFoundError(req.params['*']); }
     const stream = createReadStream(file);
     return (reply as FastifyReply).type(TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream').header('content-length', size).send(stream);
+  });
+
+  app.get('/api/exports/:id/archive', {
+    preHandler: app.requireRole('qa', 'ml'),
+    schema: {
+      description: 'The whole finished export as one zip archive (its folder, manifest.json inside), streamed file by file from disk',
+      tags: ['exports'], params: IdParams, produces: ['application/zip'],
+      response: { 404: ErrorReply, 409: ErrorReply, 410: ErrorReply, ...authErrors },
+    },
+  }, async (req, reply) => {
+    const j = find(req.params.id);
+    if (j.status !== 'done') throw new ExportNotReadyError(j.id, j.status);
+    let archive;
+    try { archive = exportArchive(resolve(j.outDir), new Date(j.finishedAtMs ?? j.createdAtMs)); } catch (err) {
+      req.log.warn({ err, id: j.id }, 'export folder unreadable');
+      throw new ExportGoneError(j.id, j.outDir);
+    }
+    app.audit.record({ actor: req.user!.name, action: 'export.download', target: `export:${j.id}`, before: null, after: { entries: archive.entries } });
+    return (reply as FastifyReply).type('application/zip')
+      .header('content-disposition', `attachment; filename="${archive.fileName}"`)
+      .header('cache-control', 'no-store')
+      .send(archive.stream);
   });
 };

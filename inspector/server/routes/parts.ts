@@ -57,11 +57,13 @@ export const partRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (req) => {
     const q = req.query;
+    const [from, to] = [parseTime(q.from), parseTime(q.to)];
+    if (from !== undefined && to !== undefined && from >= to) throw new BadRequestError('from must be a time before to');
     const db = queryDb(app);
     const model = await liveModel(app);
     try {
       const r = app.review.queries.queue(db, {
-        from: parseTime(q.from), to: parseTime(q.to), verdict: q.verdict, defectClass: q.class, model: q.model,
+        from, to, verdict: q.verdict, defectClass: q.class, model: q.model,
         reviewed: q.reviewed, doubtful: q.doubtful, limit: q.limit, cursor: q.cursor,
       }, req.user!.name, model.threshold, app.settings.doubtMargin);
       return { ...r, threshold: model.threshold, doubtMargin: app.settings.doubtMargin };

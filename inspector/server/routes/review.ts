@@ -52,7 +52,7 @@ export const reviewRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/api/stats', {
     preHandler: app.requireRole(),
     schema: {
-      description: 'Per-hour yield, reject rate, parts not inspected and frame→verdict percentiles; rejects per code, per QA label class (rejectsByClass) and per model defect class (rejectsByModelClass); latency histogram; model-vs-QA agreement. Default range: the last 24 h.',
+      description: 'Per-hour (and, in `buckets`, finer for recent hours) yield, reject rate, parts not inspected and frame→verdict percentiles; rejects per code, per QA label class (rejectsByClass) and per model defect class (rejectsByModelClass); latency histogram; model-vs-QA agreement. Default range: the last 24 h.',
       tags: ['stats'],
       querystring: Type.Object({ from: Type.Optional(TimeParam), to: Type.Optional(TimeParam) }, { additionalProperties: false }),
       response: {
@@ -60,6 +60,8 @@ export const reviewRoutes: FastifyPluginAsyncTypebox = async (app) => {
           from: Type.String(), to: Type.String(),
           totals: Type.Object({ parts: Type.Integer(), passes: Type.Integer(), rejects: Type.Integer(), notInspected: NotInspected, yield: Nullable(Type.Number()), rejectRate: Nullable(Type.Number()) }),
           hours: Type.Array(Type.Object({ hour: Type.String(), hourMs: Type.Number(), parts: Type.Integer(), passes: Type.Integer(), rejects: Type.Integer(), notInspected: NotInspected, yield: Nullable(Type.Number()), rejectRate: Nullable(Type.Number()), latency: Latency })),
+          buckets: Type.Array(Type.Object({ startMs: Type.Number(), spanMs: Type.Integer(), parts: Type.Integer(), passes: Type.Integer(), rejects: Type.Integer(), notInspected: NotInspected, yield: Nullable(Type.Number()), rejectRate: Nullable(Type.Number()), latency: Latency }),
+            { description: 'the per-hour figures on a finer grid near `to`: 1-minute buckets (spanMs 60000) in the last hour, 5-minute buckets in the 6 hours before, hourly beyond' }),
           rejectsByCode: Type.Array(Type.Object({ code: Type.Integer(), count: Type.Integer() })),
           rejectsByClass: Type.Array(Type.Object({ defectClass: Type.String(), count: Type.Integer() }), { description: "QA's view: parts labelled true_defect, by the label's class" }),
           rejectsByModelClass: Type.Array(Type.Object({ defectClass: Type.String(), count: Type.Integer() }), { description: "the model's view: rejects by results.defect_class ('(unclassified)' where NULL); parts not inspected are not in it (rejectsByModelClass + notInspected = rejects)" }),
