@@ -22,9 +22,124 @@ import { migrate } from '../inspector/results/results-schema.js';
 import { MqttEdgeNode } from '../inspector/mqtt/edge-node.js';
 import { Mosquitto, SparkplugHost, sparkplugStream } from './helpers/mosquitto.js';
 import { until } from './helpers/wait.js';
+import { Station } from '../inspector/station/station.js';
+import { Alarm } from '../inspector/station/alarms.js';
+import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
+import { FAULT_INJECTION_ENV } from '../inspector/station/fault-injection.js';
+import * as sp from '../inspector/mqtt/sparkplug.js';
+import { lineOptions, stopLineAndCapture, triggeredCamera } from './helpers/line.js';
 
 const require = createRequire(import.meta.url);
 const GROUP = 'backlog-test';
+
+const FOLDER = 'test-images/test/parts';
+const SGROUP = 'line-7';
+
+describe('a station as a Sparkplug B edge node through a broker crash', () => {
+  const work = mkdtempSync(join(tmpdir(), 'inspector-mqtt-station-'));
+  let broker: Mosquitto;
+  let host: SparkplugHost;
+  let sim: PlcSimulator;
+  let station: Station | null = null;
+  const stream = () => sparkplugStream(host.messages, 'station-a');
+
+  beforeAll(async () => {
+    process.env[FAULT_INJECTION_ENV] = '1'; // testHooks: the edge node's worker can be killed (debugKill)
+    broker = await Mosquitto.start();
+    host = await SparkplugHost.start(broker.url, 'scada', SGROUP);
+    const [plcPort, triggerPort] = [await freePort(), await freePort('udp')];
+    sim = new PlcSimulator({ port: plcPort, gateWindowMs: 150, certificateFolder: join(work, 'pki-plc'), logger,
+      line: lineOptions({ rate: 15, triggerPort, folder: FOLDER }) });
+    await sim.start();
+    station = await Station.start(resolveConfig({
+      station: { name: 'station-a' },
+      camera: triggeredCamera({ triggerPort, folder: FOLDER }),
+      model: { providers: ['cpu'], intraOpNumThreads: 1 },
+      plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), security: { mode: 'None' } },
+      results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: 'none' },
+      server: { enabled: false }, retention: { enabled: false },
+      mqtt: { enabled: true, url: broker.url, groupId: SGROUP, primaryHostId: 'scada', batchMaxParts: 4, pollMs: 50, statsMs: 200,
+        reconnect: { initialDelayMs: 100, maxDelayMs: 500 } },
+    }), logger);
+  }, 120_000);
+
+  afterAll(async () => {
+    await station?.stop();
+    await sim?.stop();
+    await host?.close();
+    await broker?.stop();
+    delete process.env[FAULT_INJECTION_ENV];
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('every stored part reaches the host once, in order, through NCMD rebirth, a broker kill and a publisher death', async () => {
+    const s = station!;
+    sim.startLine();
+    await until(() => stream().parts.length >= 15, 60_000, 'the first parts at the host');
+    expect(s.health().mqtt).toMatchObject({ state: 'up', connection: 'online', edgeNode: 'station-a' });
+
+    // NCMD Node Control/Rebirth: NBIRTH + DBIRTH again on the same connection (same bdSeq)
+    await host.rebirth(SGROUP, 'station-a');
+    await until(() => stream().births.length >= 2, 30_000, 'the rebirth');
+
+    // the broker crashes (SIGKILL: no will, nothing flushed); the line goes on
+    await broker.kill();
+    await until(() => s.alarms.isRaised(Alarm.MQTT_DOWN), 30_000, 'MQTT_DOWN');
+    expect(s.health().mqtt).toMatchObject({ state: 'degraded', connection: 'down' });
+    expect(s.health().alarms.some((a) => a.startsWith('MQTT_DOWN'))).toBe(true);
+    const atKill = s.loop.rec.parts;
+    await until(() => s.loop.rec.parts >= atKill + 20, 60_000, '20 parts while the broker is down');
+    await broker.run(); // same port
+    await until(() => stream().births.length >= 3 && s.mqtt!.stats?.connection === 'online', 60_000, 'the birth on the restarted broker');
+    expect(s.alarms.isRaised(Alarm.MQTT_DOWN)).toBe(false);
+
+    // the publisher worker dies: the broker sends its will (NDEATH); the respawned worker births with a new bdSeq
+    await until(() => stream().parts.length >= atKill + 25, 60_000, 'parts after the restart');
+    await s.mqtt!.debugKill();
+    await until(() => stream().deaths.length >= 1, 30_000, 'NDEATH (the will)');
+    await until(() => stream().births.length >= 4, 60_000, 'the birth of the respawned worker');
+
+    await stopLineAndCapture(s, sim, 60_000);
+    await s.store.flush();
+    const rows = (await s.store.query({ runId: s.runId, limit: 100_000 })).sort((a, b) => a.id - b.id);
+    await until(() => stream().parts.length >= rows.length, 60_000, `all ${rows.length} stored parts at the host`);
+    await s.stop();
+    station = null;
+    await until(() => stream().deaths.length >= 2, 30_000, 'NDEATH of the clean stop');
+
+    const st = stream();
+    // every stored part exactly once (after the documented redelivery rule), in rowid order, with its row's facts
+    expect(st.parts.map((p) => p.index)).toEqual(rows.map((r) => r.id));
+    expect(st.parts.map((p) => [p.lineEpoch, p.partId, p.verdict, p.code])).toEqual(rows.map((r) => [r.line_epoch, r.part_id, r.verdict, r.code]));
+    expect(st.parts.every((p) => p.runId === s.runId)).toBe(true);
+    expect(st.unexplainedGaps).toEqual([]);
+    expect(st.dropped).toBe(0);
+    // a repeat is only ever the QoS 1 case: sent, not acknowledged when the connection went, resent in the next birth
+    for (const r of st.redeliveries) expect(r.afterBirth, `index ${r.index} repeated`).toBeGreaterThanOrEqual(3);
+    console.log(`${rows.length} parts, ${st.redeliveries.length} redelivered after a reconnect (recognised by index), births bdSeq ${st.births.join(',')}, deaths ${st.deaths.join(',')}`);
+    // seq 0..255 continuous within every birth; bdSeq: same on NCMD rebirth, new per connection; deaths match births
+    expect(st.seqErrors).toEqual([]);
+    expect(st.births).toHaveLength(4);
+    expect(st.births[1]).toBe(st.births[0]);
+    expect(new Set([st.births[1], st.births[2], st.births[3]]).size).toBe(3);
+    expect(st.deaths).toEqual([st.births[2], st.births[3]]);
+    expect(st.ddataPerBirth.every((n, i) => i === 0 || n > 0 || i === 1)).toBe(true);
+
+    // births say what the station is; NDATA follows its counters
+    const nbirth = host.messages.find((m) => m.verb === 'NBIRTH' && m.node === 'station-a')!;
+    const metric = (m: typeof nbirth, name: string): unknown => m.payload.metrics?.find((x) => x.name === name)?.value;
+    expect(metric(nbirth, sp.M.rebirth)).toBe(false);
+    expect(metric(nbirth, sp.M.station)).toBe('station-a');
+    expect(metric(nbirth, sp.M.modelVersion)).toBe(rows[0]!.model_version);
+    expect(metric(nbirth, sp.M.modelName)).toBe(rows[0]!.model_name);
+    const dbirth = host.messages.find((m) => m.verb === 'DBIRTH' && m.node === 'station-a')!;
+    expect(dbirth.topic).toBe(`spBv1.0/${SGROUP}/DBIRTH/station-a/inspection`);
+    expect((metric(dbirth, sp.M.results) as { columns: string[] }).columns).toEqual(sp.RESULT_COLUMNS.map(([c]) => c));
+    const counts = host.messages.filter((m) => m.verb === 'NDATA' && m.node === 'station-a').map((m) => sp.toNumber(metric(m, sp.M.parts)));
+    expect(counts.length).toBeGreaterThan(0);
+    expect(Math.max(...counts)).toBeGreaterThan(0);
+  }, 300_000);
+});
 
 describe('bounded backlog while the broker is away', () => {
   const work = mkdtempSync(join(tmpdir(), 'inspector-mqtt-backlog-'));

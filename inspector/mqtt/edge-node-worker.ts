@@ -242,12 +242,21 @@ async function close(): Promise<void> {
   if (reconnectTimer) clearTimeout(reconnectTimer);
   const c = client;
   if (c && c.connected) {
-    // an intentional disconnect sends no will: say NDEATH ourselves (Sparkplug), after the last acknowledgements
+    // the rows the store committed last (the station stops it first) are published and acknowledged, bounded
     const until = Date.now() + data.closeDrainMs;
-    while (flights.some((f) => !f.done) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    await new Promise<void>((resolve) => c.publish(T.ndeath, sp.ndeath(tail.state.bdSeq, Date.now()), { qos: 1 }, () => resolve()));
+    while (born && client === c && (tail.backlog(sentId) > 0 || flights.some((f) => !f.done)) && Date.now() < until) {
+      try { pump(); } catch { break; }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (client === c) {
+      // an intentional disconnect sends no will: say NDEATH ourselves (Sparkplug)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2000);
+        c.publish(T.ndeath, sp.ndeath(tail.state.bdSeq, Date.now()), { qos: 1 }, () => { clearTimeout(t); resolve(); });
+      });
+    }
     session++;
-    await c.endAsync();
+    await Promise.race([c.endAsync(), new Promise((r) => setTimeout(r, 2000))]);
   } else {
     session++;
     c?.end(true);

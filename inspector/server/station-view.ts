@@ -4,6 +4,7 @@
  * every call is async so it can cross a MessagePort.
  */
 import { Type, type Static, type TInteger } from '@sinclair/typebox';
+import { MqttHealth } from '../mqtt/mqtt-health.js';
 import type { PartReason } from '../core/types.js';
 
 export const ComponentState = Type.Union([Type.Literal('up'), Type.Literal('degraded'), Type.Literal('down')]);
@@ -79,6 +80,8 @@ export const HealthReport = Type.Object({
   alarms: Type.Array(Type.String()),
   /** the calibration version in force (null: uncalibrated) and whether the live model undistorts with its lens */
   calibration: Type.Optional(Type.Object({ version: Type.Union([Type.Integer(), Type.Null()]), undistort: Type.Boolean() })),
+  /** the MQTT Sparkplug B edge node (inspector/mqtt/), only when mqtt.enabled: up, or degraded (never down: the line runs without it) */
+  mqtt: Type.Optional(MqttHealth),
 });
 export type HealthReport = Static<typeof HealthReport>;
 

@@ -16,6 +16,8 @@ export const Alarm = {
   PART_SYNC: 'PART_SYNC',
   /** a supervised worker died or missed its deadline and is being restarted */
   WORKER_RESTART: 'WORKER_RESTART',
+  /** the MQTT broker connection of the Sparkplug edge node is lost or refused (results wait in the database; the line runs) */
+  MQTT_DOWN: 'MQTT_DOWN',
 } as const;
 export type AlarmName = (typeof Alarm)[keyof typeof Alarm];
 

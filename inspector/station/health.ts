@@ -77,5 +77,7 @@ export function buildHealth(s: Station): HealthReport {
     },
     alarms: s.alarms.list(),
     calibration: { version: s.calibration.version, undistort: s.calibration.undistort !== null },
+    // present only when enabled; never part of `status`: the line does not depend on MQTT (MQTT_DOWN is in alarms)
+    ...(s.mqtt ? { mqtt: s.mqtt.health() } : {}),
   };
 }

@@ -30,6 +30,8 @@ import type { ServerHost } from '../server/server-host.js';
 import { startStationServer } from '../server/start-server.js';
 import type { HealthReport } from '../server/station-view.js';
 import { RetentionScheduler } from '../retention/retention-scheduler.js';
+import type { MqttEdgeNode } from '../mqtt/edge-node.js';
+import { startMqttEdgeNode } from '../mqtt/start-edge-node.js';
 import { reviewDbPathFor } from '../review/review-db.js';
 import { ModelLifecycle } from '../registry/lifecycle.js';
 import { RegistryState } from '../registry/registry-state.js';
@@ -44,6 +46,8 @@ export class Station {
   private server: ServerHost | null = null;
   /** periodic image retention (off the hot path, in its own worker); null when disabled */
   retention: RetentionScheduler | null = null;
+  /** the MQTT Sparkplug B edge node (its own worker, tailing the results database); null when mqtt.enabled is false */
+  mqtt: MqttEdgeNode | null = null;
   /** model registry lifecycle: push/promote/shadow/rollback (set during start) */
   models!: ModelLifecycle;
   /** calibration re-loads run one after another, in the order they were asked for */
@@ -188,6 +192,12 @@ export class Station {
           log.error({ err }, 'could not check for interrupted exports'); // the line runs; the server reports the database itself
         }
       }
+      if (config.mqtt.enabled) { // before the camera: a first start's cursor is the last row stored before this run's parts
+        const mqtt = await startMqttEdgeNode(config, station, metrics.registry, alarms, log.child({ mod: 'mqtt' }), faultInjectionEnabled());
+        station.mqtt = mqtt;
+        cleanup.push(() => mqtt.close());
+        workerDeaths.watch('mqtt', mqtt);
+      }
       await source.start();
       station.loopDone = loop.run(source);
       outcomes.start();
@@ -299,6 +309,7 @@ export class Station {
     await this.server?.close();
     await this.images.close();
     await this.store.close();
+    await this.mqtt?.close(); // after the store: its last rows are published (bounded by mqtt.closeDrainMs), then NDEATH
     this.plc.removeAllListeners('state'); // a link closed on purpose is not an alarm
     await this.plc.stop();
     await this.runner.close();

@@ -153,7 +153,8 @@ export function sparkplugStream(messages: readonly SparkplugMessage[], node: str
   let expected: number | null = null;
   let last = -1;
   let droppedAtLast = -1;
-  for (const m of messages.filter((x) => x.node === node)) {
+  // NCMD/DCMD come from host applications (this one's own rebirth request too), not from the node
+  for (const m of messages.filter((x) => x.node === node && x.verb !== 'NCMD' && x.verb !== 'DCMD')) {
     const p = m.payload;
     const metric = (name: string): unknown => (p.metrics ?? []).find((x) => x.name === name)?.value;
     if (m.verb === 'NDEATH') { out.deaths.push(sp.toNumber(metric(sp.M.bdSeq))); expected = null; continue; }
