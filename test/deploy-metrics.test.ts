@@ -228,7 +228,7 @@ function lineReport(): LineReport {
     plc: { epoch: 3, lastPartId: 120, parts: 120, accepted: 100, rejected: 18, timeout: 2, late: 1, sequenceErrors: 0, refused: 1, duplicates: 0 },
     station: {
       inspected: 110, partSyncErrors: 1,
-      notInspected: { dropped: 1, camera_error: 2, not_seen: 3, stale_epoch: 0, model_down: 0, inference_timeout: 4, station_stopping: 0 },
+      notInspected: { dropped: 1, camera_error: 2, not_seen: 3, stale_epoch: 0, model_down: 0, inference_timeout: 4, station_stopping: 0, inspection_stopped: 0 },
     },
     readBack: { reads: 50, readErrors: 1, mismatches: 0, refusals: 1, missed: 0 },
   };

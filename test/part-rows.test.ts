@@ -171,7 +171,7 @@ describe('one row per part: record and gate outcome meet on (line_epoch, part_id
 
       const notSeenParts = (await store.query({ runId: RUN, limit: 100 })).filter((r) => r.reason === 'not_seen').map((r) => `${r.line_epoch}/${r.part_id}`);
       expect(notSeenParts.sort()).toEqual([`${B}/2`, `${EPOCH}/10`, `${EPOCH}/6`, `${EPOCH}/8`].sort());
-      const zero = { dropped: 0, camera_error: 0, not_seen: 0, stale_epoch: 0, model_down: 0, inference_timeout: 0, station_stopping: 0, unspecified: 0 };
+      const zero = { dropped: 0, camera_error: 0, not_seen: 0, stale_epoch: 0, model_down: 0, inference_timeout: 0, station_stopping: 0, inspection_stopped: 0, unspecified: 0 };
       expect(await store.partAccounting(RUN)).toEqual({
         // epoch A: 1..11 (odd ones and B/1 inspected), epoch B: 1 and 2
         rows: 11 + 2, withoutPartId: 0, inspected: 6 + 1,

@@ -121,7 +121,7 @@ describe('Station vs PLC in /health and /metrics (fastify.inject)', () => {
     expect(plcPart.state).toBe('up');
     expect(plcPart.line).toEqual({
       plc: null,
-      station: { inspected: 9, partSyncErrors: 0, notInspected: { dropped: 1, camera_error: 0, not_seen: 0, stale_epoch: 0, model_down: 0, inference_timeout: 0, station_stopping: 0 } },
+      station: { inspected: 9, partSyncErrors: 0, notInspected: { dropped: 1, camera_error: 0, not_seen: 0, stale_epoch: 0, model_down: 0, inference_timeout: 0, station_stopping: 0, inspection_stopped: 0 } },
       readBack: { reads: 0, readErrors: 0, mismatches: 0, refusals: 0, missed: 0 },
     });
     const body = await scrape();

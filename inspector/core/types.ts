@@ -45,6 +45,8 @@ export const ResultCode = {
   INFERENCE_TIMEOUT: 5,
   /** no inspection: the frame never reached a verdict (see PartReason); the row still exists */
   NOT_INSPECTED: 6,
+  /** inspection stopped on purpose (OPC 40100 Stop / Abort / Halt, vision-server/): every part is a fail-safe reject */
+  INSPECTION_STOPPED: 7,
 } as const;
 export type ResultCodeValue = (typeof ResultCode)[keyof typeof ResultCode];
 
@@ -59,8 +61,10 @@ export type Verdict = 'pass' | 'reject';
  *  - model_down: no model could run
  *  - inference_timeout: the inference missed its per-part deadline (ResultCode.INFERENCE_TIMEOUT)
  *  - station_stopping: the station stopped before the part was inspected
+ *  - inspection_stopped: inspection was stopped on purpose (ResultCode.INSPECTION_STOPPED; the vision server's state machine)
  */
-export type PartReason = 'dropped' | 'camera_error' | 'not_seen' | 'stale_epoch' | 'model_down' | 'inference_timeout' | 'station_stopping';
+export type PartReason = 'dropped' | 'camera_error' | 'not_seen' | 'stale_epoch' | 'model_down' | 'inference_timeout' | 'station_stopping'
+  | 'inspection_stopped';
 
 /** What the gate did with a part, as read back from the PLC (results.gate_outcome). */
 export type GateOutcome = 'accepted' | 'rejected' | 'timeout' | 'late';

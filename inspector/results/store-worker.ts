@@ -154,7 +154,7 @@ function shadowReport(db: Database.Database, q: Extract<QuerySpec, { kind: 'shad
   return { ...c, disagree: c.compared - c.agree, disagreements };
 }
 
-const PART_REASONS: readonly PartReason[] = ['dropped', 'camera_error', 'not_seen', 'stale_epoch', 'model_down', 'inference_timeout', 'station_stopping'];
+const PART_REASONS: readonly PartReason[] = ['dropped', 'camera_error', 'not_seen', 'stale_epoch', 'model_down', 'inference_timeout', 'station_stopping', 'inspection_stopped'];
 
 /** The one-row-per-part books (all runs, or one). */
 function partAccounting(db: Database.Database, runId: string | undefined): PartAccounting {

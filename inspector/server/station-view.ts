@@ -20,6 +20,7 @@ export const NotInspectedByReason = Type.Object({
   model_down: count('no model could run'),
   inference_timeout: count('the inference missed its per-part deadline'),
   station_stopping: count('the station stopped before the part was inspected'),
+  inspection_stopped: count('inspection was stopped on purpose (OPC 40100 Stop / Abort / Halt): fail-safe rejects, code 7'),
 } satisfies Record<PartReason, TInteger>, { description: 'Parts recorded without inspection, by reason' });
 
 /**

@@ -189,6 +189,29 @@ export const StationConfig = Type.Object({
     /** the cursor (last acknowledged result), drop count and bdSeq; default: mqtt-edge-node.json beside results.dbPath */
     statePath: Type.Optional(Type.String()),
   }, { default: {} }),
+  /**
+   * The station as an OPC 40100 (Machine Vision) server, in its own worker (inspector/vision-server/README.md).
+   * Security as on the PLC link: SignAndEncrypt / Sign with the listed policies, None only when listed here;
+   * client certificates are trusted explicitly (its certificateFolder's trusted/; never automatically).
+   */
+  visionServer: Type.Object({
+    enabled: Type.Boolean({ default: false }),
+    host: Type.String({ default: '127.0.0.1' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 4843 }),
+    certificateFolder: Type.String({ default: 'var/pki/vision-server' }),
+    securityModes: Type.Array(Type.Union([Type.Literal('None'), Type.Literal('Sign'), Type.Literal('SignAndEncrypt')]),
+      { minItems: 1, default: ['SignAndEncrypt'] }),
+    securityPolicies: Type.Array(Type.Union([Type.Literal('Basic256Sha256'), Type.Literal('Aes128_Sha256_RsaOaep'), Type.Literal('Aes256_Sha256_RsaPss')]),
+      { default: ['Aes256_Sha256_RsaPss', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep'] }),
+    allowAnonymous: Type.Boolean({ default: false }),
+    /** user name + password (prefer passwordFile: the config is stored with every run) */
+    users: Type.Array(Type.Object({ userName: Type.String({ minLength: 1 }), password: Type.Optional(Type.String()), passwordFile: Type.Optional(Type.String()) },
+      { additionalProperties: false }), { default: [] }),
+    /** false: the station starts Preoperational and inspects nothing (fail-safe rejects) until a client calls SelectModeAutomatic + StartContinuous */
+    startInspecting: Type.Boolean({ default: true }),
+    /** how often the worker reads new result rows (one ResultReadyEvent per row) */
+    pollMs: Type.Integer({ minimum: 10, default: 50 }),
+  }, { default: {} }),
 });
 
 export type StationConfig = Static<typeof StationConfig>;

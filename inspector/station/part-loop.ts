@@ -56,6 +56,14 @@ export interface LoopStore {
 export interface LoopShadow {
   offer(frame: Frame, live: { runId: string; verdict: 'pass' | 'reject'; score: number; modelName: string; modelVersion: string; imageQueued: boolean }): boolean;
 }
+/**
+ * The switch the vision server (vision-server/, OPC 40100 Start/Stop) turns: off, every part gets
+ * a fail-safe reject (code INSPECTION_STOPPED, reason 'inspection_stopped') instead of inference.
+ */
+export interface InspectionSwitch {
+  readonly inspecting: boolean;
+  setInspecting(on: boolean): void;
+}
 export interface LoopImages {
   offer(job: { seq: number; runId: string; frame: Uint8Array; map?: { data: Float32Array; width: number; height: number }; verdict: 'pass' | 'reject' }): string | null;
 }
@@ -89,6 +97,7 @@ export class LoopRecorders {
   /** parts recorded without inspection, by reason */
   readonly notInspected: Record<PartReason, number> = {
     dropped: 0, camera_error: 0, not_seen: 0, stale_epoch: 0, model_down: 0, inference_timeout: 0, station_stopping: 0,
+    inspection_stopped: 0,
   };
   /** parts held back because their numbering was not the PLC's current one */
   partSyncErrors = 0;
@@ -100,8 +109,10 @@ export class LoopRecorders {
 
 const NS_PER_MS = 1_000_000;
 
-export class PartLoop {
+export class PartLoop implements InspectionSwitch {
   readonly rec = new LoopRecorders();
+  /** off: parts are not inspected but rejected with their own code (InspectionSwitch); a plain field read once per part */
+  inspecting = true;
   readonly identity: PartIdentity;
   /** the key of the part in process() (serial; a dropped frame's key is its own object) */
   private readonly frameKey: PartKey = { epoch: 0, partId: 0 };
@@ -134,6 +145,8 @@ export class PartLoop {
     this.identity = opts.identity ?? new PartIdentity('trigger');
   }
 
+  setInspecting(on: boolean): void { this.inspecting = on; }
+
   /** A fresh row sequence number of this run (the outcome reader's gap rows take theirs here). */
   nextSeq(): number { return ++this.rowSeq; }
 
@@ -165,6 +178,7 @@ export class PartLoop {
 
   private recordNotInspected(key: PartKey, reason: PartReason, sourceRef: string | null, score: number): void {
     if (this.twice(key, `not inspected (${reason})`)) return;
+    const code = reason === 'inspection_stopped' ? ResultCode.INSPECTION_STOPPED : ResultCode.NOT_INSPECTED;
     const seq = this.nextSeq();
     const { runId } = this.opts;
     const current = this.identity.current(key);
@@ -173,19 +187,19 @@ export class PartLoop {
       plcStatus = 'pending';
       this.inFlightWrites++;
       this.identity.said(key, false);
-      this.plc.writeResult(key.partId, key.epoch, false, ResultCode.NOT_INSPECTED, 1)
+      this.plc.writeResult(key.partId, key.epoch, false, code, 1)
         .then((ms) => this.onPlcSettled(seq, ms, true), () => this.onPlcSettled(seq, null, false));
     }
     this.rec.notInspected[reason]++;
     this.store.add({
-      runId, seq, capturedAtMs: Date.now(), verdict: 'reject', code: ResultCode.NOT_INSPECTED, score,
+      runId, seq, capturedAtMs: Date.now(), verdict: 'reject', code, score,
       modelName: this.inference.modelName, modelVersion: this.inference.modelVersion, provider: this.inference.provider,
       timings: { dispatchMs: Number.NaN, inferenceMs: Number.NaN, frameToVerdictMs: Number.NaN, plcWriteMs: null },
       plcStatus, sourceRef, imagePath: null, anomalyMapPath: null, defectClass: null,
       lineEpoch: key.epoch, partId: key.partId, reason,
     });
     this.identity.accounted(key);
-    this.metrics.countPart('reject', ResultCode.NOT_INSPECTED, false);
+    this.metrics.countPart('reject', code, false);
   }
 
   /**
@@ -250,6 +264,10 @@ export class PartLoop {
       return;
     }
     if (this.twice(key, 'inspected')) return;
+    if (!this.inspecting) { // stopped on purpose: a fail-safe reject with its own code, no inference (the frame is released by processSafely)
+      this.recordNotInspected(key, 'inspection_stopped', frame.sourceRef ?? null, Number.NaN);
+      return;
+    }
     const seq = this.nextSeq();
     frame.seq = seq; // the shadow and the image writer key their rows by the row's seq
     const inference = this.inference; // once per part: a swap takes effect at the next part

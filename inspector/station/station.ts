@@ -30,6 +30,8 @@ import type { ServerHost } from '../server/server-host.js';
 import { startStationServer } from '../server/start-server.js';
 import type { HealthReport } from '../server/station-view.js';
 import { RetentionScheduler } from '../retention/retention-scheduler.js';
+import type { VisionServerHost } from '../vision-server/vision-host.js';
+import { redactVisionSecrets, startVisionServer, stationFault } from '../vision-server/start-vision-server.js';
 import type { MqttEdgeNode } from '../mqtt/edge-node.js';
 import { startMqttEdgeNode } from '../mqtt/start-edge-node.js';
 import { reviewDbPathFor } from '../review/review-db.js';
@@ -46,6 +48,8 @@ export class Station {
   private server: ServerHost | null = null;
   /** periodic image retention (off the hot path, in its own worker); null when disabled */
   retention: RetentionScheduler | null = null;
+  /** the OPC 40100 vision server (its own worker); null when visionServer.enabled is false */
+  vision: VisionServerHost | null = null;
   /** the MQTT Sparkplug B edge node (its own worker, tailing the results database); null when mqtt.enabled is false */
   mqtt: MqttEdgeNode | null = null;
   /** model registry lifecycle: push/promote/shadow/rollback (set during start) */
@@ -100,7 +104,7 @@ export class Station {
     try {
       const store = await ResultStore.open({ dbPath: results.dbPath, logger: log.child({ mod: 'store' }) });
       cleanup.push(() => store.close());
-      store.startRun(runId, redactPlcSecrets(config));
+      store.startRun(runId, redactVisionSecrets(redactPlcSecrets(config)));
       const images = await ImageWriter.create({
         dir: results.imagesDir, slotBytes: camera.width * camera.height, slots: results.imageSlots,
         width: camera.width, height: camera.height, mapBytes: 4 * runner.mapWidth * runner.mapHeight,
@@ -207,6 +211,13 @@ export class Station {
         for (const [method, fn] of Object.entries(modelRpcHandlers(station.models))) station.server.handle(method, fn);
         for (const [method, fn] of Object.entries(calibrationRpcHandlers(station, log.child({ mod: 'calibration' })))) station.server.handle(method, fn);
       }
+      if (config.visionServer.enabled) { // before the camera too: its result tail starts at the first part
+        const vision = await startVisionServer(config, runId, { inspection: loop, recipes: station.models, fault: () => stationFault(alarms) },
+          log.child({ mod: 'vision-server' }));
+        station.vision = vision;
+        cleanup.push(() => vision.close());
+        workerDeaths.watch('vision-server', vision);
+      }
       log.info({ runId, model: `${runner.modelName}@${runner.modelVersion}`, provider: runner.provider, camera: camera.template,
         plc: plc.state, http: station.server?.address }, 'station running');
       return station;
@@ -306,6 +317,7 @@ export class Station {
     this.stopping = true;
     await this.calibrationChain.catch(() => undefined); // a re-load in progress finishes its swap first
     await this.models.close();
+    await this.vision?.close();
     await this.server?.close();
     await this.images.close();
     await this.store.close();
