@@ -141,7 +141,7 @@ describe('calibration on a running station', () => {
       registry: { root, statePath: join(work, 'registry-state.json'), goldenImages: 8, warmupFrames: 10, latencyBudgetMs: 2000, accuracyMargin: 1 },
       calibration: { dir: calDir, checkIntervalMs: 0 },
       retention: { enabled: false },
-      server: { enabled: true, host: '127.0.0.1', port: httpPort },
+      server: { enabled: true, host: '127.0.0.1', port: httpPort, tls: { mode: 'off' } },
     }), logger);
     base = `http://${station.httpAddress!.replace(/^https?:\/\//, '')}`;
     await createUiUser({ work, base, username: 'admin', password: 'admin-password-1', role: 'admin' });

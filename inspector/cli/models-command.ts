@@ -12,8 +12,10 @@
  *   inspector models rollback
  *   inspector models delete NAME VERSION
  *
- * Every subcommand but sign and verify takes --url (default http://127.0.0.1:8080 or INSPECTOR_URL)
- * and --token (or INSPECTOR_TOKEN: a bearer token from POST /api/tokens).
+ * Every subcommand but sign and verify takes --url (default https://127.0.0.1:8080 or INSPECTOR_URL),
+ * --token (or INSPECTOR_TOKEN: a bearer token from POST /api/tokens) and, for a station's own certificate,
+ * --fingerprint SHA256 or --ca FILE (station-client.ts). `push --stations FILE` / `rollback --stations FILE`:
+ * a fleet, station by station (fleet-rollout.ts).
  * A refused request prints the server's code and message and exits 1.
  */
 import { existsSync } from 'node:fs';
@@ -23,30 +25,10 @@ import { Command } from 'commander';
 import { MANIFEST_FILE, MODEL_FILE, parseManifest } from '../inference/model-package.js';
 import { SIGNATURE_FILE, TrustedKeys, readPrivateKey, signPackage, verifyPackage } from '../registry/signing.js';
 
-interface Conn { url: string; token?: string }
-
-function connection(cmd: Command): Conn {
-  const o = cmd.optsWithGlobals<{ url?: string; token?: string }>();
-  const token = o.token ?? process.env.INSPECTOR_TOKEN;
-  return { url: (o.url ?? process.env.INSPECTOR_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, ''), ...(token ? { token } : {}) };
-}
-
-/** One API call; a non-2xx answer becomes a coded error (main.ts prints `code: message`). */
-export async function api<T>(c: Conn, method: string, path: string, body?: FormData | object): Promise<T> {
-  const headers: Record<string, string> = {};
-  if (c.token) headers.authorization = `Bearer ${c.token}`;
-  let payload: FormData | string | undefined;
-  if (body instanceof FormData) payload = body;
-  else if (body !== undefined) { payload = JSON.stringify(body); headers['content-type'] = 'application/json'; }
-  const res = await fetch(`${c.url}${path}`, { method, headers, body: payload });
-  const text = await res.text();
-  const json = text ? JSON.parse(text) as unknown : null;
-  if (!res.ok) {
-    const e = (json ?? {}) as { code?: string; message?: string };
-    throw Object.assign(new Error(e.message ?? `${res.status} ${res.statusText}`), { code: e.code ?? `HTTP_${res.status}` });
-  }
-  return json as T;
-}
+// the station's HTTP(S) client (--url, --token, --ca, --fingerprint; clear words on failure) and the fleet rollout
+import { addConnectionOptions, api, connection } from './station-client.js';
+import { addFleetPushOptions, addFleetRollbackOptions, fleetPushAction, fleetRollbackAction, type FleetPushCliOptions } from './fleet-rollout.js';
+export { api };
 
 /**
  * The multipart form for a package folder: manifest.json first (the station checks every later
@@ -67,9 +49,8 @@ const path = (name: string, version: string): string => `/api/models/${encodeURI
 
 export function modelsCommand(): Command {
   const models = new Command('models')
-    .description('model registry: push, list, show, shadow, promote, roll back, delete (through the station\'s HTTP API)')
-    .option('--url <url>', 'station HTTP address (default INSPECTOR_URL or http://127.0.0.1:8080)')
-    .option('--token <token>', 'bearer token (default INSPECTOR_TOKEN)');
+    .description('model registry: push, list, show, shadow, promote, roll back, delete (through the station\'s HTTP API)');
+  addConnectionOptions(models);
 
   models.command('sign').argument('<dir>', 'package folder').requiredOption('--key <file>', 'ed25519 private key (PEM, from `inspector keys create`)')
     .description('check a package folder and sign it: writes DIR/signature.json (local; no station needed)')
@@ -83,8 +64,9 @@ export function modelsCommand(): Command {
       const signer = await verifyPackage(dir, { trusted: TrustedKeys.fromEntries(o.key), require: true });
       print({ verified: dir, ...signer });
     });
-  models.command('push').argument('<dir>', 'package folder').description('upload a package; the station verifies its signature and checks it before it lands')
-    .action(async (dir: string, _o, cmd: Command) => print(await api(connection(cmd), 'POST', '/api/models', await packageForm(dir))));
+  addFleetPushOptions(models.command('push').argument('<dir>', 'package folder').description('upload a package; the station verifies its signature and checks it before it lands'))
+    .action(async (dir: string, o: FleetPushCliOptions, cmd: Command) => (o.stations ? fleetPushAction(dir, o, packageForm) // a fleet: cli/fleet-rollout.ts
+      : print(await api(connection(cmd), 'POST', '/api/models', await packageForm(dir)))));
   models.command('list').description('registered packages, live / shadow / rollback stack')
     .action(async (_o, cmd: Command) => {
       const r = await api<{ models: Array<{ name: string; version: string; live: boolean; shadow: boolean; previous: number; kind: string | null; threshold: number | null }> }>(connection(cmd), 'GET', '/api/models');
@@ -111,8 +93,9 @@ export function modelsCommand(): Command {
     });
   models.command('promote').argument('<name>').argument('<version>').description('validation gate, then a live swap')
     .action(async (name: string, version: string, _o, cmd: Command) => print(await api(connection(cmd), 'POST', `${path(name, version)}/promote`, {})));
-  models.command('rollback').description('swap back to the previous live model')
-    .action(async (_o, cmd: Command) => print(await api(connection(cmd), 'POST', '/api/models/rollback', {})));
+  addFleetRollbackOptions(models.command('rollback').description('swap back to the previous live model (--stations FILE: every station of a fleet)'))
+    .action(async (o: { stations?: string }, cmd: Command) => (o.stations ? fleetRollbackAction(o)
+      : print(await api(connection(cmd), 'POST', '/api/models/rollback', {}))));
   models.command('delete').argument('<name>').argument('<version>').description('remove a package (not live, shadow or the rollback target)')
     .action(async (name: string, version: string, _o, cmd: Command) => print(await api(connection(cmd), 'DELETE', path(name, version))));
   return models;

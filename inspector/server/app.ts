@@ -101,6 +101,8 @@ export interface AppOptions {
   liveFrameBuffer?: SharedArrayBuffer;
   /** the station's calibration folder (config calibration.dir) */
   calibrationDir?: string;
+  /** serve HTTPS with this certificate and key (PEM; server/tls.ts); absent: plain HTTP */
+  https?: { cert: string; key: string };
 }
 
 /** The path of the first number that is not finite in a parsed request part ('' for the part itself), or null. */
@@ -160,6 +162,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logger: opts.logger ? undefined : false,
     disableRequestLogging: true,
     bodyLimit: 1 << 20,
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const } } : {}),
     // errors the router raises before any hook (a malformed %-escape in the path): coded like the rest
     frameworkErrors: (err, _req, reply) => {
       const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 400;

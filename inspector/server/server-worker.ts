@@ -19,6 +19,8 @@ export interface ServerWorkerData {
   app?: Pick<AppOptions, 'reviewDbPath' | 'resultsDbPath' | 'imagesDir' | 'doubtMargin' | 'stationClasses' | 'cookieSecure' | 'uiDir' | 'calibrationDir'>;
   /** the station's newest-frame buffer (LiveFeed.frameBuffer) */
   liveFrameBuffer?: SharedArrayBuffer;
+  /** HTTPS: the certificate (chain) and key as PEM (server/tls.ts); absent: plain HTTP (server.tls.mode 'off') */
+  tls?: { cert: string; key: string };
 }
 
 /** Besides RPC requests (rpc.ts): */
@@ -49,7 +51,8 @@ port.on('message', (msg: { type?: string; m?: LiveMessage }) => {
 openCvJobs.on('worker-death', (d: { worker: string; reason: string }) =>
   port.postMessage({ type: 'worker-death', worker: d.worker, reason: d.reason } satisfies FromServerWorker));
 
-const app = await buildApp({ ...data.app, view, live, liveFrameBuffer: data.liveFrameBuffer, logger: logger.child({ mod: 'server' }) });
+const app = await buildApp({ ...data.app, view, live, liveFrameBuffer: data.liveFrameBuffer, logger: logger.child({ mod: 'server' }),
+  ...(data.tls ? { https: data.tls } : {}) });
 try {
   const address = await app.listen({ host: data.host, port: data.port });
   port.postMessage({ type: 'listening', address } satisfies FromServerWorker);

@@ -110,8 +110,19 @@ export const StationConfig = Type.Object({
     host: Type.String({ default: '127.0.0.1' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     enabled: Type.Boolean({ default: true }),
-    /** the session cookie's Secure flag (browsers accept it on http://localhost too) */
+    /** the session cookie's Secure flag when tls.mode is 'off' (browsers accept it on http://localhost only); always Secure over HTTPS */
     secureCookies: Type.Boolean({ default: true }),
+    /**
+     * HTTPS (server/tls.ts). 'self-signed' (default): made at the first start, kept in `dir` (default
+     * <plc.certificateFolder>/https), its SHA-256 fingerprint logged for pinning; 'files': `cert` + `key`
+     * PEM files from the plant's CA; 'off': plain HTTP, only when said here (/health says so).
+     */
+    tls: Type.Object({
+      mode: Type.Union([Type.Literal('self-signed'), Type.Literal('files'), Type.Literal('off')], { default: 'self-signed' }),
+      cert: Type.Optional(Type.String({ minLength: 1 })),
+      key: Type.Optional(Type.String({ minLength: 1 })),
+      dir: Type.Optional(Type.String({ minLength: 1 })),
+    }, { default: {}, additionalProperties: false }),
   }, { default: {} }),
   /** camera calibration (calibration/): the versioned calibration folder and how the station uses it */
   calibration: Type.Object({

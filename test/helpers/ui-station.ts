@@ -24,7 +24,8 @@ export function uiStationConfig(o: { work: string; plcPort: number; triggerPort:
     model: { providers: ['cpu'], intraOpNumThreads: 1 },
     plc: { endpoint: `opc.tcp://127.0.0.1:${o.plcPort}`, certificateFolder: join(o.work, 'pki-station'), security: { mode: 'None' } },
     results: { dbPath: join(o.work, 'results.sqlite'), imagesDir: o.work, saveImages: 'rejects', pngCompressionLevel: 1 },
-    server: { enabled: true, host: '127.0.0.1', port: o.httpPort },
+    // plain HTTP in the browser tests, said explicitly (as PLC security None is): HTTPS is test/https.test.ts's
+    server: { enabled: true, host: '127.0.0.1', port: o.httpPort, tls: { mode: 'off' } },
   };
 }
 
