@@ -8,6 +8,7 @@ import { untilSignal } from './signals.js';
 import { reviewDbPathFor } from '../review/review-db.js';
 import { ensureDemoAccount } from '../review/demo-account.js';
 import { replayLine } from './replay-line.js';
+import { demoBroker } from '../mqtt/demo-broker.js';
 
 /**
  * `inspector demo`: the PLC simulator (own process) and a station, together, until Ctrl-C (or --for).
@@ -23,13 +24,16 @@ export function demoCommand(): Command {
     .option('--plc-port <n>', 'OPC UA port of the PLC simulator', (v) => parseInt(v, 10), 4840)
     .option('--gate-window-ms <ms>', 'PLC reject-gate window', (v) => parseInt(v, 10), 100)
     .option('--for <seconds>', 'stop after this many seconds (default: run until Ctrl-C)', (v) => parseFloat(v))
+    .option('--mqtt [url]', 'publish results as a Sparkplug B edge node (inspector/mqtt/README.md): to URL, else to a mosquitto started on a free loopback port')
     .action(async (o: { rate: number; port: number; plcPort: number; gateWindowMs: number; for?: number }) => {
       if (!(o.rate > 0)) throw new Error('--rate must be a positive number of parts per second');
       const triggerPort = await freePort('udp');
+      const broker = await demoBroker((o as { mqtt?: string | boolean }).mqtt, logger); // --mqtt
       const config = resolveConfig({
         camera: { template: 'replay-triggered', triggerPort },
         plc: { endpoint: `opc.tcp://127.0.0.1:${o.plcPort}`, security: { mode: 'None' } }, // the demo's own simulator on loopback
         server: { port: o.port },
+        ...(broker ? { mqtt: { enabled: true, url: broker.url } } : {}),
       });
       const line = replayLine(config.camera.folder);
       // the line waits for the station: parts fired before it runs would be parts it never saw
@@ -69,6 +73,7 @@ export function demoCommand(): Command {
       } finally {
         await station?.stop();
         await plcSim.stop();
+        await broker?.stop();
       }
     });
 }
