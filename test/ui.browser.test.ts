@@ -8,7 +8,10 @@
  * Flow: log in; the live page with its status pills and the Station vs PLC
  * table; open the review queue; open a reject; pick a class with a
  * number key and draw a box with the mouse; reload and see both kept; export
- * COCO and find the box in the file. Every console error, failed request and
+ * COCO and find the box in the file, download the export as one zip and open it;
+ * undo / redo on the label page (the server follows), the class tag on the box,
+ * Label in the navigation bar, the review queue's thumbnail grid and its time
+ * range. Every console error, failed request and
  * unexpected HTTP >= 400 fails the test. Screenshots of each page go to
  * artifacts/ui/.
  */
@@ -24,6 +27,9 @@ import { Station } from '../inspector/station/station.js';
 import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
 import { buildUi } from '../scripts/build-ui.js';
 import { createUiUser, uiLine, uiStationConfig, waitFor } from './helpers/ui-station.js';
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readZip } from './helpers/read-zip.js';
 import { calibrationRegistrationFlow, calibrationSetupFlow, type CalibrationFlowContext } from './helpers/ui-calibration-flow.js';
 
 const ART = 'artifacts/ui';
@@ -219,6 +225,49 @@ describe('QA UI in chromium against a running station', () => {
     noProblems();
   });
 
+  it('undoes and redoes edits (Ctrl+Z, Ctrl+Shift+Z, Ctrl+Y), the server following; the box carries its class tag', async () => {
+    const partUrl = `${base}/api/parts/${encodeURIComponent(labelled.runId)}/${labelled.seq}`;
+    type Reg = { id: string; kind: string; x: number; y: number; w: number; h: number };
+    const server = async () => ((await (await page.request.get(partUrl)).json()) as { label: { verdict: string; defectClass: string | null; regions: Reg[] } }).label;
+    const firstClass = await page.getByTestId('class-choices').locator('button').first().getAttribute('data-value');
+    // Label is in the navigation bar, active here; the class picker shows the label's class
+    expect(await page.getByTestId('nav-label').getAttribute('class')).toContain('active');
+    expect(await page.getByTestId('current-class').inputValue()).toBe(firstClass);
+    // the drawn box carries its class name, over the canvas, at the box's top-left corner
+    const tag = page.getByTestId('region-tag');
+    await expect.poll(() => tag.count()).toBe(1);
+    expect(await tag.innerText()).toBe(firstClass);
+    expect(await tag.isVisible()).toBe(true);
+    const canvas = (await page.getByTestId('viewer-canvas').boundingBox())!;
+    const scale = Math.min(canvas.width / 1280, canvas.height / 1024) * 0.98;
+    const tagBox = (await tag.boundingBox())!;
+    expect(Math.abs(tagBox.x - (canvas.x + (canvas.width - 1280 * scale) / 2 + drawn.x * scale))).toBeLessThan(4);
+    expect(Math.abs(tagBox.y + tagBox.height - (canvas.y + (canvas.height - 1024 * scale) / 2 + drawn.y * scale))).toBeLessThan(4);
+    const box0 = (await server()).regions[0]!;
+
+    await page.keyboard.press('Control+z'); // takes the box back
+    await expect.poll(async () => (await server()).regions.length, { timeout: 10_000 }).toBe(0);
+    expect(await page.getByTestId('region-list').locator('li').count()).toBe(0);
+    expect(await tag.count()).toBe(0);
+    expect((await server()).defectClass).toBe(firstClass); // the class was an earlier edit: it stays
+    await page.keyboard.press('Control+Shift+Z'); // and brings it again, the same region
+    await expect.poll(async () => (await server()).regions, { timeout: 10_000 }).toEqual([box0]);
+    await page.keyboard.press('Control+z');
+    await expect.poll(async () => (await server()).regions.length, { timeout: 10_000 }).toBe(0);
+    await page.keyboard.press('Control+y');
+    await expect.poll(async () => (await server()).regions, { timeout: 10_000 }).toEqual([box0]);
+    // a verdict is an edit too
+    await page.keyboard.press('u');
+    await expect.poll(async () => (await server()).verdict, { timeout: 10_000 }).toBe('unsure');
+    await page.keyboard.press('Control+z');
+    await expect.poll(async () => (await server()).verdict, { timeout: 10_000 }).toBe('true_defect');
+    await expect.poll(() => page.getByTestId('save-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('saved');
+    expect(await page.getByTestId('redo').isEnabled()).toBe(true);
+    expect(await tag.innerText()).toBe(firstClass);
+    await shot('label-undo');
+    noProblems();
+  });
+
   it('keeps the label and the box across a reload', async () => {
     await page.reload();
     await page.getByTestId('class-choices').waitFor();
@@ -285,6 +334,31 @@ describe('QA UI in chromium against a running station', () => {
     const hit = coco.annotations.find((a) => Math.abs(a.bbox[0]! - drawn.x) < 3 && Math.abs(a.bbox[1]! - drawn.y) < 3
       && Math.abs(a.bbox[2]! - drawn.w) < 3 && Math.abs(a.bbox[3]! - drawn.h) < 3);
     expect(hit, `box ${JSON.stringify(drawn)} in ${JSON.stringify(coco.annotations.map((a) => a.bbox))}`).toBeDefined();
+
+    // the whole export as one archive: a real browser download, opened and checked
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-download').click()]);
+    const jobId = (await page.getByTestId('export-job').locator('b').innerText()).trim();
+    expect(download.suggestedFilename()).toBe(`${jobId}-coco.zip`);
+    const zipPath = join(work, download.suggestedFilename());
+    await download.saveAs(zipPath);
+    const entries = readZip(readFileSync(zipPath));
+    const top = `${jobId}-coco/`;
+    expect([...entries.keys()].every((k) => k.startsWith(top))).toBe(true);
+    const manifest = JSON.parse(entries.get(`${top}manifest.json`)!.toString()) as {
+      format: string; items: Array<{ runId: string; seq: number }>; files: Array<{ path: string; bytes: number; sha256: string }> };
+    expect(manifest.format).toBe('coco');
+    expect(manifest.items.some((i) => i.runId === labelled.runId && i.seq === labelled.seq)).toBe(true);
+    const pngs = [...entries.keys()].filter((k) => k.endsWith('.png'));
+    expect(pngs.length).toBe(manifest.items.length);
+    for (const f of manifest.files) { // every listed file, whole
+      const b = entries.get(top + f.path);
+      expect(b?.length, f.path).toBe(f.bytes);
+      expect(createHash('sha256').update(b!).digest('hex'), f.path).toBe(f.sha256);
+    }
+    expect(entries.get(`${top}annotations.json`)!.equals(Buffer.from(await res.body()))).toBe(true);
+    const png = entries.get(pngs[0]!)!;
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1280, 1024]); // the station's frame, not re-encoded
     await page.keyboard.press('Escape');
     noProblems();
   });
@@ -304,6 +378,67 @@ describe('QA UI in chromium against a running station', () => {
     for (const seq of seqs) expect((await get(seq)).reviewed, `part ${seq}`).toBe(true);
     const cursorSeq = Number(await page.locator('[data-testid=queue-row].cursor').getAttribute('data-seq'));
     expect((await get(cursorSeq)).label?.verdict).toBe('false_reject');
+    noProblems();
+  });
+
+  it('shows the queue as a thumbnail grid, usable by keyboard, with a time range filter; Label in the navigation opens the next part', async () => {
+    await page.keyboard.press('v');
+    const grid = page.getByTestId('queue-grid');
+    await grid.waitFor();
+    expect(page.url()).toContain('view=grid');
+    const tiles = grid.getByTestId('grid-item');
+    await expect.poll(() => tiles.count()).toBeGreaterThan(3);
+    // the thumbnails are the parts' saved images, through the part image route
+    const img = tiles.first().locator('img');
+    expect(await img.getAttribute('src')).toMatch(/^\/api\/parts\/[^/]+\/\d+\/image$/);
+    await expect.poll(() => img.evaluate((i) => { const im = i as unknown as { complete: boolean; naturalWidth: number }; return im.complete ? im.naturalWidth : 0; }), { timeout: 15_000 }).toBe(1280);
+    const cursorSeq = () => grid.locator('.tile.cursor').getAttribute('data-seq');
+    await tiles.first().click();
+    await page.keyboard.press('ArrowRight');
+    expect(await cursorSeq()).toBe(await tiles.nth(1).getAttribute('data-seq'));
+    const cols = await grid.evaluate((g) => (globalThis as unknown as { getComputedStyle(e: unknown): { gridTemplateColumns: string } }).getComputedStyle(g).gridTemplateColumns.split(' ').length);
+    expect(cols).toBeGreaterThan(1);
+    if (await tiles.count() > 1 + cols) {
+      await page.keyboard.press('ArrowDown'); // one row down
+      expect(await cursorSeq()).toBe(await tiles.nth(1 + cols).getAttribute('data-seq'));
+    }
+    await page.waitForTimeout(500); // let the thumbnails draw
+    await shot('review-grid');
+    const opened = await cursorSeq();
+    await page.keyboard.press('Enter');
+    await page.getByTestId('class-choices').waitFor();
+    expect(page.url()).toMatch(new RegExp(`#/label/[^/]+/${opened}\\?.*view=grid`));
+    await page.keyboard.press('q'); // back to the same queue, still a grid
+    await grid.waitFor();
+
+    // time range: the last 15 minutes holds the parts of this run; a range in the future holds none
+    const range = page.getByLabel('time range');
+    await range.selectOption('15m');
+    await expect.poll(() => tiles.count()).toBeGreaterThan(0);
+    expect(page.url()).toContain('range=15m');
+    await range.selectOption('custom');
+    const local = (ms: number) => page.evaluate((t) => { const d = new Date(t); return new Date(t - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16); }, ms);
+    await page.getByLabel('from', { exact: true }).fill(await local(Date.now() + 86_400_000));
+    await expect.poll(() => tiles.count()).toBe(0);
+    await page.getByText('Nothing in this queue').waitFor();
+    // an inverted range is refused in the page, before it reaches the server
+    await page.getByLabel('to', { exact: true }).fill(await local(Date.now() - 86_400_000));
+    await expect.poll(() => page.getByTestId('review-message').innerText()).toMatch(/from.*must be before.*to/);
+    await page.getByLabel('from', { exact: true }).fill(await local(Date.now() - 2 * 86_400_000));
+    await page.getByLabel('to', { exact: true }).fill(await local(Date.now() + 86_400_000));
+    await expect.poll(() => tiles.count()).toBeGreaterThan(0);
+    await shot('review-grid-range');
+    await range.selectOption('all');
+    await page.keyboard.press('v'); // back to the table
+    await page.getByTestId('queue-row').first().waitFor();
+
+    // Label in the navigation bar: the next part of the queue that this reviewer has not reviewed
+    await page.getByTestId('nav-label').click();
+    await page.getByTestId('class-choices').waitFor();
+    const m = /#\/label\/([^/]+)\/(\d+)/.exec(page.url())!;
+    const next = await (await page.request.get(`${base}/api/parts/${m[1]}/${m[2]}`)).json() as { reviewed: boolean };
+    expect(next.reviewed).toBe(false);
+    expect(await page.getByTestId('nav-label').getAttribute('class')).toContain('active');
     noProblems();
   });
 

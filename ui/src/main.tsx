@@ -15,7 +15,7 @@ import { SaveIndicator } from './components/SaveIndicator.js';
 import { LoginPage } from './pages/Login.js';
 import { LivePage } from './pages/Live.js';
 import { ReviewPage } from './pages/Review.js';
-import { LabelPage } from './pages/Label.js';
+import { LabelNext, LabelPage } from './pages/Label.js';
 import { StatsPage } from './pages/Stats.js';
 import { ModelsPage } from './pages/Models.js';
 import { CalibrationPage } from './pages/Calibration.js';
@@ -23,6 +23,7 @@ import { CalibrationPage } from './pages/Calibration.js';
 const PAGES: Array<{ id: string; title: string; key: string }> = [
   { id: 'live', title: 'Live', key: 'shift+L' },
   { id: 'review', title: 'Review', key: 'shift+R' },
+  { id: 'label', title: 'Label', key: 'shift+A' },
   { id: 'stats', title: 'Stats', key: 'shift+S' },
   { id: 'models', title: 'Models', key: 'shift+M' },
   { id: 'calibration', title: 'Calibration', key: 'shift+C' },
@@ -52,7 +53,7 @@ function App() {
   if (user === undefined) return <div class="loading">Loading…</div>;
   if (user === null) return <LoginPage onLogin={setUser} />;
 
-  const page = route.page === 'label' ? 'review' : route.page;
+  const page = route.page;
   const logout = (): void => { void api.logout().finally(() => setUser(null)); };
   return (
     <div class="app">
@@ -72,7 +73,8 @@ function App() {
       <main class="content">
         {route.page === 'live' || route.page === '' ? <LivePage /> : null}
         {route.page === 'review' ? <ReviewPage route={route} classes={classes} user={user} /> : null}
-        {route.page === 'label' ? <LabelPage route={route} classes={classes} user={user} /> : null}
+        {route.page === 'label' && route.params.length >= 2 ? <LabelPage route={route} classes={classes} user={user} /> : null}
+        {route.page === 'label' && route.params.length < 2 ? <LabelNext route={route} /> : null}
         {route.page === 'stats' ? <StatsPage /> : null}
         {route.page === 'models' ? <ModelsPage user={user} /> : null}
         {route.page === 'calibration' ? <CalibrationPage user={user} /> : null}

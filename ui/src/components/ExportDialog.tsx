@@ -1,11 +1,24 @@
 /**
  * Export the labelled parts of the current queue filter as a training set
  * (COCO, YOLO or Anomalib/MVTec folders): starts `POST /api/exports`, follows its
- * progress, and links the result's files. qa and ml may export.
+ * progress, and links the result's files and the whole export as one zip
+ * (`GET /api/exports/:id/archive`, streamed by the station). qa and ml may export.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, EXPORT_MAIN_FILE, exportFileUrl, type ExportFilter, type ExportJob } from '../api.js';
 import { useKeys } from './keys.js';
+
+/** the whole finished export as one zip (manifest.json inside) */
+export const exportArchiveUrl = (id: string): string => `/api/exports/${encodeURIComponent(id)}/archive`;
+/** a download without leaving the page (the link's `download` attribute keeps the server's file name) */
+function download(id: string): void {
+  const a = document.createElement('a');
+  a.href = exportArchiveUrl(id);
+  a.download = '';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+}
 
 const FORMATS: Array<[ExportJob['format'], string]> = [['coco', 'COCO (boxes + polygons)'], ['yolo', 'YOLO'], ['mvtec', 'Anomalib folder / MVTec']];
 
@@ -29,6 +42,7 @@ export function ExportDialog({ filter, describe, onClose }: { filter: ExportFilt
   };
   useKeys('Export', [
     { keys: ['Enter'], help: 'start the export', run: () => void start(), when: () => !job || job.status !== 'running' },
+    { keys: ['d'], help: 'download the finished export as one .zip', run: () => { if (job) download(job.id); }, when: () => job?.status === 'done' },
     { keys: ['Escape'], help: 'close', run: onClose },
   ], { modal: true });
   return (
@@ -47,7 +61,7 @@ export function ExportDialog({ filter, describe, onClose }: { filter: ExportFilt
           <div class="export-job" data-testid="export-job" data-status={job.status}>
             <b>{job.id}</b> · {job.status} · {job.progress.phase} {job.progress.done}/{job.progress.total}
             {job.counts ? <div>{job.counts.images} images · {job.counts.annotations} annotations · {job.counts.good} good · excluded unsure {job.counts.excludedUnsure}</div> : null}
-            {job.status === 'done' ? <div><a href={exportFileUrl(job.id, EXPORT_MAIN_FILE[job.format])} target="_blank" rel="noreferrer" data-testid="export-file">{EXPORT_MAIN_FILE[job.format]}</a> · <a href={exportFileUrl(job.id, 'manifest.json')} target="_blank" rel="noreferrer">manifest.json</a> · on the station: <code>{job.path}</code></div> : null}
+            {job.status === 'done' ? <div><a href={exportArchiveUrl(job.id)} download class="button" data-testid="export-download">download .zip <kbd>d</kbd></a> · <a href={exportFileUrl(job.id, EXPORT_MAIN_FILE[job.format])} target="_blank" rel="noreferrer" data-testid="export-file">{EXPORT_MAIN_FILE[job.format]}</a> · <a href={exportFileUrl(job.id, 'manifest.json')} target="_blank" rel="noreferrer">manifest.json</a> · on the station: <code>{job.path}</code></div> : null}
             {job.error ? <div class="error">{job.error.code}: {job.error.message}</div> : null}
           </div>
         ) : null}
@@ -57,7 +71,7 @@ export function ExportDialog({ filter, describe, onClose }: { filter: ExportFilt
             {recent.slice(0, 6).map((j) => (
               <tr key={j.id}><td>{j.createdAt.replace('T', ' ').slice(0, 19)}</td><td>{j.format}</td><td>{j.actor}</td><td>{j.status}</td>
                 <td>{j.counts ? `${j.counts.images} img / ${j.counts.annotations} ann` : ''}</td>
-                <td>{j.status === 'done' ? <a href={exportFileUrl(j.id, EXPORT_MAIN_FILE[j.format])} target="_blank" rel="noreferrer">{EXPORT_MAIN_FILE[j.format]}</a> : ''}</td></tr>
+                <td>{j.status === 'done' ? <><a href={exportArchiveUrl(j.id)} download>.zip</a> · <a href={exportFileUrl(j.id, EXPORT_MAIN_FILE[j.format])} target="_blank" rel="noreferrer">{EXPORT_MAIN_FILE[j.format]}</a></> : ''}</td></tr>
             ))}
           </tbody></table>
         </> : null}

@@ -5,6 +5,9 @@
  *  - tools: select (click, drag to move, drag a handle to resize / move a vertex),
  *    box (drag), polygon (click points, Enter or a click on the first point closes, Esc cancels)
  *  - Del / Backspace deletes the selected region
+ *  - each region carries a tag with its class name (`classTag`: the label's class), as
+ *    DOM elements over the canvas so the text stays sharp at any zoom and can be read
+ *    by assistive tech and tests
  * Edits are reported once, when the gesture ends (`onChange`), so each saved
  * revision is one whole action.
  */
@@ -27,6 +30,8 @@ export interface ImageViewerProps {
   onChange: (regions: Region[]) => void;
   onToolDone: () => void;
   colour: string;
+  /** the class name shown on every region (null: no tags) */
+  classTag?: string | null;
 }
 
 interface View { scale: number; ox: number; oy: number }
@@ -75,6 +80,7 @@ export function ImageViewer(props: ImageViewerProps) {
   const p = useRef(props);
   p.current = props;
   const frame = useRef(0);
+  const tags = useRef<HTMLDivElement>(null);
 
   const imgSize = (): [number, number] => {
     const im = p.current.image;
@@ -184,7 +190,31 @@ export function ImageViewer(props: ImageViewerProps) {
       ctx.fillStyle = '#ffffff';
       for (const [x, y] of pts) ctx.fillRect(x - 3 * px, y - 3 * px, 6 * px, 6 * px);
     }
+    placeTags(regions, v);
     c.style.cursor = space.current || d?.kind === 'pan' ? 'grabbing' : p.current.tool === 'select' ? 'default' : 'crosshair';
+  };
+
+  /** One tag per region at its top-left corner (in screen pixels), text = the class. */
+  const placeTags = (regions: Region[], v: View): void => {
+    const layer = tags.current;
+    if (!layer) return;
+    const text = p.current.classTag;
+    const want = text ? regions.length : 0;
+    while (layer.children.length > want) layer.lastChild!.remove();
+    while (layer.children.length < want) {
+      const el = document.createElement('span');
+      el.className = 'region-tag';
+      el.dataset.testid = 'region-tag';
+      layer.appendChild(el);
+    }
+    regions.slice(0, want).forEach((r, i) => {
+      const el = layer.children[i] as HTMLSpanElement;
+      const [x, y] = r.kind === 'box' ? [r.x, r.y] : r.points.reduce(([mx, my], [px, py]) => [Math.min(mx, px), Math.min(my, py)], [Infinity, Infinity]);
+      if (el.textContent !== text) el.textContent = text!;
+      el.dataset.region = r.id;
+      el.style.transform = `translate(${Math.round(v.ox + x * v.scale)}px, ${Math.round(v.oy + y * v.scale)}px) translateY(-100%)`;
+      el.style.background = r.id === p.current.selectedId ? '#ffffff' : p.current.colour;
+    });
   };
 
   const closePolygon = (): void => {
@@ -340,6 +370,7 @@ export function ImageViewer(props: ImageViewerProps) {
   return (
     <div class="viewer" ref={wrap}>
       <canvas ref={canvas} data-testid="viewer-canvas" onContextMenu={(e) => e.preventDefault()} />
+      <div class="region-tags" ref={tags} aria-label="region classes" />
     </div>
   );
 }

@@ -3,11 +3,16 @@
  * verdict (true defect / false reject / unsure), the defect class and the
  * defect regions. Every change is saved at once through the label saver
  * (localStorage first, then PUT with the revision), so a reload, a crash or a
- * dropped network loses nothing. Everything has a key; `?` lists them.
+ * dropped network loses nothing. Every edit can be undone (Ctrl+Z) and redone
+ * (Ctrl+Shift+Z, Ctrl+Y): the undone state is saved like any edit, so the server
+ * follows. Regions are drawn with the label's class name; a new region on a label
+ * without a class gets the current class (the picker: the label's class, else the
+ * last one picked, else the model's, else the first). Everything has a key; `?` lists them.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, LABEL_NAMES, type LabelVerdict, type Part, type Region, type User } from '../api.js';
 import { labelSaver } from '../label-saver.js';
+import { LabelHistory } from '../label-history.js';
 import { navigate, type Route } from '../router.js';
 import { useKeys } from '../components/keys.js';
 import { ImageViewer, type Tool } from '../components/ImageViewer.js';
@@ -43,6 +48,9 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
   const [heat, setHeat] = useState(true);
   const [note, setNote] = useState<string | null>(null);
   const [revision, setRevision] = useState(0);
+  const history = useRef(new LabelHistory());
+  const [, setHistoryTick] = useState(0); // re-render the undo / redo buttons
+  const [picked, setPicked] = useState<string | null>(null); // the class picked for new regions while the label has none
   const markedReviewed = useRef(false); // labelling a part counts as reviewing it (once per visit)
   const imgs = usePartImages(part);
   const plane = usePlane(); // mm figures for the regions when the station has a plane calibration
@@ -50,6 +58,7 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
   useEffect(() => {
     let live = true;
     setPart(null); setError(null); setDraft(EMPTY); setSelectedId(null); setTool('select'); setNote(null);
+    history.current.clear(); setHistoryTick((t) => t + 1);
     markedReviewed.current = false;
     Promise.all([api.part(runId, seq), api.threshold()]).then(([p, threshold]) => {
       if (!live) return;
@@ -77,10 +86,18 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
     }
   }), [runId, seq]);
 
-  /** Apply an edit and save it. A class or a region implies a defect unless a verdict was chosen. */
+  /** Apply an edit, record it for undo and save it. A class or a region implies a defect unless a verdict was chosen. */
   const update = (patch: Partial<Draft>): void => {
-    const next: Draft = { ...draftRef.current, ...patch };
+    const before = draftRef.current;
+    const next: Draft = { ...before, ...patch };
     if (!next.verdict && (next.defectClass || next.regions.length)) next.verdict = 'true_defect';
+    history.current.record(before, next);
+    setHistoryTick((t) => t + 1);
+    apply(next);
+  };
+
+  /** Show a label state and save it (an edit, an undo or a redo). */
+  const apply = (next: Draft): void => {
     setDraft(next);
     if (!next.verdict) return;
     labelSaver.save(runId, seq, {
@@ -108,6 +125,35 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
     navigate(`/label/${encodeURIComponent(target[0])}/${target[1]}${back ? `?${back}` : ''}`);
   };
 
+  const undo = (): void => {
+    const r = history.current.undo(draftRef.current);
+    if (!r) { setNote('nothing to undo'); return; }
+    setHistoryTick((t) => t + 1);
+    if (selectedId && !r.state.regions.some((x) => x.id === selectedId)) setSelectedId(null);
+    apply(r.state);
+    setNote(r.keptVerdict ? 'undone; the verdict stays (a saved label can be changed, not removed)' : 'undone');
+  };
+  const redo = (): void => {
+    const next = history.current.redo(draftRef.current);
+    if (!next) { setNote('nothing to redo'); return; }
+    setHistoryTick((t) => t + 1);
+    apply(next);
+    setNote('redone');
+  };
+
+  /** The class a new region gets while the label has none; also what the picker shows. */
+  const modelClass = part?.model.defectClass && classes.includes(part.model.defectClass) ? part.model.defectClass : null;
+  const currentClass = draft.defectClass ?? picked ?? modelClass ?? classes[0] ?? null;
+  const onRegions = (regions: Region[]): void => {
+    const added = regions.length > draftRef.current.regions.length;
+    update(added && !draftRef.current.defectClass && currentClass ? { regions, defectClass: currentClass } : { regions });
+  };
+  const pickClass = (c: string): void => {
+    setPicked(c);
+    // a label that already says what it is changes class; an empty one just remembers it for its first region
+    if (draftRef.current.defectClass || draftRef.current.regions.length) update({ defectClass: c });
+  };
+
   const accept = (): void => { if (part) update({ verdict: part.verdict === 'reject' ? 'true_defect' : 'false_reject' }); };
   const setClass = (i: number): void => { const c = classes[i]; if (c) update({ defectClass: draftRef.current.defectClass === c ? null : c }); };
 
@@ -125,10 +171,12 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
     { keys: ['h'], help: 'heatmap on / off', run: () => setHeat((h) => !h) },
     { keys: ['r'], help: 'mark reviewed', run: () => void api.markReviewed([{ runId, seq }], true).then(() => setNote('marked reviewed'), (e: ApiError) => setNote(e.message)) },
     { keys: ['q'], help: 'back to the queue', run: () => navigate(`/review${back ? `?${back}` : ''}`) },
+    { keys: ['ctrl+z'], help: 'undo the last edit (saved at once)', run: undo },
+    { keys: ['ctrl+shift+Z', 'ctrl+y'], help: 'redo', run: redo },
   ]);
 
   if (error) return <div class="label-page"><p class="error">Could not load part {runId}/{seq}: {error}</p><a href={`#/review?${back}`}>back to the queue</a></div>;
-  const colour = PALETTE[Math.max(0, classes.indexOf(draft.defectClass ?? '')) % PALETTE.length]!;
+  const colour = PALETTE[Math.max(0, classes.indexOf(draft.defectClass ?? currentClass ?? '')) % PALETTE.length]!;
   return (
     <div class="label-page">
       <div class="viewer-col">
@@ -139,13 +187,22 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
               <button key={t} class={tool === t ? 'on' : ''} onClick={() => setTool(t)} title={t === 'select' ? 'v' : t[0]}>{t} <kbd>{t === 'select' ? 'v' : t[0]}</kbd></button>
             ))}
             <button class={heat ? 'on' : ''} onClick={() => setHeat(!heat)} data-testid="heatmap-toggle">heatmap <kbd>h</kbd></button>
+            <button onClick={undo} disabled={!history.current.canUndo} title="undo (Ctrl+Z)" data-testid="undo">↶ undo</button>
+            <button onClick={redo} disabled={!history.current.canRedo} title="redo (Ctrl+Shift+Z, Ctrl+Y)" data-testid="redo">↷ redo</button>
           </span>
+          <label class="class-picker" title="the class of this label's regions; a new region on a label without a class gets it">
+            class <select data-testid="current-class" value={currentClass ?? ''} disabled={!classes.length}
+              onChange={(e) => pickClass(e.currentTarget.value)}>
+              {classes.map((c, i) => <option key={c} value={c}>{i < 9 ? `${i + 1} ` : ''}{c}</option>)}
+            </select>
+            <span class="swatch" style={{ background: PALETTE[Math.max(0, classes.indexOf(currentClass ?? '')) % PALETTE.length] }} />
+          </label>
           <span class="muted">wheel zoom · Space+drag pan · <kbd>0</kbd> fit · <kbd>Del</kbd> delete</span>
         </div>
         {imgs?.error ? <p class="error">{imgs.error}</p> : null}
         <ImageViewer image={imgs?.image ?? null} overlay={imgs?.overlay ?? null} showHeatmap={heat} peaks={imgs?.peaks ?? []}
-          regions={draft.regions} selectedId={selectedId} tool={tool} colour={colour}
-          onSelect={setSelectedId} onChange={(regions) => update({ regions })} onToolDone={() => setTool('select')} />
+          regions={draft.regions} selectedId={selectedId} tool={tool} colour={colour} classTag={draft.defectClass ?? (draft.regions.length ? 'no class' : null)}
+          onSelect={setSelectedId} onChange={onRegions} onToolDone={() => setTool('select')} />
       </div>
       <aside class="label-side">
         {part ? <>
@@ -192,4 +249,25 @@ export function LabelPage({ route, classes }: { route: Route; classes: string[];
       </aside>
     </div>
   );
+}
+
+/**
+ * `#/label` with no part (the Label entry of the navigation bar): opens the first
+ * part of the review queue (its filter from the URL; by default rejects and
+ * near-threshold passes not yet reviewed by me).
+ */
+export function LabelNext({ route }: { route: Route }) {
+  const [message, setMessage] = useState('Finding the next part to label…');
+  const q = route.query.toString();
+  useEffect(() => {
+    let live = true;
+    api.parts({ ...apiFilter(filterFromQuery(route.query)), limit: 1 }).then((page) => {
+      if (!live) return;
+      const p = page.items[0];
+      if (p) navigate(`/label/${encodeURIComponent(p.runId)}/${p.seq}${q ? `?${q}` : ''}`, true);
+      else setMessage('Nothing to label: the review queue (not reviewed by me) is empty.');
+    }, (e: ApiError) => { if (live) setMessage(`Could not load the queue: ${e.code}: ${e.message}`); });
+    return () => { live = false; };
+  }, [q]);
+  return <div class="label-page"><p data-testid="label-next">{message} <a href={`#/review${q ? `?${q}` : ''}`}>review queue</a></p></div>;
 }

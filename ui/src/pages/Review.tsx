@@ -2,10 +2,14 @@
  * Review queue: rejects and passes near the threshold, filtered by time, verdict,
  * class, model version and reviewed state (per reviewer). Keyboard: j/k move,
  * x selects, r marks reviewed, f labels the selection as false rejects, Enter opens.
- * The filter lives in the URL, so the label page can come back to the same queue.
+ * Two views (`v` toggles): the table, or a grid of thumbnails (the parts' saved
+ * images through GET /api/parts/:runId/:seq/image, loaded lazily as they scroll in;
+ * arrows move in the grid, ↑/↓ by a row). The time range is a quick range (last
+ * 15 min … 7 d) or from … to; the server applies it on captured_at_ms.
+ * The filter and the view live in the URL, so the label page can come back to the same queue.
  */
-import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, ApiError, LABEL_NAMES, type Part, type PartFilter, type User } from '../api.js';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { api, ApiError, imageUrl, LABEL_NAMES, type Part, type PartFilter, type User } from '../api.js';
 import { navigate, labelHref, type Route } from '../router.js';
 import { useKeys } from '../components/keys.js';
 import { ScoreBar, VerdictBadge } from '../components/StatusPill.js';
@@ -21,20 +25,21 @@ const KINDS: Record<string, { label: string; f: Partial<PartFilter> }> = {
   reject: { label: 'rejects', f: { verdict: 'reject' } },
   doubtful: { label: 'near-threshold passes', f: { doubtful: 'true' } },
 };
-const RANGES: Record<string, number | null> = { '1h': 3600e3, '8h': 8 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3, all: null };
+const RANGES: Record<string, number | null> = { '15m': 15 * 60e3, '1h': 3600e3, '8h': 8 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3, all: null };
 
 /** `range`: a preset ('8h', …, 'all') or 'custom' with `from`/`to` (epoch ms, '' = open). */
-export interface QueueFilter { kind: string; range: string; from: string; to: string; cls: string; model: string; reviewed: string }
+export interface QueueFilter { kind: string; range: string; from: string; to: string; cls: string; model: string; reviewed: string; view: 'table' | 'grid' }
 
 export function filterFromQuery(q: URLSearchParams): QueueFilter {
   return {
     kind: q.get('kind') ?? 'queue', range: q.get('range') ?? 'all', from: q.get('from') ?? '', to: q.get('to') ?? '', cls: q.get('class') ?? '',
-    model: q.get('model') ?? '', reviewed: q.get('reviewed') ?? 'false',
+    model: q.get('model') ?? '', reviewed: q.get('reviewed') ?? 'false', view: q.get('view') === 'grid' ? 'grid' : 'table',
   };
 }
 export function filterQuery(f: QueueFilter): string {
   const custom: Record<string, string> = f.range === 'custom' ? { from: f.from, to: f.to } : {};
-  return new URLSearchParams({ kind: f.kind, range: f.range, ...custom, class: f.cls, model: f.model, reviewed: f.reviewed }).toString();
+  const view: Record<string, string> = f.view === 'grid' ? { view: 'grid' } : {};
+  return new URLSearchParams({ kind: f.kind, range: f.range, ...custom, class: f.cls, model: f.model, reviewed: f.reviewed, ...view }).toString();
 }
 export function apiFilter(f: QueueFilter, cursor: string | null = null): PartFilter {
   const span = RANGES[f.range] ?? null;
@@ -83,7 +88,15 @@ export function ReviewPage({ route, classes, user }: { route: Route; classes: st
   const [exporting, setExporting] = useState(false);
   const canExport = ['qa', 'ml', 'admin'].includes(user.role);
 
+  const badRange = filter.range === 'custom' && filter.from !== '' && filter.to !== '' && Number(filter.from) >= Number(filter.to);
+  const grid = filter.view === 'grid';
+  const gridRef = useRef<HTMLDivElement>(null);
+  /** thumbnails per grid row, as the browser laid them out (↑/↓ move by a row) */
+  const columns = (): number => (grid && gridRef.current ? Math.max(1, getComputedStyle(gridRef.current).gridTemplateColumns.split(' ').length) : 1);
+  const move = (by: number): void => setCursor((c) => Math.max(0, Math.min(items.length - 1, c + by)));
+
   const load = async (append: boolean): Promise<void> => {
+    if (badRange) { setItems([]); setNext(null); setMessage('The time range is empty: “from” must be before “to”.'); return; }
     setLoading(true);
     try {
       const page = await api.parts(apiFilter(filter, append ? next : null));
@@ -140,8 +153,11 @@ export function ReviewPage({ route, classes, user }: { route: Route; classes: st
   const open = (p: Part | null): void => { if (p) location.hash = labelHref(p.runId, p.seq, fq); };
 
   useKeys('Review queue', [
-    { keys: ['j', 'ArrowDown'], help: 'next part', run: () => setCursor((c) => Math.min(items.length - 1, c + 1)) },
-    { keys: ['k', 'ArrowUp'], help: 'previous part', run: () => setCursor((c) => Math.max(0, c - 1)) },
+    { keys: ['j', 'ArrowDown'], help: 'next part (grid: ↓ one row down)', run: (e) => move(e.key === 'ArrowDown' ? columns() : 1) },
+    { keys: ['k', 'ArrowUp'], help: 'previous part (grid: ↑ one row up)', run: (e) => move(e.key === 'ArrowUp' ? -columns() : -1) },
+    { keys: ['ArrowRight'], help: 'grid: next part', run: () => move(1), when: () => grid },
+    { keys: ['ArrowLeft'], help: 'grid: previous part', run: () => move(-1), when: () => grid },
+    { keys: ['v'], help: 'table / thumbnail grid', run: () => setFilter({ view: grid ? 'table' : 'grid' }) },
     { keys: ['x', ' '], help: 'select / unselect the part', run: () => { toggle(current); setCursor((c) => Math.min(items.length - 1, c + 1)); } },
     { keys: ['*'], help: 'select all shown / none', run: () => setSelected(selected.size ? new Set() : new Set(items.map(key))) },
     { keys: ['r'], help: 'mark selected (or current) reviewed', run: () => markReviewed(true) },
@@ -153,7 +169,7 @@ export function ReviewPage({ route, classes, user }: { route: Route; classes: st
     { keys: ['e'], help: 'export the labelled parts of this filter (COCO, YOLO, MVTec)', run: () => setExporting(true), when: () => canExport && !exporting },
   ]);
 
-  useEffect(() => { document.querySelector('.queue tr.cursor')?.scrollIntoView({ block: 'nearest' }); }, [cursor]);
+  useEffect(() => { document.querySelector('.queue tr.cursor, .thumb-grid .cursor')?.scrollIntoView({ block: 'nearest' }); }, [cursor, grid]);
   const imgs = usePartImages(current);
   const reviewedCount = useMemo(() => items.filter((p) => p.reviewed).length, [items]);
 
@@ -187,12 +203,28 @@ export function ReviewPage({ route, classes, user }: { route: Route; classes: st
           <option value="">reviewed or not</option>
         </select>
         <span class="muted">{items.length}{next ? '+' : ''} parts · {reviewedCount} reviewed · {selected.size} selected{loading ? ' · loading…' : ''}</span>
+        <span class="view-toggle" role="group" aria-label="view">
+          <button class={grid ? '' : 'on'} onClick={() => setFilter({ view: 'table' })} data-testid="view-table">table</button>
+          <button class={grid ? 'on' : ''} onClick={() => setFilter({ view: 'grid' })} data-testid="view-grid">grid <kbd>v</kbd></button>
+        </span>
         {canExport ? <button onClick={() => setExporting(true)} data-testid="export-open">export <kbd>e</kbd></button> : null}
         {message ? <span class="flash" data-testid="review-message">{message}</span> : null}
       </div>
       <div class="review-body">
         <div class="queue-wrap">
-          <table class="queue" data-testid="queue">
+          {grid ? <div class="thumb-grid" ref={gridRef} data-testid="queue-grid">
+            {items.map((p, i) => (
+              <figure key={key(p)} class={`tile ${i === cursor ? 'cursor' : ''} ${selected.has(key(p)) ? 'selected' : ''} ${p.verdict}`}
+                onClick={() => setCursor(i)} onDblClick={() => open(p)} data-testid="grid-item" data-seq={p.seq} data-verdict={p.verdict}>
+                {p.hasImage ? <img src={imageUrl(p)} loading="lazy" decoding="async" alt={`part ${p.seq}`} /> : <div class="no-image">no image saved</div>}
+                <figcaption>
+                  <span>#{p.seq} <VerdictBadge verdict={p.verdict} /></span>
+                  <span class="muted">{new Date(p.capturedAtMs).toLocaleTimeString()}</span>
+                  <span>{p.label ? `${LABEL_NAMES[p.label.verdict]}${p.label.defectClass ? ` · ${p.label.defectClass}` : ''}` : p.model.defectClass ? <span class="muted">model: {p.model.defectClass}</span> : ''}{p.reviewed ? ' ✓' : ''}</span>
+                </figcaption>
+              </figure>
+            ))}
+          </div> : <table class="queue" data-testid="queue">
             <thead><tr><th></th><th>time</th><th>part</th><th>verdict</th><th>score / threshold</th><th>code</th><th>label</th><th>model</th><th>reviewed</th></tr></thead>
             <tbody>
               {items.map((p, i) => (
@@ -210,7 +242,7 @@ export function ReviewPage({ route, classes, user }: { route: Route; classes: st
                 </tr>
               ))}
             </tbody>
-          </table>
+          </table>}
           {!items.length && !loading ? <p class="empty">Nothing in this queue. Change the filter, or wait for parts.</p> : null}
           {next ? <button onClick={() => void load(true)}>load more (<kbd>n</kbd>)</button> : null}
         </div>
