@@ -8,6 +8,7 @@ import { untilSignal } from './signals.js';
 import { reviewDbPathFor } from '../review/review-db.js';
 import { ensureDemoAccount } from '../review/demo-account.js';
 import { replayLine } from './replay-line.js';
+import { pinCommand } from '../server/tls.js';
 import { demoBroker } from '../mqtt/demo-broker.js';
 
 /**
@@ -47,10 +48,14 @@ export function demoCommand(): Command {
         station = await Station.start(config, logger);
         await plcSim.startLine();
         const t0 = Date.now();
-        const http = `http://${station.httpAddress?.replace(/^https?:\/\//, '') ?? `127.0.0.1:${o.port}`}`;
+        // HTTPS with the station's self-signed certificate (server/tls.ts): the browser asks once; the CLI pins the fingerprint
+        const http = station.httpAddress ?? `https://127.0.0.1:${o.port}`;
+        const fp = station.httpsFingerprint;
         process.stdout.write(`\nstation demo running: the line fires ${o.rate} parts/s, PLC simulator at ${plcSim.endpoint} (epoch ${plcSim.epoch})\n` +
           `  UI:      ${http}/   (log in as ${demo.username} / ${demo.password})\n  API:     ${http}/docs\n` +
-          `  health:  ${http}/health\n  metrics: ${http}/metrics\n  stop:    Ctrl-C\n\n`);
+          `  health:  ${http}/health\n  metrics: ${http}/metrics\n` +
+          (fp ? `  HTTPS:   self-signed certificate, SHA-256 ${fp}\n           (the browser warns once: compare this fingerprint, then accept; the CLI: ${pinCommand(http, fp)})\n` : '') +
+          `  stop:    Ctrl-C\n\n`);
         const every = setInterval(() => {
           void plcSim.counters().then((c) => logger.info({ plc: { parts: c.Parts, accepted: c.Accepted, rejected: c.Rejected, timeout: c.RejectedTimeout },
             inspected: station?.loop.rec.parts }, 'line'), () => undefined);
