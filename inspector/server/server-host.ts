@@ -45,8 +45,6 @@ export class ServerHost extends EventEmitter {
   calibrationDeaths = 0;
   /** the HTTPS certificate served (set by start-server.ts; null: plain HTTP) */
   tls: { fingerprint256: string; source: 'self-signed' | 'files'; certFile: string } | null = null;
-  /** the HTTPS certificate served (set by start-server.ts; null: plain HTTP) */
-  tls: { fingerprint256: string; source: 'self-signed' | 'files'; certFile: string } | null = null;
   private constructor(private readonly sw: SupervisedWorker<Listening>, readonly address: string, private readonly handlers: Record<string, RpcHandler>,
     private readonly testHooks: boolean) {
     super();

@@ -12,7 +12,6 @@ import { ServerHost } from './server-host.js';
 import { LiveFeed } from './live-feed.js';
 import type { LiveModelInfo } from './station-view.js';
 import { loadServerTls, pinCommand } from './tls.js';
-import { loadServerTls, pinCommand } from './tls.js';
 
 export async function startStationServer(station: Station, log: Logger): Promise<ServerHost> {
   const { config } = station;
@@ -29,11 +28,8 @@ export async function startStationServer(station: Station, log: Logger): Promise
   };
   // HTTPS unless the config says 'off': the certificate is made (first start) or read before the worker starts
   const tls = await loadServerTls(config.server.tls, { pkiFolder: config.plc.certificateFolder, host: config.server.host });
-  // HTTPS unless the config says 'off': the certificate is made (first start) or read before the worker starts
-  const tls = await loadServerTls(config.server.tls, { pkiFolder: config.plc.certificateFolder, host: config.server.host });
   const host = await ServerHost.start({
     host: config.server.host, port: config.server.port, liveFrameBuffer: feed.frameBuffer,
-    ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
     ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
     app: {
       resultsDbPath: resolve(config.results.dbPath), reviewDbPath: reviewDbPathFor(config.results.dbPath),

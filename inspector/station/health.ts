@@ -12,7 +12,6 @@ import type { PlcLink } from '../plc/plc-link.js';
 import { Alarm, type Alarms } from './alarms.js';
 import type { Station } from './station.js';
 import { describeServerTls } from '../server/tls.js';
-import { describeServerTls } from '../server/tls.js';
 
 type State = HealthReport['status'];
 
@@ -55,13 +54,6 @@ export function watchPlcLink(plc: PlcLink, alarms: Alarms, endpoint: string): ()
   const update = (): void => alarms.set(Alarm.PLC_LINK_DOWN, plc.state !== 'connected', plcLinkDownDetail(plc, endpoint));
   plc.on('state', update);
   return update;
-}
-
-/** /health's `server`: HTTPS with which certificate, or plain HTTP because the config says so (as plc security None is said). */
-function serverTransport(s: Pick<Station, 'config' | 'httpsFingerprint'>): NonNullable<HealthReport['server']> {
-  const fp = s.httpsFingerprint;
-  const mode = s.config.server.tls.mode;
-  return { tls: mode, detail: describeServerTls(mode, fp), ...(fp ? { fingerprint: fp } : {}) };
 }
 
 /** /health's `server`: HTTPS with which certificate, or plain HTTP because the config says so (as plc security None is said). */

@@ -230,8 +230,6 @@ export class Station {
   get httpAddress(): string | null { return this.server?.address ?? null; }
   /** SHA-256 fingerprint of the HTTPS certificate served (null: plain HTTP or no server) */
   get httpsFingerprint(): string | null { return this.server?.tls?.fingerprint256 ?? null; }
-  /** SHA-256 fingerprint of the HTTPS certificate served (null: plain HTTP or no server) */
-  get httpsFingerprint(): string | null { return this.server?.tls?.fingerprint256 ?? null; }
 
   /** set by stop(): later calibration re-loads are ignored (their runners would outlive the station) */
   private stopping = false;
