@@ -76,6 +76,7 @@ describe('a station as a Sparkplug B edge node through a broker crash', () => {
     const s = station!;
     sim.startLine();
     await until(() => stream().parts.length >= 15, 60_000, 'the first parts at the host');
+    await until(() => s.health().mqtt?.connection === 'online', 30_000, 'the station to report the edge node online');
     expect(s.health().mqtt).toMatchObject({ state: 'up', connection: 'online', edgeNode: 'station-a' });
 
     // NCMD Node Control/Rebirth: NBIRTH + DBIRTH again on the same connection (same bdSeq)
@@ -218,5 +219,20 @@ describe('bounded backlog while the broker is away', () => {
     await until(() => sparkplugStream(host!.messages, 'station-b').deaths.length === 1, 10_000, 'NDEATH');
     const end = sparkplugStream(host.messages, 'station-b');
     expect(end.deaths).toEqual(end.births);
+
+    // a restart resumes from the persisted cursor: parts stored while it was stopped come next, nothing twice
+    store(4);
+    node = await MqttEdgeNode.start({
+      config, dbPath, stationName: 'station-b', registry: new client.Registry(), log: logger, onDown: () => undefined,
+      state: () => ({ modelName: 'default', modelVersion: '1.0.0', parts: partId, notInspected: 0, plcWrites: partId, plcWriteErrors: 0, alarms: [] }),
+    });
+    await until(() => sparkplugStream(host!.messages, 'station-b').parts.length === 12, 30_000, 'the 4 parts stored while stopped');
+    const again = sparkplugStream(host.messages, 'station-b');
+    expect(again.parts.map((p) => p.partId)).toEqual([19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+    expect(again.redeliveries).toEqual([]);
+    expect(again.unexplainedGaps).toEqual([]);
+    expect(again.seqErrors).toEqual([]);
+    expect(again.births).toHaveLength(2);
+    expect(again.births[1]).not.toBe(again.births[0]); // a new bdSeq for the new connection (persisted)
   }, 120_000);
 });

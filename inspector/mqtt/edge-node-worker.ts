@@ -113,6 +113,7 @@ function drop(why: string): void {
   if (stats.connection !== 'down') log('warn', 'MQTT broker connection lost; results wait in the results database', { why, backlog: tail.backlog(tail.state.ackedId) });
   stats.connection = 'down';
   stats.lastError = why;
+  report();
   const delay = Math.min(data.reconnect.maxMs, data.reconnect.initialMs * 2 ** Math.min(failures++, 16));
   reconnectTimer = setTimeout(connect, delay);
 }
@@ -157,6 +158,7 @@ function birth(): void {
   stats.births++;
   stats.connection = 'online';
   log('info', 'Sparkplug birth', { bdSeq: tail.state.bdSeq, fromIndex: sentId + 1 });
+  report(); // connection changes reach the main thread (health, MQTT_DOWN) at once, not at the next tick
   pump();
 }
 

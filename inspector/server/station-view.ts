@@ -83,6 +83,8 @@ export const HealthReport = Type.Object({
   calibration: Type.Optional(Type.Object({ version: Type.Union([Type.Integer(), Type.Null()]), undistort: Type.Boolean() })),
   /** the MQTT Sparkplug B edge node (inspector/mqtt/), only when mqtt.enabled: up, or degraded (never down: the line runs without it) */
   mqtt: Type.Optional(MqttHealth),
+  /** the UI/API transport: tls 'self-signed' | 'files' | 'off' (plain HTTP, said so in detail), the certificate's SHA-256 */
+  server: Type.Optional(Type.Object({ tls: Type.String(), detail: Type.String(), fingerprint: Type.Optional(Type.String()) })),
 });
 export type HealthReport = Static<typeof HealthReport>;
 
