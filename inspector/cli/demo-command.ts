@@ -25,16 +25,20 @@ export function demoCommand(): Command {
     .option('--plc-port <n>', 'OPC UA port of the PLC simulator', (v) => parseInt(v, 10), 4840)
     .option('--gate-window-ms <ms>', 'PLC reject-gate window', (v) => parseInt(v, 10), 100)
     .option('--for <seconds>', 'stop after this many seconds (default: run until Ctrl-C)', (v) => parseFloat(v))
+    .option('--vision-server [port]', 'serve the station as an OPC 40100 Machine Vision server (inspector/vision-server/README.md) on PORT (default 4843); demo: None + SignAndEncrypt, anonymous allowed on loopback')
     .option('--mqtt [url]', 'publish results as a Sparkplug B edge node (inspector/mqtt/README.md): to URL, else to a mosquitto started on a free loopback port')
     .action(async (o: { rate: number; port: number; plcPort: number; gateWindowMs: number; for?: number }) => {
       if (!(o.rate > 0)) throw new Error('--rate must be a positive number of parts per second');
       const triggerPort = await freePort('udp');
+      const vs = (o as { visionServer?: string | boolean }).visionServer; // --vision-server [port]
+      const visionPort = vs === undefined || vs === false ? null : (vs === true ? 4843 : parseInt(vs, 10));
       const broker = await demoBroker((o as { mqtt?: string | boolean }).mqtt, logger); // --mqtt
       const config = resolveConfig({
         camera: { template: 'replay-triggered', triggerPort },
         plc: { endpoint: `opc.tcp://127.0.0.1:${o.plcPort}`, security: { mode: 'None' } }, // the demo's own simulator on loopback
         server: { port: o.port },
         ...(broker ? { mqtt: { enabled: true, url: broker.url } } : {}),
+        ...(visionPort ? { visionServer: { enabled: true, port: visionPort, securityModes: ['None' as const, 'SignAndEncrypt' as const], allowAnonymous: true } } : {}),
       });
       const line = replayLine(config.camera.folder);
       // the line waits for the station: parts fired before it runs would be parts it never saw
@@ -55,6 +59,7 @@ export function demoCommand(): Command {
           `  UI:      ${http}/   (log in as ${demo.username} / ${demo.password})\n  API:     ${http}/docs\n` +
           `  health:  ${http}/health\n  metrics: ${http}/metrics\n` +
           (fp ? `  HTTPS:   self-signed certificate, SHA-256 ${fp}\n           (the browser warns once: compare this fingerprint, then accept; the CLI: ${pinCommand(http, fp)})\n` : '') +
+          (station.vision ? `  OPC 40100 vision server: ${station.vision.endpoint} (VisionSystem under Objects; Stop/StartContinuous switch inspection)\n` : '') +
           `  stop:    Ctrl-C\n\n`);
         const every = setInterval(() => {
           void plcSim.counters().then((c) => logger.info({ plc: { parts: c.Parts, accepted: c.Accepted, rejected: c.Rejected, timeout: c.RejectedTimeout },
