@@ -29,11 +29,11 @@ async function until(cond: () => boolean, timeoutMs: number, what: string): Prom
     await sleep(10);
   }
 }
-type NumericCounter = Exclude<keyof PlcCounters, 'StationAlive'>;
+type NumericCounter = Exclude<keyof PlcCounters, 'StationAlive' | 'StationReady'>;
 function delta(a: PlcCounters, b: PlcCounters): Record<NumericCounter, number> {
   const d = {} as Record<NumericCounter, number>;
   for (const k of Object.keys(a) as (keyof PlcCounters)[]) {
-    if (k !== 'StationAlive') d[k] = b[k] - a[k];
+    if (k !== 'StationAlive' && k !== 'StationReady') d[k] = b[k] - a[k];
   }
   return d;
 }

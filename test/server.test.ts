@@ -83,7 +83,7 @@ describe('Station vs PLC in /health and /metrics (fastify.inject)', () => {
   const alarms = new Alarms(quiet, (name, raised) => metrics.setAlarm(name, raised));
   const plcCounters: PlcCounters = {
     Parts: 0, Accepted: 0, Rejected: 0, RejectedTimeout: 0, LateResults: 0, SequenceMismatch: 0, DuplicateResults: 0, ResultsReceived: 0,
-    OrphanResults: 0, WrongEpochResults: 0, Epoch: 7, LastPartId: 0, OutcomeCount: 0, StationAlive: true, GateWindowMs: 200,
+    OrphanResults: 0, WrongEpochResults: 0, RejectedNotReady: 0, StationReady: true, Epoch: 7, LastPartId: 0, OutcomeCount: 0, StationAlive: true, GateWindowMs: 200,
   };
   let outcomeLog = new Uint32Array(0);
   const plc = {

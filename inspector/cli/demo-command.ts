@@ -41,16 +41,16 @@ export function demoCommand(): Command {
         ...(visionPort ? { visionServer: { enabled: true, port: visionPort, securityModes: ['None' as const, 'SignAndEncrypt' as const], allowAnonymous: true } } : {}),
       });
       const line = replayLine(config.camera.folder);
-      // the line waits for the station: parts fired before it runs would be parts it never saw
+      // the line interlocks on the station's Ready bit (Station.Ready + heartbeat), as a real line on its vision
+      // system's: it holds until the station can judge parts, and again from the moment the station stops
       const plcSim = await PlcSimProcess.start({
-        port: o.plcPort, gateWindowMs: o.gateWindowMs, lineRate: o.rate, triggerPort, items: line.items, linePaused: true,
+        port: o.plcPort, gateWindowMs: o.gateWindowMs, lineRate: o.rate, triggerPort, items: line.items, readyInterlock: true,
         ...(line.defectiveItems ? { defectiveItems: line.defectiveItems } : {}),
       });
       let station: Station | null = null;
       try {
         const demo = await ensureDemoAccount(reviewDbPathFor(config.results.dbPath));
-        station = await Station.start(config, logger);
-        await plcSim.startLine();
+        station = await Station.start(config, logger); // sets Station.Ready last: the line starts then
         const t0 = Date.now();
         // HTTPS with the station's self-signed certificate (server/tls.ts): the browser asks once; the CLI pins the fingerprint
         const http = station.httpAddress ?? `https://127.0.0.1:${o.port}`;

@@ -23,7 +23,8 @@ import type { Logger } from '../core/logger.js';
 import { OUTCOME_CODES, OUTCOME_LOG_SIZE, type PlcCounters } from './plc-contract.js';
 
 export interface PartOutcome {
-  outcome: 'accepted' | 'rejected' | 'timeout';
+  /** 'not_ready': the part reached the photo-eye while the vision system was not ready (rejected at once) */
+  outcome: 'accepted' | 'rejected' | 'timeout' | 'not_ready';
   pass: boolean | null;
   code: number | null;
   score: number | null;
@@ -46,8 +47,10 @@ export interface OutcomeSummary {
   timeout: number;
   /** a result came after the window */
   late: number;
-  /** parts with no result at all: neither in time nor late */
+  /** parts with no result at all: neither in time nor late (not-ready parts are not among them) */
   noResult: number;
+  /** outcome 'not_ready' (the part came while the vision system was not ready: rejected at once, not triggered) */
+  notReady: number;
   /** parts whose PLC outcome disagrees with the result the station sent (should be 0) */
   mismatched: number;
 }
@@ -56,7 +59,7 @@ export interface OutcomeSummary {
 export interface Latched { pass: boolean | null; code: number | null; score: number | null; epoch: number | null; valid: boolean }
 
 /** The counters this logic keeps (StationAlive and GateWindowMs come from the simulator). */
-export type GateCounters = Omit<PlcCounters, 'StationAlive' | 'GateWindowMs' | 'Epoch' | 'LastPartId' | 'OutcomeCount'>;
+export type GateCounters = Omit<PlcCounters, 'StationAlive' | 'StationReady' | 'GateWindowMs' | 'Epoch' | 'LastPartId' | 'OutcomeCount'>;
 
 interface OutcomeRecord extends PartOutcome { arrivedAt: number }
 interface Open { at: number; item: number }
@@ -65,7 +68,7 @@ export class GateWindows {
   /** live counters (the address space reads them directly) */
   readonly counters: GateCounters = {
     Parts: 0, Accepted: 0, Rejected: 0, RejectedTimeout: 0, LateResults: 0, SequenceMismatch: 0,
-    DuplicateResults: 0, ResultsReceived: 0, OrphanResults: 0, WrongEpochResults: 0,
+    DuplicateResults: 0, ResultsReceived: 0, OrphanResults: 0, WrongEpochResults: 0, RejectedNotReady: 0,
   };
   private gateTimer: NodeJS.Timeout | null = null;
   private lastArrivedId = 0;
@@ -108,6 +111,23 @@ export class GateWindows {
     this.counters.Parts++;
     this.open.set(id, { at: now, item });
     this.armGate(now);
+    return id;
+  }
+
+  /**
+   * The photo-eye saw a part while the vision system was not ready (the interlock is off): number
+   * it and reject it at once. No window opens (no result can accept it) and the camera is not
+   * triggered; it is counted apart (RejectedNotReady), never as a timeout or a late result.
+   */
+  partNotReady(item = -1): number {
+    const now = performance.now();
+    const id = ++this.lastArrivedId;
+    this.counters.Parts++;
+    this.counters.RejectedNotReady++;
+    this.counters.Rejected++;
+    this.tally(item, false);
+    this.record(id, { outcome: 'not_ready', pass: null, code: null, score: null, resultAfterMs: null, late: false, arrivedAt: now, item });
+    this.logOutcome(id, OUTCOME_CODES.rejected);
     return id;
   }
 
@@ -168,13 +188,14 @@ export class GateWindows {
 
   /** Summary over PartIds [from, to] (inclusive). Parts evicted from the outcome history are not counted. */
   outcomeSummary(from: number, to: number): OutcomeSummary {
-    const sum: OutcomeSummary = { parts: 0, accepted: 0, rejected: 0, timeout: 0, late: 0, noResult: 0, mismatched: 0 };
+    const sum: OutcomeSummary = { parts: 0, accepted: 0, rejected: 0, timeout: 0, late: 0, noResult: 0, mismatched: 0, notReady: 0 };
     const last = Math.min(to, this.lastArrivedId);
     for (let id = Math.max(1, from); id <= last; id++) {
       const r = this.outcomeMap.get(id);
       if (!r) { if (this.open.has(id)) sum.parts++; continue; }
       sum.parts++;
       if (r.late) sum.late++;
+      if (r.outcome === 'not_ready') { sum.notReady++; sum.rejected++; continue; }
       if (r.outcome === 'timeout') {
         sum.timeout++;
         if (!r.late) sum.noResult++;

@@ -78,6 +78,8 @@ export const stationTags = {
     description: 'Strobe: part the result belongs to (the PartId of its trigger); written last' },
   heartbeat: { id: 'Inspection.Heartbeat', dataType: 'UInt32', writer: 'station',
     description: 'Counter the station increments every heartbeat interval' },
+  ready: { id: 'Station.Ready', dataType: 'Boolean', writer: 'station',
+    description: 'The vision system can judge parts (model warmed, store, server, camera up); false while starting and from the start of a stop. The PLC holds the line while it is false or the heartbeat is lost' },
 } as const satisfies Record<string, PlcTagSpec>;
 
 /** Counters and status exposed by the PLC (read-only for clients). Keys = browse names. */
@@ -102,6 +104,10 @@ export const plcTags = {
     description: 'Results for a PartId the photo-eye has not triggered in this epoch (or PartId 0): never applied' },
   WrongEpochResults: { id: 'Plc.Counters.WrongEpochResults', dataType: 'UInt32', writer: 'plc',
     description: 'Results whose Epoch is not the current Line.Epoch: never applied' },
+  RejectedNotReady: { id: 'Plc.Counters.RejectedNotReady', dataType: 'UInt32', writer: 'plc',
+    description: 'Parts that reached the photo-eye while the vision system was not ready (Station.Ready false or heartbeat lost): rejected at once, the camera not triggered (included in Rejected)' },
+  StationReady: { id: 'Plc.StationReady', dataType: 'Boolean', writer: 'plc',
+    description: 'The interlock: Station.Ready is true and the heartbeat is alive (the line runs only while it is true)' },
   Epoch: { id: 'Line.Epoch', dataType: 'UInt32', writer: 'plc',
     description: 'Part-numbering epoch: a new non-zero value whenever the PLC restarts or resets its part counter' },
   LastPartId: { id: 'Line.LastPartId', dataType: 'UInt32', writer: 'plc',
@@ -128,6 +134,8 @@ export interface PlcNodeIds {
   code: string;
   score: string;
   heartbeat: string;
+  /** Station.Ready (the interlock bit; written with every heartbeat) */
+  ready: string;
 }
 
 /** Order of the WriteValues in the per-part WriteRequest: the strobe is last. */
@@ -140,7 +148,12 @@ export const RESULT_WRITE_ORDER = ['pass', 'code', 'score', 'epoch', 'partId'] a
  */
 export const OUTCOME_LOG_TAG = { id: 'Plc.Outcomes.Log', description: 'Newest outcomes: [PartId, outcome code] pairs, oldest first' } as const;
 export const OUTCOME_LOG_SIZE = 4096;
-/** Outcome codes in the log. 'late' is logged (again) when a result arrives after its part timed out. */
+/**
+ * Outcome codes in the log. 'late' is logged (again) when a result arrives after its part timed out.
+ * A part that reached the photo-eye while the vision system was not ready is logged as 'rejected'
+ * (it was rejected, and the station's rows know accepted / rejected / timeout / late); the PLC
+ * counts it apart in Plc.Counters.RejectedNotReady, and `sim.outcomes()` says 'not_ready'.
+ */
 export const OUTCOME_CODES = { accepted: 1, rejected: 2, timeout: 3, late: 4 } as const;
 export type OutcomeName = keyof typeof OUTCOME_CODES;
 export const OUTCOME_NAMES: Readonly<Record<number, OutcomeName>> = Object.freeze({ 1: 'accepted', 2: 'rejected', 3: 'timeout', 4: 'late' });
@@ -157,6 +170,7 @@ export const defaultPlcNodeIds: Readonly<PlcNodeIds> = Object.freeze({
   code: stringNodeId(stationTags.code.id),
   score: stringNodeId(stationTags.score.id),
   heartbeat: stringNodeId(stationTags.heartbeat.id),
+  ready: stringNodeId(stationTags.ready.id),
 });
 
 /** Default NodeIds of the PLC's counters (for tools/tests that read them). */
@@ -180,6 +194,9 @@ export interface PlcCounters {
   ResultsReceived: number;
   OrphanResults: number;
   WrongEpochResults: number;
+  RejectedNotReady: number;
+  /** Station.Ready and the heartbeat alive: the line may run */
+  StationReady: boolean;
   Epoch: number;
   LastPartId: number;
   OutcomeCount: number;

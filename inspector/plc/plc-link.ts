@@ -29,12 +29,22 @@
  * refusal is a PlcSecurityError (INSPECTOR_PLC_SECURITY): `lastError` /
  * `lastErrorCode` say why, and the link keeps retrying (a certificate trusted
  * with `inspector pki trust` is used by the next attempt).
+ *
+ * Ready (the interlock bit a PLC holds the line on): `setReady(true)` once the
+ * station can judge parts, `setReady(false)` before it stops. The value is
+ * written at once, at every (re)connect and with every heartbeat (one request:
+ * Heartbeat, Ready), so a PLC that restarted, or a station restarted after a
+ * crash, never leaves a stale Ready behind for long. A PLC without the tag
+ * answers a bad status for it: logged once (readyErrors), the link stays up.
  */
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OPCUACertificateManager, OPCUAClient, type ClientSession, type StatusCode, type UserIdentityInfo } from 'node-opcua';
+import {
+  AttributeIds, DataType, DataValue, OPCUACertificateManager, OPCUAClient, StatusCodes, Variant, WriteValue, coerceNodeId,
+  type ClientSession, type StatusCode, type UserIdentityInfo,
+} from 'node-opcua';
 import { PlcWriteError, describeError } from '../core/errors.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import {
@@ -110,6 +120,10 @@ export class PlcLink extends EventEmitter {
   epoch: number | null = null;
   /** Line.LastPartId read at the last (re)connect */
   lastPartIdAtSync = 0;
+  /** the Station.Ready value the station wants the PLC to see (setReady) */
+  ready = false;
+  /** Ready writes the PLC answered with a bad status (a PLC without the tag) */
+  readyErrors = 0;
 
   private readonly endpoint: string;
   private readonly heartbeatMs: number;
@@ -142,6 +156,9 @@ export class PlcLink extends EventEmitter {
   private readonly values: PlcWriteValues;
   private readonly resultValues: ResultWriteValues;
   private readonly heartbeatValues: PlcWriteValues['heartbeat'];
+  /** Station.Ready, alone (setReady, connect) and after the heartbeat counter in every beat */
+  private readonly readyValues: [WriteValue];
+  private readonly beatValues: WriteValue[];
 
   constructor(opts: PlcLinkOptions) {
     super();
@@ -164,6 +181,41 @@ export class PlcLink extends EventEmitter {
     this.values = buildWriteValues(opts.nodeIds);
     this.resultValues = this.values.result;
     this.heartbeatValues = this.values.heartbeat;
+    let readyNode;
+    try { readyNode = coerceNodeId(opts.nodeIds.ready); } catch (err) {
+      throw new PlcWriteError(`plc.nodeIds.ready "${opts.nodeIds.ready}": ${(err as Error).message}`);
+    }
+    this.readyValues = [new WriteValue({ nodeId: readyNode, attributeId: AttributeIds.Value,
+      value: new DataValue({ value: new Variant({ dataType: DataType.Boolean, value: false }) }) })];
+    this.beatValues = [...this.heartbeatValues, this.readyValues[0]];
+  }
+
+  /**
+   * Tell the PLC whether the station can judge parts now. Resolves once the PLC has it (or at
+   * once while the link is down: the value goes out at the next connect and every heartbeat).
+   */
+  async setReady(ready: boolean): Promise<void> {
+    const changed = this.ready !== ready;
+    this.ready = ready;
+    if (changed) this.log.info({ ready }, ready ? 'Station.Ready set: the PLC may run the line' : 'Station.Ready cleared: the PLC holds the line');
+    const session = this.session;
+    if (this.state !== 'connected' || !session) return;
+    await this.writeReady(session);
+  }
+
+  private async writeReady(session: ClientSession): Promise<void> {
+    this.readyValues[0].value.value.value = this.ready;
+    try {
+      const results = await withTimeout(session.write(this.readyValues), this.writeTimeoutMs);
+      const r = results[0];
+      if (r && r.value !== StatusCodes.Good.value) this.noteReadyError(r.toString());
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, ready: this.ready }, 'Station.Ready write failed (sent again with the next heartbeat)');
+    }
+  }
+
+  private noteReadyError(status: string): void {
+    if (this.readyErrors++ === 0) this.log.warn({ status }, 'the PLC refused Station.Ready (no such tag?): it cannot interlock on the station');
   }
 
   /** Resolves after the first connection attempt (successful or not); retries go on in the background. */
@@ -326,6 +378,7 @@ export class PlcLink extends EventEmitter {
       this.linkDown(gen, `resync failed: ${(err as Error).message}`);
       return;
     }
+    await this.writeReady(session); // a restarted PLC (or one a crashed station left Ready) learns the truth now
     if (this.everConnected) this.counters.reconnects++;
     this.everConnected = true;
     this.log.info({ endpoint: this.endpoint, security: security.mode, policy: security.policy, user: describeUser(this.user) },
@@ -445,14 +498,18 @@ export class PlcLink extends EventEmitter {
     this.heartbeatInFlight = true;
     this.heartbeatValue = (this.heartbeatValue + 1) >>> 0;
     this.heartbeatValues[0].value.value.value = this.heartbeatValue;
+    this.readyValues[0].value.value.value = this.ready;
     const gen = this.generation;
     const t0 = performance.now();
     const timer = setTimeout(() => this.linkDown(gen, 'heartbeat timed out'), this.writeTimeoutMs);
-    session.write(this.heartbeatValues, (err: Error | null, results?: StatusCode[]) => {
+    session.write(this.beatValues, (err: Error | null, results?: StatusCode[]) => {
       clearTimeout(timer);
       if (gen !== this.generation) return;
       this.heartbeatInFlight = false;
-      const bad = err ? err.message : firstBad(results, 1);
+      // the heartbeat decides the link; a refused Ready is the PLC's missing tag, not a broken link
+      const readyStatus = results?.[1];
+      if (readyStatus && readyStatus.value !== StatusCodes.Good.value) this.noteReadyError(readyStatus.toString());
+      const bad = err ? err.message : firstBad(results?.slice(0, 1), 1);
       if (bad) {
         this.log.warn({ err: bad }, 'heartbeat write failed');
         this.onRequestError(gen, bad);

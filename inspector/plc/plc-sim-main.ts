@@ -61,6 +61,8 @@ const { values } = parseArgs({
     'max-parts': { type: 'string' },
     'defective-items-file': { type: 'string' },
     'line-paused': { type: 'boolean', default: false },
+    /** hold the line while the station is not Ready (Station.Ready + heartbeat; plc-simulator.ts) */
+    'ready-interlock': { type: 'boolean', default: false },
     'security-modes': { type: 'string', default: 'None,Sign,SignAndEncrypt' },
     'security-policies': { type: 'string', default: 'Basic256Sha256,Aes128_Sha256_RsaOaep,Aes256_Sha256_RsaPss' },
     'users-file': { type: 'string' },
@@ -75,7 +77,7 @@ if (values.help) {
   process.stdout.write('usage: plc-sim-main.ts [--port 4840] [--photo-eye-port 4841] [--gate-window-ms 100]\n'
     + '                       [--heartbeat-interval-ms 500] [--log-interval-ms 5000] [--cert-folder DIR]\n'
     + '                       [--security-modes None,Sign,SignAndEncrypt] [--security-policies Basic256Sha256,...]\n'
-    + '                       [--users-file F] [--disable-anonymous] [--explicit-trust]\n');
+    + '                       [--users-file F] [--disable-anonymous] [--explicit-trust] [--ready-interlock]\n');
   process.exit(0);
 }
 
@@ -117,7 +119,7 @@ if (values['users-file']) {
   users = parsed as typeof users;
 }
 const sim = new PlcSimulator({
-  port, photoEyePort, gateWindowMs, heartbeatIntervalMs,
+  port, photoEyePort, gateWindowMs, heartbeatIntervalMs, readyInterlock: values['ready-interlock'],
   line: {
     rate: lineRate, autoStart: !values['line-paused'],
     ...(triggerPort !== undefined ? { triggerPort } : {}), ...(items !== undefined ? { items } : {}),

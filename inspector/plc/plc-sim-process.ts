@@ -36,6 +36,8 @@ export interface PlcSimProcessOptions {
   defectiveItems?: readonly number[];
   /** do not start the line clock until startLine() */
   linePaused?: boolean;
+  /** the line holds (and arriving parts are rejected untriggered) while the station is not Ready (plc-simulator.ts) */
+  readyInterlock?: boolean;
   /** counters logged every this many ms (default 5000; 0 = never) */
   logIntervalMs?: number;
 }
@@ -70,6 +72,7 @@ export class PlcSimProcess {
     if (opts.items !== undefined) args.push('--items', String(opts.items));
     if (opts.maxParts !== undefined) args.push('--max-parts', String(opts.maxParts));
     if (opts.linePaused) args.push('--line-paused');
+    if (opts.readyInterlock) args.push('--ready-interlock');
     if (opts.logIntervalMs !== undefined) args.push('--log-interval-ms', String(opts.logIntervalMs));
     let tmp: string | null = null;
     if (opts.defectiveItems) {

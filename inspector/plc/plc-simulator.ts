@@ -28,6 +28,14 @@
  * certificates are accepted automatically unless `autoAcceptClientCertificates`
  * is false (then `inspector pki trust --folder <certificateFolder>/server`).
  * `lastWrite` says over which security and as which user the last result came.
+ *
+ * Ready interlock (`readyInterlock: true`): as a real line interlocks on a vision
+ * system's Ready/Online bit, the line runs only while the station has written
+ * Station.Ready = true AND its heartbeat is alive (Plc.StationReady). While not
+ * ready the line clock holds (no part is fired, none is owed afterwards: the
+ * conveyor stopped), and a part the photo-eye sees anyway is rejected at once,
+ * untriggered, as RejectedNotReady (never a timeout or a late result). Off by
+ * default: tests that drive the PLC without a station keep the old behaviour.
  */
 import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
@@ -72,6 +80,8 @@ export interface PlcSimulatorOptions {
   line?: LineOptions;
   /** the OPC UA endpoints and users offered (default: every mode and policy, anonymous allowed, no users) */
   security?: PlcSimSecurityOptions;
+  /** hold the line and reject arriving parts while the station is not Ready (Station.Ready + heartbeat); default false */
+  readyInterlock?: boolean;
 }
 
 export type PlcSimSecurityMode = 'None' | 'Sign' | 'SignAndEncrypt';
@@ -133,8 +143,13 @@ export class PlcSimulator {
 
   /** last values written to the station's variables (read-back only, never latched) */
   private readonly registers: Record<StationTagKey, boolean | number> = {
-    pass: false, code: 0, score: 0, epoch: 0, partId: 0, heartbeat: 0,
+    pass: false, code: 0, score: 0, epoch: 0, partId: 0, heartbeat: 0, ready: false,
   };
+  /** hold the line while the station is not ready (see the header) */
+  readonly readyInterlock: boolean;
+  private heldReported = false;
+  /** times the line clock held because the station was not ready (edges, not ticks) */
+  lineHolds = 0;
   private lastHeartbeatChangeAt: number | null = null;
   private aliveReported = false;
   private readonly line: LineOptions;
@@ -153,6 +168,7 @@ export class PlcSimulator {
     this.log = (opts.logger ?? rootLogger).child({ mod: 'plc-sim' });
     this.heartbeatTimeoutMs = (opts.heartbeatIntervalMs ?? 500) * (opts.heartbeatTimeoutFactor ?? 3);
     this.line = opts.line ?? {};
+    this.readyInterlock = opts.readyInterlock ?? false;
     this.gates = new GateWindows(this.gateWindowMs, opts.maxOutcomes ?? 100_000, this.log, opts.epoch ?? randomInt(1, 0xffffffff));
     if (this.line.defectiveItems) {
       const bad = new Set(this.line.defectiveItems);
@@ -205,6 +221,15 @@ export class PlcSimulator {
     if ((this.line.rate ?? 0) > 0 && this.line.autoStart !== false) this.startLine();
   }
 
+  /** Station.Ready written true and the heartbeat alive: the vision system can judge parts. */
+  stationReady(): boolean { return this.registers.ready === true && this.stationAlive(); }
+
+  /** the last Station.Ready value the station wrote (heartbeat aside) */
+  get readyWritten(): boolean { return this.registers.ready === true; }
+
+  /** the line clock is holding now because the station is not ready */
+  get lineHeld(): boolean { return this.heldReported; }
+
   /** Part-numbering epoch of this PLC run. */
   get epoch(): number { return this.gates.epoch; }
   get lastPartId(): number { return this.gates.lastPartId; }
@@ -218,10 +243,18 @@ export class PlcSimulator {
   startLine(rate = this.line.rate ?? 0): void {
     if (this.lineTimer || !(rate > 0)) return;
     const periodMs = 1000 / rate;
-    const t0 = performance.now();
+    let t0 = performance.now();
     let n = 0;
     const tick = (): void => {
       const now = performance.now();
+      if (this.readyInterlock && !this.stationReady()) {
+        // the conveyor stops: nothing is fired and nothing is owed when it runs again
+        t0 = now - n * periodMs;
+        this.noteHold(true);
+        this.lineTimer = setTimeout(tick, Math.min(periodMs, 20));
+        return;
+      }
+      this.noteHold(false);
       while (t0 + n * periodMs <= now) {
         if (this.line.maxParts !== undefined && this.gates.lastPartId >= this.line.maxParts) { this.stopLine(); return; }
         n++;
@@ -236,6 +269,15 @@ export class PlcSimulator {
   stopLine(): void {
     if (this.lineTimer) clearTimeout(this.lineTimer);
     this.lineTimer = null;
+    this.noteHold(false);
+  }
+
+  private noteHold(held: boolean): void {
+    if (held === this.heldReported) return;
+    this.heldReported = held;
+    if (held) this.lineHolds++;
+    this.log.info({ stationReady: !held, ready: this.registers.ready, heartbeat: this.stationAlive() },
+      held ? 'line held: the vision system is not ready' : 'line runs: the vision system is ready');
   }
 
   async stop(): Promise<void> {
@@ -312,6 +354,8 @@ export class PlcSimulator {
     const items = this.line.items;
     const next = this.gates.lastPartId + 1;
     const item = items && items > 0 ? (next - 1) % items : next - 1;
+    // fail-safe: a part that comes while the vision system cannot judge it is rejected at once, untriggered
+    if (this.readyInterlock && !this.stationReady()) return this.gates.partNotReady(item);
     const id = this.gates.partArrived(item);
     const ts = this.triggerSocket;
     if (ts && this.line.triggerPort !== undefined) {
@@ -325,7 +369,7 @@ export class PlcSimulator {
 
   counters(): PlcCounters {
     return { ...this.gates.counters, Epoch: this.epoch, LastPartId: this.gates.lastPartId, OutcomeCount: this.gates.outcomeCount,
-      StationAlive: this.stationAlive(), GateWindowMs: this.gateWindowMs };
+      StationAlive: this.stationAlive(), StationReady: this.stationReady(), GateWindowMs: this.gateWindowMs };
   }
 
   /** Simulation truth: defective parts seen and accepted (escapes), good parts rejected. */
@@ -408,6 +452,7 @@ export class PlcSimulator {
     const c = this.gates.counters;
     for (const [key, tag] of Object.entries(plcTags) as [PlcTagKey, typeof plcTags[PlcTagKey]][]) {
       const get = key === 'StationAlive' ? () => this.stationAlive()
+        : key === 'StationReady' ? () => this.stationReady()
         : key === 'GateWindowMs' ? () => this.gateWindowMs
           : key === 'Epoch' ? () => this.epoch
             : key === 'LastPartId' ? () => this.gates.lastPartId
@@ -435,7 +480,7 @@ export class PlcSimulator {
     const original = engine.write.bind(engine);
     const roles = new Map<string, StationTagKey>();
     for (const [key, tag] of Object.entries(stationTags) as [StationTagKey, typeof stationTags[StationTagKey]][]) {
-      if (key !== 'heartbeat') roles.set(tag.id, key);
+      if (key !== 'heartbeat' && key !== 'ready') roles.set(tag.id, key);
     }
     engine.write = (context, nodesToWrite) => {
       if (this.scanRequest(nodesToWrite, roles)) this.lastWrite = writeSecurity(context);
