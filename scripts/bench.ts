@@ -17,6 +17,10 @@
  * of the PLC link. The bench plays the operator: the station's first attempt
  * refuses the simulator's unknown certificate (rejected/), the bench trusts it
  * (as `inspector pki trust` does) and starts the line once the link is up.
+ *
+ * --vision-server: the station also serves OPC 40100 (inspector/vision-server/) and a client
+ * subscribes to its ResultReadyEvents for the whole run: compare plc_write_ms with and without
+ * it (on a quiet machine) to see what the server costs the PLC write.
  */
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -24,6 +28,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { logger } from '../inspector/core/logger.js';
 import { resolveConfig } from '../inspector/station/config.js';
+import { subscribeResultEvents } from '../inspector/vision-server/result-subscriber.js';
 import { Station } from '../inspector/station/station.js';
 import { PlcSimProcess } from '../inspector/plc/plc-sim-process.js';
 import { freePort } from '../inspector/core/free-port.js';
@@ -48,9 +53,10 @@ const opts = new Command('bench')
   .option('--bare-runs <n>', 'runs of the bare session timing', (v) => parseInt(v, 10), 1000)
   .option('--plc-security <mode[/policy]>', 'PLC link security: auto | None | Sign[/policy] | SignAndEncrypt[/policy]'
     + ' (policies Aes256_Sha256_RsaPss, Basic256Sha256, Aes128_Sha256_RsaOaep)', 'auto')
+  .option('--vision-server', 'also run the OPC 40100 vision server, with a client subscribed to every ResultReadyEvent')
   .parse(process.argv)
   .opts<{ parts: number; rate: number; json?: string; images: string; model: string; providers: string; threads: number;
-    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareRuns: number; teach?: number; plcSecurity: string }>();
+    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareRuns: number; teach?: number; plcSecurity: string; visionServer?: boolean }>();
 
 const log = logger.child({ mod: 'bench' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-bench-'));
@@ -72,9 +78,12 @@ const config = resolveConfig({
   plc: { endpoint: plcSim.endpoint, certificateFolder: pki, security: { mode: secMode, policy: secPolicy ?? 'auto' } },
   results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: opts.saveImages },
   server: { enabled: false },
+  ...(opts.visionServer ? { visionServer: { enabled: true, port: await freePort(), certificateFolder: join(work, 'pki-vision'),
+    securityModes: ['None' as const], allowAnonymous: true } } : {}),
 });
 
 const station = await Station.start(config, logger);
+const subscriber = station.vision ? await subscribeResultEvents(station.vision.endpoint) : null; // --vision-server
 if (station.plc.state !== 'connected') {
   // the operator's step: trust the PLC certificate the first attempt refused (the simulator this bench started)
   const refused = storeEntries(pki).filter((e) => e.status === 'rejected');
@@ -109,6 +118,8 @@ const accounting = await station.store.partAccounting(station.runId);
 const outcomeReads = { ...station.outcomes.stats };
 const capture = { ...station.source.stats };
 const images = { ...station.images.stats };
+const visionEvents = subscriber?.events ?? null;
+await subscriber?.close();
 await station.stop();
 await plcSim.stop();
 rmSync(work, { recursive: true, force: true });
@@ -119,7 +130,8 @@ const report: BenchReport = {
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
   config: { parts: opts.parts, rate: opts.rate, frame: `${config.camera.width}x${config.camera.height} GRAY8`,
     model: `${station.runner.modelName}@${station.runner.modelVersion}`, threads: opts.threads,
-    gate_window_ms: opts.gateWindowMs, save_images: opts.saveImages, plc_security: plcSecurity },
+    gate_window_ms: opts.gateWindowMs, save_images: opts.saveImages, plc_security: plcSecurity,
+    vision_server: opts.visionServer === true, ...(visionEvents !== null ? { vision_server_events: visionEvents } : {}) },
   provider: station.runner.provider,
   provider_fallbacks: [...station.runner.fallbacks],
   frame_to_verdict_ms: { p50: f2v.p50, p99: f2v.p99, max: f2v.max },

@@ -24,6 +24,7 @@ import { Station } from '../inspector/station/station.js';
 import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
 import { MV_NAMESPACE_URI } from '../inspector/vision-server/vision-address-space.js';
 import { VisionError } from '../inspector/vision-server/vision-protocol.js';
+import { subscribeResultEvents, type ResultSubscription } from '../inspector/vision-server/result-subscriber.js';
 import { expectEveryPartJudgedOnce } from './helpers/parts-accounted.js';
 import { lineOptions, stopLineAndCapture, triggeredCamera } from './helpers/line.js';
 import { until } from './helpers/wait.js';
@@ -59,6 +60,8 @@ describe('OPC 40100 vision server on a running station', () => {
   let system: NodeId;
   const nodes: Record<string, NodeId> = {};
   const events: Got[] = [];
+  /** a second subscriber: the benchmark's (scripts/bench.ts --vision-server) */
+  let counter: ResultSubscription;
 
   const partsAccounted = (): number => station.loop.identity.highestAccounted(sim.epoch);
   async function moreParts(n: number, what = `${n} more parts`): Promise<void> {
@@ -131,10 +134,12 @@ describe('OPC 40100 vision server on a running station', () => {
       events.push({ resultId: f[1].value?.id, partId: f[2].value?.id, resultState: f[3].value, isSimulated: f[4].value,
         creationTime: f[5].value, processingTimes: f[6].value, pass: content[0]!.value, code: content[1]!.value });
     });
+    counter = await subscribeResultEvents(`opc.tcp://127.0.0.1:${visionPort}`);
     sim.startLine();
   }, 180_000);
 
   afterAll(async () => {
+    await counter?.close();
     await sub?.terminate().catch(() => undefined);
     await session?.close().catch(() => undefined);
     await client?.disconnect().catch(() => undefined);
@@ -194,6 +199,8 @@ describe('OPC 40100 vision server on a running station', () => {
       byPart.set(e.partId, e);
     }
     expect(byPart.size).toBe(ofRun.length);
+    await until(() => counter.events >= ofRun.length, 60_000, 'the second subscriber\'s events');
+    expect(counter.events).toBe(ofRun.length);
     const outcomes = sim.outcomes();
     let stopped = 0;
     let stoppedAtPlc = 0;

@@ -30,6 +30,7 @@ import type { ServerHost } from '../server/server-host.js';
 import { startStationServer } from '../server/start-server.js';
 import type { HealthReport } from '../server/station-view.js';
 import { RetentionScheduler } from '../retention/retention-scheduler.js';
+import { diskLowDetail, type DiskStatus } from '../retention/disk-pacer.js';
 import type { VisionServerHost } from '../vision-server/vision-host.js';
 import { redactVisionSecrets, startVisionServer, stationFault } from '../vision-server/start-vision-server.js';
 import type { MqttEdgeNode } from '../mqtt/edge-node.js';
@@ -148,7 +149,11 @@ export class Station {
       workerDeaths.watch('capture', source);
       workerDeaths.watch('images', images);
       workerDeaths.watch('store', store);
-      if (retention) workerDeaths.watch('retention', retention);
+      if (retention) {
+        workerDeaths.watch('retention', retention);
+        // DISK_LOW before the budget is reached (hysteresis in the pacer); /health says degraded while raised
+        retention.on('disk', (d: DiskStatus) => alarms.set(Alarm.DISK_LOW, d.low, diskLowDetail(d)));
+      }
       const watchRunner = (r: ModelRunner): void => {
         r.on('error', (err: Error & { code?: string }) => alarms.set(Alarm.MODEL_DOWN, true, `${err.code ?? 'ERROR'}: ${err.message}`));
         workerDeaths.watch('inference', r);
@@ -202,11 +207,10 @@ export class Station {
         cleanup.push(() => mqtt.close());
         workerDeaths.watch('mqtt', mqtt);
       }
-      await source.start();
-      station.loopDone = loop.run(source);
-      outcomes.start();
+      // the server before the camera: a camera streaming while the rest still starts gives parts nobody can judge
       if (config.server.enabled) {
         station.server = await startStationServer(station, log.child({ mod: 'server' }));
+        cleanup.push(async () => station.server?.close());
         workerDeaths.watch('server', station.server);
         for (const [method, fn] of Object.entries(modelRpcHandlers(station.models))) station.server.handle(method, fn);
         for (const [method, fn] of Object.entries(calibrationRpcHandlers(station, log.child({ mod: 'calibration' })))) station.server.handle(method, fn);
@@ -218,6 +222,11 @@ export class Station {
         cleanup.push(() => vision.close());
         workerDeaths.watch('vision-server', vision);
       }
+      outcomes.start();
+      // the camera last, then Ready: the PLC (interlocked on Station.Ready) sends no part before everything can judge it
+      await source.start();
+      station.loopDone = loop.run(source);
+      await plc.setReady(true);
       log.info({ runId, model: `${runner.modelName}@${runner.modelVersion}`, provider: runner.provider, camera: camera.template,
         plc: plc.state, http: station.server?.address }, 'station running');
       return station;
@@ -312,6 +321,7 @@ export class Station {
 
   /** Stop capture, let the last verdicts reach the PLC, flush every record, then close. */
   async stop(): Promise<void> {
+    await this.plc.setReady(false).catch(() => undefined); // the PLC holds the line before the camera goes
     await this.stopCapture();
     if (this.plc.state === 'connected') await this.settleOutcomes().catch(() => undefined);
     await this.outcomes.stop();
