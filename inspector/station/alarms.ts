@@ -18,6 +18,8 @@ export const Alarm = {
   WORKER_RESTART: 'WORKER_RESTART',
   /** the MQTT broker connection of the Sparkplug edge node is lost or refused (results wait in the database; the line runs) */
   MQTT_DOWN: 'MQTT_DOWN',
+  /** saved images near the retention budget (high-water mark) or the file system near full: raised before the disk fills */
+  DISK_LOW: 'DISK_LOW',
 } as const;
 export type AlarmName = (typeof Alarm)[keyof typeof Alarm];
 

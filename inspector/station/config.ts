@@ -65,6 +65,8 @@ export const StationConfig = Type.Object({
       partId: Type.String(), pass: Type.String(), code: Type.String(), score: Type.String(), heartbeat: Type.String(),
       /** the result's Epoch tag (default: the simulator's Inspection.Result.Epoch) */
       epoch: Type.Optional(Type.String()),
+      /** the station's Ready bit the PLC interlocks on (default: the simulator's Station.Ready) */
+      ready: Type.Optional(Type.String()),
     })),
     heartbeatMs: Type.Integer({ minimum: 50, default: 500 }),
     reconnect: Restart,
@@ -164,8 +166,21 @@ export const StationConfig = Type.Object({
     passDays: Type.Number({ minimum: 0, default: 1 }),
     /** the pass sample: keep one saved pass in N (stable hash of runId:seq) */
     passKeepEvery: Type.Integer({ minimum: 1, default: 10 }),
-    /** time between passes (the first runs one interval after start) */
+    /** the longest time between passes (the first runs one interval after start, or sooner when the disk fills) */
     intervalMs: Type.Integer({ minimum: 1000, default: 15 * 60_000 }),
+    /**
+     * Write-rate pacing (retention/disk-pacer.ts): every checkIntervalMs the station measures the images' growth and the
+     * file system's free space; a pass runs (at most one per minIntervalMs) as soon as the use projected over the next
+     * checks would reach highWaterRatio x budget or the free space would fall under freeFloorBytes, and deletes down to
+     * lowWaterRatio x budget. DISK_LOW is raised at highWaterRatio (or under the floor) and cleared under clearRatio
+     * (and 10 % above the floor): hysteresis, no flapping.
+     */
+    checkIntervalMs: Type.Integer({ minimum: 100, default: 5000 }),
+    minIntervalMs: Type.Integer({ minimum: 0, default: 30_000 }),
+    highWaterRatio: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.9 }),
+    clearRatio: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.85 }),
+    lowWaterRatio: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.8 }),
+    freeFloorBytes: Type.Integer({ minimum: 0, default: 2 * 1024 ** 3 }),
   }, { default: {} }),
   /** results and station state over MQTT Sparkplug B, in its own worker (inspector/mqtt/README.md) */
   mqtt: Type.Object({

@@ -70,8 +70,10 @@ export function buildHealth(s: Station): HealthReport {
   const partSync = s.alarms.isRaised(Alarm.PART_SYNC);
   const plcState: State = s.plc.state !== 'connected' ? 'down' : partSync ? 'degraded' : 'up';
   const c = s.plc.counters;
+  // the line still judges with DISK_LOW raised, but images are about to be lost: degraded, not down
+  const diskState: State = s.alarms.isRaised(Alarm.DISK_LOW) ? 'degraded' : 'up';
   return {
-    status: worst(camState, modelState, plcState),
+    status: worst(camState, modelState, plcState, diskState),
     station: s.config.station.name,
     uptimeS: Math.round((Date.now() - s.startedAt) / 1000),
     parts: s.loop.rec.parts,
