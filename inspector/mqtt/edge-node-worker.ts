@@ -94,7 +94,7 @@ function connect(): void {
       if (mine !== session) return;
       if (err) { drop(`subscribe failed: ${err.message}`); return; }
       if (!data.primaryHostId) birth();
-      else stats.connection = 'waiting-host';
+      else if (!born) stats.connection = 'waiting-host'; // the retained STATE may have come (and birthed) before the SUBACK
     });
   });
   c.on('message', (topic, payload) => { if (mine === session) onMessage(topic, payload); });

@@ -146,8 +146,15 @@ export const StationConfig = Type.Object({
     goldenImages: Type.Integer({ minimum: 2, default: 40 }),
     /** a candidate may be at most this much less accurate than the live model (0.02 = 2 points) */
     accuracyMargin: Type.Number({ minimum: 0, maximum: 1, default: 0.02 }),
-    /** P99 inference budget for a candidate in ms; default: station.budgetMs */
-    latencyBudgetMs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /**
+     * The validation gate's latency check (registry/validation-gate.ts): a candidate's P99 must be within this
+     * absolute budget (ms; generous: half a typical 100 ms gate window) AND within the live model's P99, measured
+     * in the same run, x (1 + latencyMargin) + latencySlackMs. The relative limit is what catches a slower model
+     * on a busy machine, where any fixed figure would refuse even an unchanged copy of the live model.
+     */
+    latencyBudgetMs: Type.Number({ exclusiveMinimum: 0, default: 50 }),
+    latencyMargin: Type.Number({ minimum: 0, default: 0.5 }),
+    latencySlackMs: Type.Number({ minimum: 0, default: 2 }),
     /** warm-up frames (golden images, cycled) the candidate's P99 is measured on */
     warmupFrames: Type.Integer({ minimum: 1, default: 100 }),
     /** ed25519 public keys model packages may be signed with: PEM text, or the path of a PEM file (registry/signing.ts) */

@@ -18,8 +18,8 @@ import type { LostPart } from '../capture/triggered-feed.js';
 import type { ResultPatch } from '../results/result-store.js';
 import { describeError } from '../core/errors.js';
 import { ResultCode } from '../core/types.js';
-import { decide, shouldSaveImage, type Decision } from './verdict.js';
-import { defectAreaPx, type ClassDecision } from '../inference/decision-rule.js';
+import { shouldSaveImage, type Decision } from './verdict.js';
+import { decideOutput, defectClassOf, type ClassDecision } from '../inference/decision-rule.js';
 import { alignMap } from '../inference/letterbox-map.js';
 import { LatencyRecorder } from './latency-recorder.js';
 import type { StationMetrics } from './metrics.js';
@@ -292,21 +292,15 @@ export class PartLoop implements InspectionSwitch {
       if (e.code === 'INSPECTOR_INFERENCE_TIMEOUT') { timedOut = true; this.rec.inferenceTimeouts++; } else this.rec.inferenceErrors++;
       this.alarms.set(Alarm.MODEL_DOWN, true, `${e.code}: ${e.message}`);
     }
-    const minArea = inference.minDefectAreaPx ?? 0;
     const rule = inference.classRule ?? null;
     let decision: Decision;
     let defectClass: string | null = null; // a reference into the package's class list: no allocation
     if (timedOut) decision = { verdict: 'reject', code: ResultCode.INFERENCE_TIMEOUT }; // hung or dead worker: fail-safe
-    else if (!regOk) decision = { verdict: 'reject', code: ResultCode.UNREGISTRABLE }; // not registered: a reject with its own code
-    else if (rule && values) {
-      // multi-class output: any defect class at or above its own threshold (and area) rejects
-      decision = rule.decide(score, values, minArea);
-      defectClass = rule.worstClass;
-    } else {
-      const areaPx = minArea > 0 && map ? defectAreaPx(map.data, inference.threshold, inference.mapCellAreaPx ?? Number.NaN) : Number.NaN;
-      decision = decide(score, inference.threshold, areaPx, minArea);
-      const classes = inference.manifest?.outputs.defectClasses;
-      if (decision.code === ResultCode.DEFECT && classes?.length === 1) defectClass = classes[0]!;
+    else {
+      // the package's rule (decision-rule.ts decideOutput: the one the shadow, the gate and eval use):
+      // unregistrable, per-class or image-score threshold, minimum defect area; shared constants, no allocation
+      decision = decideOutput(inference, score, values, regOk);
+      defectClass = defectClassOf(inference, decision, inference.manifest?.outputs.defectClasses);
     }
     const frameToVerdictMs = Number(process.hrtime.bigint() - capturedNs) / NS_PER_MS;
 
