@@ -5,7 +5,10 @@
 import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
 
 export interface KeyBinding {
-  /** `KeyboardEvent.key` values, e.g. ['j', 'ArrowDown']; prefix 'shift+' / 'ctrl+' when required */
+  /**
+   * `KeyboardEvent.key` values, e.g. ['j', 'ArrowDown']; prefix 'shift+' / 'ctrl+' when required
+   * ('ctrl' also matches ⌘ on a Mac). With Shift held the key is the shifted one: 'ctrl+shift+Z'.
+   */
   keys: string[];
   help: string;
   run: (e: KeyboardEvent) => void;
@@ -85,7 +88,7 @@ export function useKeys(group: string, bindings: KeyBinding[], opts: { modal?: b
 export function keyLabel(k: string): string {
   const names: Record<string, string> = {
     ArrowDown: '↓', ArrowUp: '↑', ArrowLeft: '←', ArrowRight: '→', Delete: 'Del', Backspace: '⌫',
-    Escape: 'Esc', Enter: 'Enter', ' ': 'Space',
+    Escape: 'Esc', Enter: 'Enter', ' ': 'Space', ctrl: 'Ctrl', shift: 'Shift',
   };
   return k.split('+').map((p) => names[p] ?? p).join('+');
 }
