@@ -8,7 +8,9 @@
  * - An identical retrained copy: both shadow it with full agreement, pass their gates, are promoted.
  * - The fleet rollback puts both back in one call.
  */
+import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,10 +22,11 @@ import { PlcSimulator } from '../inspector/plc/plc-simulator.js';
 import { ReviewStore } from '../inspector/review/review-store.js';
 import { reviewDbPathFor } from '../inspector/review/review-db.js';
 import { packageForm } from '../inspector/cli/models-command.js';
-import { readStationsFile, reportTable, rollbackFleet, rolloutPackage, type FleetStation } from '../inspector/cli/fleet-rollout.js';
+import { readStationsFile, reportTable, rollbackFleet, rolloutPackage, type FleetReport, type FleetStation } from '../inspector/cli/fleet-rollout.js';
 import { lineOptions, triggeredCamera } from './helpers/line.js';
 import { until } from './helpers/wait.js';
 
+const run = promisify(execFile);
 const work = mkdtempSync(join(tmpdir(), 'inspector-fleet-'));
 const FOLDER = 'test-images/test/parts';
 
@@ -109,9 +112,14 @@ describe('fleet rollout on two stations', () => {
 
   it('stops at the second station\'s gate refusal and rolls the canary back: both stay on their model', async () => {
     const worse = makeVersion(join(work, 'pkg-1.1.0'), '1.1.0', (m) => { m.decision.threshold = 0; }); // rejects every part
-    const lines: string[] = [];
-    const r = await rolloutPackage(worse, () => packageForm(worse), fleet,
-      { minAgreement: 0, minParts: 5, shadowTimeoutMs: 120_000, pollMs: 250, log: (l) => lines.push(l) });
+    // as an ML engineer runs it: the command exits 1 with the report (--json) on stdout and the progress on stderr
+    const cli = await run(process.execPath, ['--import', 'tsx', 'inspector/cli/main.ts', 'models', 'push', worse, '--stations', stationsFile,
+      '--min-agreement', '0', '--min-parts', '5', '--shadow-timeout', '120', '--json'], { maxBuffer: 1 << 24 })
+      .then(() => null, (e: { code: number; stdout: string; stderr: string }) => e);
+    expect(cli?.code).toBe(1);
+    expect(cli!.stderr).toMatch(/inspector: INSPECTOR_FLEET_REFUSED: rollout of default@1\.1\.0 stopped at station-b; rolled back station-a/);
+    const lines = cli!.stderr.split('\n');
+    const r = JSON.parse(cli!.stdout) as FleetReport;
     expect(r.ok).toBe(false);
     expect(r.stoppedAt).toBe('station-b');
     const [ra, rb] = r.stations;
@@ -126,7 +134,7 @@ describe('fleet rollout on two stations', () => {
     expect(a.station.models.state.shadow).toBeNull();
     expect(b.station.models.state.shadow).toBeNull();
     expect(a.station.models.state.history.slice(-2).map((e) => e.action)).toEqual(['promote', 'rollback']);
-    expect(lines.join('\n')).toMatch(/station-a: promoted \(canary/);
+    expect(lines.join('\n')).toMatch(/fleet: station-a: promoted \(canary/);
     const table = reportTable(r);
     expect(table).toMatch(/station-a\s+rolled-back\s+default@1\.0\.0\s+default@1\.0\.0/);
     expect(table).toMatch(/station-b\s+refused .*INSPECTOR_MODEL_VALIDATION_FAILED/);
@@ -144,13 +152,15 @@ describe('fleet rollout on two stations', () => {
     expect(live(a).version).toBe('1.2.0');
     expect(live(b).version).toBe('1.2.0');
 
-    const back = await rollbackFleet(fleet, { ifLive: { name: 'default', version: '1.2.0' } });
-    expect(back.ok).toBe(true);
-    expect(back.stations.map((s) => [s.status, s.after?.version])).toEqual([['rolled-back', '1.0.0'], ['rolled-back', '1.0.0']]);
+    // the fleet rollback as an ML engineer runs it: one command, a table per station
+    const back = await run(process.execPath, ['--import', 'tsx', 'inspector/cli/main.ts', 'models', 'rollback', '--stations', stationsFile, '--if-live', 'default@1.2.0']);
+    expect(back.stdout).toMatch(/station-a\s+rolled-back\s+default@1\.2\.0\s+default@1\.0\.0/);
+    expect(back.stdout).toMatch(/station-b\s+rolled-back\s+default@1\.2\.0\s+default@1\.0\.0/);
     expect(live(a).version).toBe('1.0.0');
     expect(live(b).version).toBe('1.0.0');
     // --if-live: a fleet already off that model is left alone
     const again = await rollbackFleet(fleet, { ifLive: { name: 'default', version: '1.2.0' } });
+    expect(again.ok).toBe(true);
     expect(again.stations.map((s) => s.status)).toEqual(['skipped', 'skipped']);
   }, 300_000);
 

@@ -14,7 +14,10 @@
  */
 import { Command, Option } from 'commander';
 import createError from '@fastify/error';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { resolveConfig } from '../station/config.js';
+import { fingerprintOf, tlsDirFor } from '../server/tls.js';
 import { openReviewDb, reviewDbPathFor, ROLES, type Role } from '../review/review-db.js';
 import { Accounts, DAY_MS, DEFAULT_TOKEN_TTL_DAYS, MAX_TOKEN_TTL_DAYS, randomPassword } from '../review/accounts.js';
 import { AuditLog } from '../review/audit-log.js';
@@ -25,6 +28,16 @@ const UnknownTokenError = createError<[string]>('INSPECTOR_UNKNOWN_TOKEN', 'No l
 const BadTtlError = createError<[string]>('INSPECTOR_BAD_REQUEST', '--ttl-days %s: give a whole number of days from 1 to ' + MAX_TOKEN_TTL_DAYS, 400);
 
 interface DbOpts { config?: string; reviewDb?: string }
+
+/** How to use a new token against this station over HTTPS: its certificate's fingerprint, read from the station's own file. */
+function stationPinHint(configFile: string | undefined): string {
+  const config = resolveConfig({}, configFile);
+  const certFile = join(tlsDirFor(config.server.tls, config.plc.certificateFolder), 'cert.pem');
+  const fp = config.server.tls.mode === 'self-signed' && existsSync(certFile) ? fingerprintOf(readFileSync(certFile)) : null;
+  const url = `https://${config.server.host === '0.0.0.0' ? 'STATION' : config.server.host}:${config.server.port}`;
+  return fp ? `use it: INSPECTOR_TOKEN=<token> inspector models list --url ${url} --fingerprint ${fp}\n`
+    : `use it: INSPECTOR_TOKEN=<token> inspector models list --url ${url} (with --fingerprint or --ca for the station's certificate)\n`;
+}
 
 function withDb<T>(o: DbOpts, fn: (accounts: Accounts, audit: AuditLog) => Promise<T>): Promise<T> {
   const path = o.reviewDb ?? reviewDbPathFor(resolveConfig({}, o.config).results.dbPath);
@@ -91,6 +104,7 @@ export function tokensCommand(): Command {
       const t = accounts.createToken(a.id, o.name, days * DAY_MS);
       audit.record({ actor: 'cli', action: 'token.create', target: `user:${a.username}`, before: null, after: { tokenId: t.id, name: o.name, expiresAtMs: t.expiresAtMs } });
       process.stdout.write(`${t.token}\n`);
+      process.stderr.write(stationPinHint(o.config)); // stdout stays the token alone (scripts capture it)
     })));
   tokens.addCommand(dbOptions(new Command('list'))
     .description('list bearer tokens (never their secrets): id, user, name, expiry, state')
