@@ -6,6 +6,11 @@
  *
  * Rows are taken from the highest rowid present when the tail starts: history is not
  * replayed as events (a client reads history elsewhere; see the README).
+ *
+ * A row the PLC's gate outcome made first (reason 'not_seen': the station had no record of
+ * the part yet) may still be completed by the part's inspection record (the store upserts it
+ * into the same row). Such a row is held `notSeenHoldMs` and read again before its event,
+ * so the event says what the row finally says.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { openReadOnly } from '../results/result-store.js';
@@ -60,22 +65,32 @@ export function resultIdOf(station: string, row: Pick<TailRow, 'run_id' | 'seq'>
 export class ResultTail {
   private readonly db: BetterSqlite3.Database;
   private readonly next: BetterSqlite3.Statement;
+  private readonly byId: BetterSqlite3.Statement;
+  /** 'not_seen' rows waiting for their hold to end: [id, due (ms)] in id order */
+  private held: Array<[number, number]> = [];
   private lastId: number;
   private timer: NodeJS.Timeout | null = null;
   /** rows handed on since the start */
   rows = 0;
 
-  constructor(dbPath: string, private readonly onRow: (row: TailRow) => void, private readonly batch = 1000) {
+  constructor(dbPath: string, private readonly onRow: (row: TailRow) => void, private readonly batch = 1000, private readonly notSeenHoldMs = 2000) {
     this.db = openReadOnly(dbPath);
     this.lastId = (this.db.prepare('SELECT coalesce(max(id), 0) FROM results').pluck().get() as number);
     this.next = this.db.prepare(`SELECT ${COLUMNS} FROM results WHERE id > ? ORDER BY id LIMIT ?`);
+    this.byId = this.db.prepare(`SELECT ${COLUMNS} FROM results WHERE id = ?`);
   }
 
   /** Read what is new now; returns how many rows were handed on. */
   poll(): number {
+    const now = Date.now();
+    while (this.held.length > 0 && this.held[0]![1] <= now) { // holds end in id order (same hold for all)
+      const row = this.byId.get(this.held.shift()![0]) as TailRow | undefined;
+      if (row) { this.rows++; this.onRow(row); }
+    }
     const rows = this.next.all(this.lastId, this.batch) as TailRow[];
     for (const r of rows) {
       this.lastId = r.id;
+      if (r.reason === 'not_seen' && this.notSeenHoldMs > 0) { this.held.push([r.id, now + this.notSeenHoldMs]); continue; }
       this.rows++;
       this.onRow(r);
     }
