@@ -13,7 +13,7 @@ import { logger } from '../inspector/core/logger.js';
 import { ModelRegistry } from '../inspector/registry/model-registry.js';
 import { RegistryState } from '../inspector/registry/registry-state.js';
 import { loadGoldenSet } from '../inspector/registry/golden-set.js';
-import { runGate, scoreGolden } from '../inspector/registry/validation-gate.js';
+import { latencyCheck, runGate, scoreGolden } from '../inspector/registry/validation-gate.js';
 import { ModelLifecycle, type LifecycleHost } from '../inspector/registry/lifecycle.js';
 import { modelRpcHandlers } from '../inspector/registry/rpc-handlers.js';
 import { ModelRunner } from '../inspector/inference/model-runner.js';
@@ -69,27 +69,56 @@ describe('validation gate on a real runner', () => {
   it('refuses on latency when the P99 exceeds the budget, and reports accuracy against the live model', async () => {
     const golden = await loadGoldenSet('test-images/test', { width: 1280, height: 1024 }, 6);
     expect(golden.images.filter((i) => i.label === 'good').length).toBe(3);
-    const runner = await ModelRunner.create({ packageDir: 'models/default/1.0.0', frame: { width: 1280, height: 1024 },
+    const create = () => ModelRunner.create({ packageDir: 'models/default/1.0.0', frame: { width: 1280, height: 1024 },
       providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 2, logger });
+    const runner = await create();
+    const copy = await create(); // an unchanged copy of the live model, as the station loads it beside the candidate
     try {
       const live = await scoreGolden(runner, golden);
       expect(live.accuracy).toBe(1);
-      const settings = { providers: ['cpu'], latencyRuns: 10, accuracyMargin: 0.02 };
+      const settings = { providers: ['cpu'], latencyRuns: 10, accuracyMargin: 0.02, latencyMargin: 0.5, latencySlackMs: 2 };
       const tight = await runGate({ name: 'default', version: '1.0.0' }, runner, golden, { provider: 'cpu', accuracy: live }, { ...settings, latencyBudgetMs: 0.001 });
       expect(tight.ok).toBe(false);
       expect(tight.reasons).toHaveLength(1);
       expect(tight.reasons[0]).toMatch(/^latency: P99 .* exceeds the budget of 0.001 ms/);
+      expect(tight.checks.find((c) => c.check === 'latency')!.figure).toMatch(/^P99 \d+\.\d\d ms, limit 0\.00 ms$/);
       const roomy = await runGate({ name: 'default', version: '1.0.0' }, runner, golden, { provider: 'cpu', accuracy: live }, { ...settings, latencyBudgetMs: 60_000 });
       expect(roomy.ok).toBe(true);
       expect(roomy.accuracy).toMatchObject({ candidate: 1, live: 1, images: 6 });
+      // the copy timed against the live model in the same run (interleaved): same model, same load, within the margin
+      const same = await runGate({ name: 'default', version: '1.0.0' }, copy, golden, { provider: 'cpu', accuracy: live, scorer: runner },
+        { ...settings, latencyRuns: 40, latencyBudgetMs: 60_000 });
+      expect(same.reasons).toEqual([]);
+      expect(same.latency!.live).not.toBeNull();
+      expect(same.latency!.limitMs).toBeCloseTo(same.latency!.live!.p99Ms * 1.5 + 2, 6);
+      expect(same.checks.find((c) => c.check === 'latency')!.detail).toMatch(/no slower than live P99 .* measured in the same run/);
       // a candidate on a worse provider than the live one is refused at the load check
       const worse = await runGate({ name: 'default', version: '1.0.0' }, runner, golden, { provider: 'cuda', accuracy: live },
         { ...settings, providers: ['cuda', 'cpu'], latencyBudgetMs: 60_000 });
       expect(worse.reasons[0]).toMatch(/^load: loaded on cpu only; the live model runs on cuda/);
     } finally {
       await runner.close();
+      await copy.close();
     }
-  }, 60_000);
+  }, 120_000);
+
+  it('latency check: the candidate against the live model of the same run (margin + slack) and the absolute budget', () => {
+    const settings = { providers: ['cpu'], latencyRuns: 100, accuracyMargin: 0.02, latencyMargin: 0.25, latencySlackMs: 1, latencyBudgetMs: 50 };
+    // a busy machine: both slow, the candidate as slow as the live model: passes although far above 5 ms
+    expect(latencyCheck(settings, { p50: 9, p99: 30 }, { p50: 9, p99: 29 }).check.ok).toBe(true);
+    // slower than live x 1.25 + 1 ms: refused, and says so with both figures
+    const slow = latencyCheck(settings, { p50: 9, p99: 40 }, { p50: 9, p99: 29 });
+    expect(slow.check.ok).toBe(false);
+    expect(slow.figures.limitMs).toBeCloseTo(37.25, 9);
+    expect(slow.check.figure).toBe('P99 40.00 ms (live 29.00 ms), limit 37.25 ms');
+    expect(slow.check.detail).toMatch(/and slower than live P99 29.00 ms measured in the same run x 1.25 \+ 1 ms = 37.25 ms/);
+    // as fast as live but over the absolute budget: refused
+    const over = latencyCheck(settings, { p50: 40, p99: 60 }, { p50: 40, p99: 60 });
+    expect(over.check.ok).toBe(false);
+    expect(over.check.detail).toMatch(/exceeds the budget of 50 ms/);
+    // no live model: the budget alone
+    expect(latencyCheck(settings, { p50: 1, p99: 49 }, null).check.ok).toBe(true);
+  });
 });
 
 describe('HTTP API and CLI client', () => {

@@ -19,7 +19,7 @@ import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { GrayImage } from '../core/gray-image.js';
 import { canBin } from '../inference/area-binning.js';
-import { effectiveThreshold } from '../inference/decision-rule.js';
+import { decideOutput, decisionPortFor, effectiveThreshold, type ClassVerdict, type DecisionPort } from '../inference/decision-rule.js';
 import type { Manifest } from '../inference/manifest-schema.js';
 import { loadModelPackage, type ModelPackage } from '../inference/model-package.js';
 import { FRAME_INPUT_NAME, compileDeployedModel, planPreprocessing } from '../inference/preprocess-graph.js';
@@ -70,6 +70,7 @@ interface SizeEntry {
 
 export class PackageScorer {
   private readonly sessions = new Map<string, SizeEntry>();
+  private readonly ports = new Map<string, DecisionPort>();
   readonly manifest: Manifest;
   private readonly mapSpec: TensorSpec | null;
   private readonly channels: number[];
@@ -88,6 +89,18 @@ export class PackageScorer {
   /** the threshold the station decides with (decision-rule.ts) */
   get threshold(): number {
     return effectiveThreshold(this.manifest);
+  }
+
+  /**
+   * The station's verdict on a scored image (decision-rule.ts `decideOutput`, the rule the line,
+   * the shadow and the validation gate use): effective / per-class thresholds, the minimum defect
+   * area measured on this image size, and an unregistrable frame is a reject.
+   */
+  verdict(s: ScoredImage, width: number, height: number): ClassVerdict {
+    const key = `${width}x${height}`;
+    let port = this.ports.get(key);
+    if (!port) { port = decisionPortFor(this.manifest, width, height); this.ports.set(key, port); }
+    return decideOutput(port, s.score, s.classValues ?? s.map, s.registered !== false);
   }
 
   /** How many frame sizes have a compiled session. */

@@ -3,7 +3,7 @@
  * report (report-schema.ts). Each image is read with the appliance's decoder
  * (readGray), scored with the package's own preprocessing (package-scorer.ts),
  * decided with the station's rule (effective threshold, minimum defect area,
- * unregistrable = reject: `decision-rule.ts` + `decide`), and its defect regions are the
+ * unregistrable = reject: `decision-rule.ts` `decideOutput`, through `PackageScorer.verdict`), and its defect regions are the
  * connected components of the map at that threshold
  * (`regionsFromMap`, minDefectAreaPx applied), in image pixels.
  *
@@ -19,16 +19,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGray, type GrayImage } from '../core/gray-image.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
-import { ClassDecision, defectAreaPx, effectiveThreshold } from '../inference/decision-rule.js';
+import { effectiveThreshold } from '../inference/decision-rule.js';
 import type { DefectRegion } from '../inference/defect-regions.js';
 import { percentile } from '../inference/model-runner.js';
-import { decide } from '../station/verdict.js';
 import type { EvalDataset, EvalItem } from './dataset-types.js';
 import { EvalDatasetError, EvalEmptyError, EvalImageError, EvalOptionError } from './errors.js';
 import {
   auroc, confusion, groundTruthFromMask, matchRegions, operatingPoints, perClassRecall, precisionRecallF1, type GroundTruth, type RegionMatch,
 } from './metrics.js';
-import { cellAreaPx, regionsInImage } from './map-geometry.js';
+import { regionsInImage } from './map-geometry.js';
 import { PackageScorer, type ScoredImage } from './package-scorer.js';
 import type { EvalImageRecord, EvalReport } from './report-schema.js';
 import type { Manifest } from '../inference/manifest-schema.js';
@@ -72,13 +71,8 @@ async function judge(scorer: PackageScorer, item: EvalItem, img: GrayImage): Pro
   // and an unregistrable frame is a reject (UNREGISTRABLE)
   const threshold = effectiveThreshold(scorer.manifest);
   const { minDefectAreaPx } = scorer.manifest.decision;
-  const areaPx = minDefectAreaPx > 0 && s.map
-    ? defectAreaPx(s.map, threshold, cellAreaPx(scorer.manifest, s.mapWidth, s.mapHeight, img.width, img.height)) : Number.NaN;
-  // multi-class outputs: the per-class rule (any defect class at its threshold, the area on its channel)
-  const classRule = s.classValues ? ClassDecision.fromManifest(scorer.manifest, img.width, img.height) : null;
-  const predicted = s.registered === false || (classRule
-    ? classRule.decide(s.score, s.classValues!, minDefectAreaPx).verdict === 'reject'
-    : decide(s.score, threshold, areaPx, minDefectAreaPx).verdict === 'reject');
+  // the one decision module (decision-rule.ts decideOutput), as the line, the shadow and the gate decide
+  const predicted = scorer.verdict(s, img.width, img.height).verdict === 'reject';
   const regions: DefectRegion[] = s.map
     ? regionsInImage(scorer.manifest, s.map, s.mapWidth, s.mapHeight, img.width, img.height, threshold, minDefectAreaPx)
     : [];

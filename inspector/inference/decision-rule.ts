@@ -165,3 +165,62 @@ export class ClassDecision {
     return out;
   }
 }
+
+// ---------------------------------------------------------------- the one verdict of a model output
+
+/**
+ * What the rule needs of a loaded package: a ModelRunner has all of it, the eval scorer builds
+ * it per image size (`decisionPortFor`). The line, the shadow, the validation gate and eval
+ * all decide through `decideOutput` with such a port, so a candidate is gated, shadowed and
+ * evaluated under exactly the rule it will run live under (test/decision-parity.test.ts).
+ */
+export interface DecisionPort {
+  /** the effective threshold (`effectiveThreshold`) */
+  readonly threshold: number;
+  /** manifest decision.minDefectAreaPx (0 / absent: off) */
+  readonly minDefectAreaPx?: number;
+  /** frame pixels per cell of a single-channel map (NaN / absent: no area can be measured) */
+  readonly mapCellAreaPx?: number;
+  /** multi-class outputs: the per-class rule over the K channels / K probabilities */
+  readonly classRule?: ClassDecision | null;
+}
+
+/** The port of a package for frames of one size (eval scores images of many sizes). */
+export function decisionPortFor(manifest: Manifest, frameWidth: number, frameHeight: number): DecisionPort {
+  return {
+    threshold: effectiveThreshold(manifest),
+    minDefectAreaPx: manifest.decision.minDefectAreaPx,
+    mapCellAreaPx: mapCellAreaPx(manifest, frameWidth, frameHeight),
+    classRule: ClassDecision.fromManifest(manifest, frameWidth, frameHeight),
+  };
+}
+
+const UNREGISTRABLE: ClassVerdict = Object.freeze({ verdict: 'reject', code: ResultCode.UNREGISTRABLE });
+
+/**
+ * The verdict of one model output under the package's rule. `values`: what the model wrote
+ * (the single-channel map, the K-channel map or the K probabilities; null/empty: a score
+ * only). `registered` false: a taught package could not register the frame (a reject with its
+ * own code, whatever the score). Returns shared constants: nothing is allocated per part; a
+ * multi-class rule leaves the worst class in `port.classRule.worstClass` (`defectClassOf`).
+ */
+export function decideOutput(port: DecisionPort, score: number, values: Float32Array | null | undefined, registered = true): ClassVerdict {
+  if (!registered) return UNREGISTRABLE;
+  const rule = port.classRule;
+  const minArea = port.minDefectAreaPx ?? 0;
+  if (rule && values) return rule.decide(score, values, minArea);
+  if (!Number.isFinite(score)) return ERROR;
+  if (!(score >= port.threshold)) return PASS;
+  if (minArea > 0 && values && values.length > 0) {
+    const area = defectAreaPx(values, port.threshold, port.mapCellAreaPx ?? Number.NaN);
+    if (Number.isFinite(area) && area < minArea) return PASS; // too small to matter
+  }
+  return DEFECT;
+}
+
+/** The defect class of a DEFECT verdict just decided with `port` (null: none, or not a defect). */
+export function defectClassOf(port: DecisionPort, v: ClassVerdict, defectClasses: readonly string[] | undefined): string | null {
+  if (v.code !== ResultCode.DEFECT) return null;
+  if (port.classRule) return port.classRule.worstClass;
+  return defectClasses?.length === 1 ? defectClasses[0]! : null;
+}

@@ -1,9 +1,11 @@
 /**
  * A registered candidate through the validation gate (validation-gate.ts), beside the live
- * model: the golden set is loaded once; the live model's golden-set result is scored once per
- * model, threshold and calibration version on a temporary background runner (the live one is
- * busy on the line) and cached; the candidate is loaded on a background runner built from the
- * station's current state (LiveModels.createRunner) and checked. Nothing is swapped here.
+ * model: the golden set is loaded once; the live package is loaded on a temporary background
+ * runner (the live one is busy on the line) next to the candidate's, both built from the
+ * station's current state (LiveModels.createRunner) and niced alike: the two are timed
+ * interleaved in the same run (the latency check compares them), and the live model's
+ * golden-set result is scored once per model, threshold and calibration version and cached.
+ * Nothing is swapped here.
  */
 import type { ModelRunner } from '../inference/model-runner.js';
 import type { ModelRegistry } from './model-registry.js';
@@ -30,14 +32,19 @@ export class CandidateGate {
       return { report: loadFailedReport(ref, err as Error), runner: null };
     }
     try {
-      const live = await this.liveGolden(golden);
-      const { config } = this.host;
-      const report = await runGate(ref, runner, golden, live, {
-        providers: config.model.providers, latencyBudgetMs: config.registry.latencyBudgetMs ?? config.station.budgetMs,
-        latencyRuns: config.registry.warmupFrames, accuracyMargin: config.registry.accuracyMargin,
-      });
-      this.host.logger.info({ model: refKey(ref), ok: report.ok, checks: report.checks }, 'validation gate');
-      return { report, runner };
+      const liveRunner = await this.models.createRunner(this.models.liveDirOrConfigured(), true);
+      try {
+        const live = { ...await this.liveGolden(golden, liveRunner), scorer: liveRunner };
+        const { registry, model } = this.host.config;
+        const report = await runGate(ref, runner, golden, live, {
+          providers: model.providers, latencyBudgetMs: registry.latencyBudgetMs, latencyMargin: registry.latencyMargin,
+          latencySlackMs: registry.latencySlackMs, latencyRuns: registry.warmupFrames, accuracyMargin: registry.accuracyMargin,
+        });
+        this.host.logger.info({ model: refKey(ref), ok: report.ok, checks: report.checks }, 'validation gate');
+        return { report, runner };
+      } finally {
+        await liveRunner.close();
+      }
     } catch (err) {
       await runner.close();
       throw err;
@@ -50,21 +57,15 @@ export class CandidateGate {
     return this.golden;
   }
 
-  /** The live model's golden-set result, scored once per model on a temporary runner (the live one is busy on the line). */
-  private async liveGolden(golden: GoldenSet): Promise<{ provider: string; accuracy: AccuracyResult } | null> {
+  /** The live model's golden-set result, scored once per model on the temporary runner `runner` (the live one is busy on the line). */
+  private async liveGolden(golden: GoldenSet, runner: ModelRunner): Promise<{ provider: string; accuracy: AccuracyResult }> {
     const live = this.models.live;
     const ref = this.models.liveRef ?? { name: live.modelName, version: live.modelVersion };
     // the score depends on the frames the model sees: the calibration version is part of the key
     const key = `${refKey(ref)}:${live.threshold}:cal${this.host.calibrationVersion() ?? 'none'}`;
     let acc = this.goldenScores.get(key);
     if (!acc) {
-      const dir = this.models.liveDirOrConfigured();
-      const runner = await this.models.createRunner(dir, true);
-      try {
-        acc = await scoreGolden(runner, golden);
-      } finally {
-        await runner.close();
-      }
+      acc = await scoreGolden(runner, golden);
       this.goldenScores.set(key, acc);
     }
     return { provider: live.provider, accuracy: acc };

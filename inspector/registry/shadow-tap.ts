@@ -13,20 +13,18 @@
  * the live verdict beside it. A disagreement whose image the loop did not
  * queue is offered to the image writer from the slot before it is released,
  * so the agreement report can show every disagreement's image.
+ * The shadow verdict comes from the candidate package's own rule (decision-rule.ts
+ * `decideOutput`: threshold, per-class thresholds, minimum defect area, an
+ * unregistrable frame), the rule it would run live under.
  */
 import type { Frame, Verdict } from '../core/types.js';
 import type { Logger } from '../core/logger.js';
-import { decide } from '../station/verdict.js';
-import type { ClassDecision } from '../inference/decision-rule.js';
+import { decideOutput, type DecisionPort } from '../inference/decision-rule.js';
 import type { ShadowTuple } from '../results/store-worker.js';
 
-export interface ShadowRunner {
-  infer(frame: Uint8Array, ringSlot?: number): Promise<{ score: number; inferenceMs: number; map?: Float32Array }>;
+export interface ShadowRunner extends DecisionPort {
+  infer(frame: Uint8Array, ringSlot?: number): Promise<{ score: number; inferenceMs: number; map?: Float32Array; registration?: { ok: boolean } | null }>;
   readonly busy: boolean;
-  readonly threshold: number;
-  /** multi-class outputs: decided per class, as on the line (part-loop.ts) */
-  readonly classRule?: ClassDecision | null;
-  readonly minDefectAreaPx?: number;
   readonly modelName: string;
   readonly modelVersion: string;
 }
@@ -72,7 +70,7 @@ export class ShadowTap {
       return false;
     }
     this.inFlight = this.runner.infer(frame.data, frame.slot)
-      .then((r) => this.onResult(frame, live, r.score, r.inferenceMs, r.map), (err: Error & { code?: string }) => {
+      .then((r) => this.onResult(frame, live, r.score, r.inferenceMs, r.map, r.registration?.ok ?? true), (err: Error & { code?: string }) => {
         this.stats.errors++;
         this.log.warn({ seq: frame.seq, code: err.code, err: err.message }, 'shadow inference failed');
       })
@@ -83,9 +81,8 @@ export class ShadowTap {
     return true;
   }
 
-  private onResult(frame: Frame, live: LiveOutcome, score: number, inferenceMs: number, values?: Float32Array): void {
-    const rule = this.runner.classRule;
-    const verdict = rule && values ? rule.decide(score, values, this.runner.minDefectAreaPx ?? 0).verdict : decide(score, this.runner.threshold).verdict;
+  private onResult(frame: Frame, live: LiveOutcome, score: number, inferenceMs: number, values: Float32Array | undefined, registered: boolean): void {
+    const { verdict } = decideOutput(this.runner, score, values, registered);
     const agree = verdict === live.verdict;
     this.stats.compared++;
     if (agree) this.stats.agree++;

@@ -48,10 +48,17 @@ const ListItem = Type.Object({
   kind: Type.Union([Type.String(), Type.Null()]), threshold: Type.Union([Type.Number(), Type.Null()]),
   description: Type.Union([Type.String(), Type.Null()]), problem: Type.Optional(Type.String()),
 });
-const Check = Type.Object({ check: Type.String(), ok: Type.Boolean(), detail: Type.String() });
+/** one gate check: its measured figure in a few words and its verdict in a sentence (registry/validation-gate.ts) */
+const Check = Type.Object({ check: Type.String(), ok: Type.Boolean(), figure: Type.String(), detail: Type.String() });
+const Latency = Type.Object({
+  p50Ms: Type.Number(), p99Ms: Type.Number(), budgetMs: Type.Number(), runs: Type.Integer(),
+  live: Type.Union([Type.Object({ p50Ms: Type.Number(), p99Ms: Type.Number() }), Type.Null()], { description: 'the live model timed in the same run' }),
+  margin: Type.Number(), slackMs: Type.Number(), limitMs: Type.Number({ description: 'min(budget, live P99 x (1 + margin) + slack)' }),
+  rounds: Type.Integer(),
+});
 const ValidationReport = Type.Object({
   model: Ref, ok: Type.Boolean(), provider: Type.Union([Type.String(), Type.Null()]), checks: Type.Array(Check),
-  latency: Type.Union([Type.Object({ p50Ms: Type.Number(), p99Ms: Type.Number(), budgetMs: Type.Number(), runs: Type.Integer() }), Type.Null()]),
+  latency: Type.Union([Latency, Type.Null()]),
   accuracy: Type.Union([Type.Object({ candidate: Type.Number(), live: Type.Union([Type.Number(), Type.Null()]), margin: Type.Number(), images: Type.Integer() }), Type.Null()]),
   reasons: Type.Array(Type.String()),
   signer: Signer,
@@ -68,6 +75,19 @@ const ShadowReport = Type.Object({
   shadowRejectsLivePasses: Type.Integer(), shadowPassesLiveRejects: Type.Integer(), disagreements: Type.Array(Disagreement),
 });
 const errors = { ...authErrors, 404: ErrorReply, 409: ErrorReply, 422: ErrorReply, 503: ErrorReply } as const;
+/** a refused promotion: the error, with the gate's report (every check with its figure) when the gate ran */
+const Refusal = Type.Object({ ...ErrorReply.properties, report: Type.Optional(ValidationReport) });
+
+/** The gate's report travels over RPC after the first line of the refusal's message (registry/rpc-handlers.ts). */
+function splitRefusal(message: string): { message: string; report?: unknown } {
+  const nl = message.indexOf('\n');
+  if (nl < 0) return { message };
+  try {
+    return { message: message.slice(0, nl), report: JSON.parse(message.slice(nl + 1)) };
+  } catch {
+    return { message };
+  }
+}
 
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the station answers with the shapes the response schemas declare
@@ -163,9 +183,10 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         description: action === 'shadow' ? 'Run this model beside the live one on every frame (verdicts stored, never sent to the PLC)'
           : 'Validate (load, P99 latency, golden-set accuracy) and swap it in live; a refusal (422) leaves the live model untouched',
-        tags: ['models'], params: Params, response: { 200: action === 'shadow' ? SignedRef : ValidationReport, ...errors },
+        tags: ['models'], params: Params,
+        response: { 200: action === 'shadow' ? SignedRef : ValidationReport, ...errors, ...(action === 'promote' ? { 422: Refusal } : {}) },
       },
-    }, async (req) => {
+    }, async (req, reply) => {
       const before = await call<{ live: unknown; shadow: unknown }>(MODEL_RPC.list);
       const target = `model:${req.params.name}@${req.params.version}`;
       try {
@@ -176,6 +197,11 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const code = (err as { code?: string }).code ?? '';
         if (code === 'INSPECTOR_MODEL_VALIDATION_FAILED' || SIGNATURE_CODES.has(code)) {
           audit(req.user!.name, 'refused', target, { live: before.live }, { error: (err as Error).message });
+        }
+        if (code === 'INSPECTOR_MODEL_VALIDATION_FAILED') {
+          // the report as data (the Models page lists each check), not as JSON inside the message
+          const { message, report } = splitRefusal((err as Error).message);
+          return reply.status(422).send({ statusCode: 422, code, error: 'Unprocessable Entity', message, ...(report ? { report } : {}) });
         }
         throw err;
       }
