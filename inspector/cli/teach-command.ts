@@ -2,8 +2,8 @@
  * `inspector teach --good DIR --out PKG`: teach a variation model from good
  * images in a folder and write it as a model package (see inspector/teach/).
  */
-import { readdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { readGray } from '../core/gray-image.js';
 import { logger } from '../core/logger.js';
@@ -43,8 +43,31 @@ export function describeTeachOptions(training: Record<string, unknown>): string 
   return lines.join('\n');
 }
 
+/**
+ * The package version: `--version`, else the last folder of `--out` when it is a version
+ * (models/x/2.0.0 → 2.0.0), else 1.0.0. Both given and different is refused: the registry keeps a
+ * package at <name>/<version>/, so the folder and the manifest must agree.
+ */
+export function teachVersion(out: string, version: string | undefined): string {
+  const fromOut = /^\d+\.\d+\.\d+$/.test(basename(resolve(out))) ? basename(resolve(out)) : null;
+  if (version !== undefined && fromOut !== null && version !== fromOut) {
+    throw new TeachOptionsInvalidError(`--version ${version} but --out ${out} ends in version ${fromOut}: give one of them, or make them agree`);
+  }
+  return version ?? fromOut ?? '1.0.0';
+}
+
+/** The images of --good, or one clear coded error naming the folder and what to give (not `ENOENT: …`). */
+async function goodImages(dir: string, limit: number | undefined): Promise<string[]> {
+  const abs = resolve(dir);
+  const isDir = await stat(abs).then((st) => st.isDirectory(), () => false);
+  if (!isDir) throw new TeachNoImagesError(`there is no folder ${abs} (--good): give the folder that holds the good part images (png, jpg, bmp, tif)`);
+  const files = (await readdir(abs)).filter((f) => IMAGE_EXT.test(f)).sort().slice(0, limit ?? Infinity);
+  if (files.length === 0) throw new TeachNoImagesError(`no image files (png, jpg, bmp, tif) in ${abs} (--good)`);
+  return files;
+}
+
 interface TeachCliOptions {
-  good: string; out: string; name?: string; version: string; downscale?: number; limit?: number; options?: TeachCliOverrides; auto: boolean;
+  good: string; out: string; name?: string; version?: string; downscale?: number; limit?: number; options?: TeachCliOverrides; auto: boolean;
   registration: boolean; lens?: string; mapPool?: number; maxShiftPx?: number; maxRotationDeg?: number; minQuality?: number;
   progress: boolean;
 }
@@ -56,7 +79,7 @@ export function teachCommand(): Command {
     .requiredOption('--good <dir>', 'folder of good images (png, jpg, bmp, tif), one part each, same size')
     .requiredOption('--out <dir>', 'package folder to write, e.g. models/bracket-taught/1.0.0')
     .option('--name <name>', 'package name (default: the parent folder of --out)')
-    .option('--version <v>', 'package version', '1.0.0')
+    .option('--version <v>', 'package version (default: the last folder of --out when it is one, e.g. models/x/2.0.0, else 1.0.0)')
     .option('--downscale <n>', 'integer frame → model input factor (default: chosen from the images; 4 without --no-auto)', int)
     .option('--options <json>', 'teach options as JSON, overriding what is chosen from the images (the manifest\'s training.teach.options, edited)', parseTeachOptionsArg)
     .option('--no-auto', 'do not choose options from the images: the fixed defaults (downscale 4, registration, no envelope)')
@@ -69,8 +92,8 @@ export function teachCommand(): Command {
     .option('--min-quality <q>', 'registration: lowest quality (0..1) accepted', parseFloat)
     .option('--no-progress', 'no progress bar (on a terminal) or progress lines (otherwise)')
     .action(async (o: TeachCliOptions) => {
-      const files = (await readdir(o.good)).filter((f) => IMAGE_EXT.test(f)).sort().slice(0, o.limit ?? Infinity);
-      if (files.length === 0) throw new TeachNoImagesError(`no image files in ${o.good}`);
+      const version = teachVersion(o.out, o.version);
+      const files = await goodImages(o.good, o.limit);
       // one reporter per phase (read, register, self-check): a bar on a terminal, else a line on stderr at least every 30 s
       let progress: Progress | null = null;
       let phase = '';
@@ -99,7 +122,7 @@ export function teachCommand(): Command {
         ...(o.minQuality !== undefined ? { minQuality: o.minQuality } : {}) };
       const r = await teachPackage({
         ...o.options,
-        good, outDir: o.out, name, version: o.version, auto: o.auto,
+        good, outDir: o.out, name, version, auto: o.auto,
         ...(o.downscale !== undefined ? { downscale: o.downscale } : {}),
         trainingData: `${o.good} (${files.length} good image(s))`,
         command: `inspector teach ${process.argv.slice(3).join(' ')}`,
