@@ -39,7 +39,9 @@ describe('three stations, one broker, one host', () => {
       sims.push(sim);
       stations.push(await Station.start(resolveConfig({
         station: { name },
-        camera: triggeredCamera({ triggerPort, folder: FOLDER }),
+        // the stations start one after another and their lines together: the first camera waits for its first trigger
+        // longer than the default stall timeout (a restart of an idle triggered pipeline is not what this test is about)
+        camera: { ...triggeredCamera({ triggerPort, folder: FOLDER }), stallTimeoutMs: 300_000 },
         model: { providers: ['cpu'], intraOpNumThreads: 1 },
         plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, name, 'pki-station'), security: { mode: 'None' } },
         results: { dbPath: join(work, name, 'results.sqlite'), imagesDir: join(work, name), saveImages: 'none' },

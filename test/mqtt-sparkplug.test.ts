@@ -53,7 +53,7 @@ describe('a station as a Sparkplug B edge node through a broker crash', () => {
     await sim.start();
     station = await Station.start(resolveConfig({
       station: { name: 'station-a' },
-      camera: triggeredCamera({ triggerPort, folder: FOLDER }),
+      camera: { ...triggeredCamera({ triggerPort, folder: FOLDER }), stallTimeoutMs: 15_000 }, // a loaded CI machine is no stalled camera
       model: { providers: ['cpu'], intraOpNumThreads: 1 },
       plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), security: { mode: 'None' } },
       results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: 'none' },
