@@ -4,10 +4,44 @@
  * agreement with the live verdicts, and shadow / promote / roll back for the ml
  * and admin roles (the server checks the role too; a promotion is validated and
  * may be refused with reasons). Without the registry it shows the live model only.
+ *
+ * An action is confirmed in an in-page panel (no native confirm()). A promotion's
+ * validation gate answers with its report, accepted or refused (a 422 carries it as
+ * data): the page lists each check (load, latency, accuracy) with its figure and its
+ * verdict in words, never raw JSON.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, labelHrefFor, type Health, type ModelItem, type ModelList, type ShadowReport, type User, type ValidationReport } from '../api.js';
 import { useKeys } from '../components/keys.js';
+
+/** One check of the validation gate (registry/validation-gate.ts GateCheck). */
+interface GateCheck { check: string; ok: boolean; figure?: string; detail: string }
+interface GateReport { model: { name: string; version: string }; ok: boolean; checks: GateCheck[] }
+const CHECK_NAMES: Record<string, string> = { load: 'Loads', latency: 'Latency (P99)', accuracy: 'Golden-set accuracy' };
+
+function GateReportPanel({ report, onClose }: { report: GateReport; onClose: () => void }) {
+  return (
+    <section class="dialog gate-report" data-testid="gate-report" role="region" aria-label="Validation gate">
+      <h3>Validation gate: {report.model.name}@{report.model.version} {report.ok
+        ? <span class="verdict verdict-pass">promoted</span>
+        : <span class="verdict verdict-reject">refused: the live model is unchanged</span>}</h3>
+      <table class="grid">
+        <thead><tr><th>check</th><th>figure</th><th>verdict</th><th>why</th></tr></thead>
+        <tbody>
+          {report.checks.map((c) => (
+            <tr key={c.check} data-check={c.check}>
+              <td>{CHECK_NAMES[c.check] ?? c.check}</td>
+              <td>{c.figure ?? ''}</td>
+              <td>{c.ok ? <span class="verdict verdict-pass">passed</span> : <span class="verdict verdict-reject">failed</span>}</td>
+              <td class="desc">{c.detail}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p><button onClick={onClose}>close</button></p>
+    </section>
+  );
+}
 
 const pct = (a: number, b: number): string => (b > 0 ? `${((100 * a) / b).toFixed(1)} %` : '–');
 
@@ -20,6 +54,9 @@ export function ModelsPage({ user }: { user: User }) {
   const [message, setMessage] = useState<string | null>(null);
   const [threshold, setThreshold] = useState<number | null>(null);
   const [classes, setClasses] = useState<string[]>([]);
+  /** the action waiting for the in-page confirmation, and the last gate report */
+  const [pending, setPending] = useState<{ label: string; path: string; method: 'POST' | 'DELETE' } | null>(null);
+  const [gate, setGate] = useState<GateReport | null>(null);
   const canAct = user.role === 'ml' || user.role === 'admin';
   const rows: ModelItem[] = list?.models ?? [];
 
@@ -39,17 +76,24 @@ export function ModelsPage({ user }: { user: User }) {
   };
   useEffect(load, []);
 
-  const act = async (label: string, path: string, method: 'POST' | 'DELETE' = 'POST'): Promise<void> => {
-    if (!confirm(`${label}?`)) return;
+  /** ask first (in the page), then run */
+  const act = (label: string, path: string, method: 'POST' | 'DELETE' = 'POST'): void => setPending({ label, path, method });
+  const run = async (): Promise<void> => {
+    if (!pending) return;
+    const { label, path, method } = pending;
+    setPending(null);
+    setGate(null);
     setMessage(`${label}…`);
     try {
       const out = await api.modelAction(path, method) as Partial<ValidationReport>;
-      const checks = out.checks?.map((c) => `${c.ok ? '✓' : '✗'} ${c.check}`).join(' · ');
-      setMessage(`${label}: done${checks ? ` (${checks})` : ''}`);
+      if (out.checks) setGate(out as GateReport);
+      setMessage(`${label}: done`);
       load();
     } catch (e) {
       const a = e as ApiError;
-      setMessage(`${label} refused: ${a.code}: ${a.message}`);
+      const report = (a.body as { report?: GateReport } | null)?.report;
+      if (report) setGate(report);
+      setMessage(report ? `${label}: refused by the validation gate (see the checks below)` : `${label} refused: ${a.message} (${a.code})`);
     }
   };
   const current = rows[cursor];
@@ -67,6 +111,8 @@ export function ModelsPage({ user }: { user: User }) {
     { keys: ['shift+B'], help: 'roll back to the previous live model (ml)', when: () => canAct && !!list?.previous.length, run: rollback },
     { keys: ['shift+X'], help: 'stop the shadow model (ml)', when: () => canAct && !!list?.shadow, run: stopShadow },
     { keys: ['g'], help: 'reload', run: load },
+    { keys: ['Enter'], help: 'confirm the action asked', when: () => !!pending, run: () => void run() },
+    { keys: ['Escape'], help: 'cancel the action asked', when: () => !!pending, run: () => setPending(null) },
   ]);
 
   return (
@@ -85,6 +131,14 @@ export function ModelsPage({ user }: { user: User }) {
       </section>
       {missing ? <p class="muted">This station has no model registry API: only the live model is shown.</p> : null}
       {message ? <p class="flash" data-testid="models-message">{message}</p> : null}
+      {pending ? (
+        <section class="dialog" data-testid="models-confirm" role="region" aria-label="Confirm">
+          <p>{pending.label}?</p>
+          <p><button data-testid="models-confirm-yes" onClick={() => void run()}>yes <kbd>Enter</kbd></button>{' '}
+            <button onClick={() => setPending(null)}>cancel <kbd>Esc</kbd></button></p>
+        </section>
+      ) : null}
+      {gate ? <GateReportPanel report={gate} onClose={() => setGate(null)} /> : null}
       {list ? <>
         <h3>Registered versions {canAct ? '' : <span class="muted">(actions need the ml role)</span>}</h3>
         <table class="grid" data-testid="models-table">
