@@ -13,6 +13,28 @@
  * that judged the part even across a model swap.
  */
 import type { HealthReport } from './station-view.js';
+import type { DiskStatus } from '../retention/disk-pacer.js';
+import type { PlcCounters } from '../plc/plc-contract.js';
+
+/**
+ * The operator's panel (Live, like a smart camera's): disk use against the retention budget, the
+ * image writer's drops, the PLC's own outcome counters, whether the station told the PLC it is
+ * Ready, and the last rejects. Built on the main thread from the live objects once a second.
+ */
+export interface OperatorStatus {
+  /** null when retention is off (nothing watches the disk) */
+  disk: DiskStatus | null;
+  /** the image writer: images offered, written, dropped (slots full: no image for that part), failed */
+  images: { offered: number; written: number; dropped: number; failed: number };
+  /** the PLC's counters as last read back (null before the first read) */
+  plc: PlcCounters | null;
+  /** Station.Ready as the station last wrote it */
+  ready: boolean;
+  /** the newest rejects, newest first */
+  lastRejects: LivePart[];
+}
+/** What the station gives the feed for the operator's panel (lastRejects comes from the feed's own ring). */
+export type OperatorSource = () => Omit<OperatorStatus, 'lastRejects'>;
 
 export interface LivePart {
   runId: string; seq: number; verdict: 'pass' | 'reject'; code: number; score: number | null;
@@ -24,7 +46,8 @@ export interface LiveStats { partsPerSec: number; rejectRate: number | null; p50
 export type LiveMessage =
   | { type: 'parts'; items: LivePart[] }
   | { type: 'stats'; partsPerSec: number; rejectRate: number | null; p50Ms: number | null; p99Ms: number | null; parts: number }
-  | { type: 'health'; report: HealthReport };
+  | { type: 'health'; report: HealthReport }
+  | { type: 'operator'; status: OperatorStatus };
 export interface LiveFrameInfo { seq: number; width: number; height: number; at: number }
 
 /** What the part loop calls (inspector/station/part-loop.ts). */
@@ -50,6 +73,8 @@ export class LiveFeed implements PartFeed {
   private readonly frameView: Uint8Array;
   private frameWaiters: Array<(f: LiveFrameInfo) => void> = [];
   private timers: NodeJS.Timeout[] = [];
+  /** set by the station once the server runs (station.ts): the operator's panel, posted with health */
+  operator: OperatorSource | null = null;
 
   constructor(
     private readonly runId: string,
@@ -114,6 +139,21 @@ export class LiveFeed implements PartFeed {
     return items;
   }
 
+  /** The newest `max` rejects still in the ring, newest first (read once a second, off the hot path). */
+  lastRejects(max = 8): LivePart[] {
+    const out: LivePart[] = [];
+    for (let k = this.n - 1; k >= Math.max(0, this.n - CAP) && out.length < max; k--) {
+      const i = k % CAP;
+      if (!(this.flags[i]! & 1)) continue;
+      out.push({
+        runId: this.runId, seq: this.seq[i]!, verdict: 'reject', code: this.code[i]!,
+        score: Number.isFinite(this.score[i]!) ? this.score[i]! : null, frameToVerdictMs: this.ms[i]!,
+        modelVersion: this.version[i]!, imageSaved: (this.flags[i]! & 2) !== 0, at: this.at[i]!, defectClass: this.defectClass[i] ?? null,
+      });
+    }
+    return out;
+  }
+
   /** Rolling figures over the parts of the last `windowMs`. */
   stats(windowMs = 5000): LiveStats {
     const now = Date.now();
@@ -137,7 +177,10 @@ export class LiveFeed implements PartFeed {
       if (items.length) post({ type: 'parts', items });
       post({ type: 'stats', ...this.stats() });
     }, flushMs).unref());
-    this.timers.push(setInterval(() => post({ type: 'health', report: health() }), healthMs).unref());
+    this.timers.push(setInterval(() => {
+      post({ type: 'health', report: health() });
+      if (this.operator) post({ type: 'operator', status: { ...this.operator(), lastRejects: this.lastRejects() } });
+    }, healthMs).unref());
   }
 
   stop(): void {

@@ -19,6 +19,8 @@ export class LiveHub {
   private readonly clients = new Set<LiveSocket>();
   latestStats: Extract<LiveMessage, { type: 'stats' }> | null = null;
   latestHealth: Extract<LiveMessage, { type: 'health' }> | null = null;
+  /** the operator's panel (disk, image drops, PLC counters, last rejects), once a second */
+  latestOperator: Extract<LiveMessage, { type: 'operator' }> | null = null;
   /** the last parts sent, so a new client sees something at once */
   recentParts: Extract<LiveMessage, { type: 'parts' }>['items'] = [];
   skipped = 0;
@@ -26,6 +28,7 @@ export class LiveHub {
   publish(m: LiveMessage): void {
     if (m.type === 'stats') this.latestStats = m;
     else if (m.type === 'health') this.latestHealth = m;
+    else if (m.type === 'operator') this.latestOperator = m;
     else this.recentParts = [...this.recentParts, ...m.items].slice(-32);
     if (this.clients.size === 0) return;
     const text = JSON.stringify(m);
@@ -43,6 +46,7 @@ export class LiveHub {
     if (this.recentParts.length) ws.send(JSON.stringify({ type: 'parts', items: this.recentParts }));
     if (this.latestStats) ws.send(JSON.stringify(this.latestStats));
     if (this.latestHealth) ws.send(JSON.stringify(this.latestHealth));
+    if (this.latestOperator) ws.send(JSON.stringify(this.latestOperator));
   }
 
   get size(): number { return this.clients.size; }

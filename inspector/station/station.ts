@@ -31,6 +31,7 @@ import { startStationServer } from '../server/start-server.js';
 import type { HealthReport } from '../server/station-view.js';
 import { RetentionScheduler } from '../retention/retention-scheduler.js';
 import { diskLowDetail, type DiskStatus } from '../retention/disk-pacer.js';
+import { LiveFeed, type OperatorStatus } from '../server/live-feed.js';
 import type { VisionServerHost } from '../vision-server/vision-host.js';
 import { redactVisionSecrets, startVisionServer, stationFault } from '../vision-server/start-vision-server.js';
 import type { MqttEdgeNode } from '../mqtt/edge-node.js';
@@ -211,6 +212,7 @@ export class Station {
       if (config.server.enabled) {
         station.server = await startStationServer(station, log.child({ mod: 'server' }));
         cleanup.push(async () => station.server?.close());
+        if (station.loop.feed instanceof LiveFeed) station.loop.feed.operator = () => operatorStatus(station);
         workerDeaths.watch('server', station.server);
         for (const [method, fn] of Object.entries(modelRpcHandlers(station.models))) station.server.handle(method, fn);
         for (const [method, fn] of Object.entries(calibrationRpcHandlers(station, log.child({ mod: 'calibration' })))) station.server.handle(method, fn);
@@ -339,4 +341,11 @@ export class Station {
     await this.runner.close();
     this.log.info({ parts: this.loop.rec.parts }, 'station stopped');
   }
+}
+
+/** Live's operator panel from the live objects (the feed adds the last rejects). */
+function operatorStatus(s: Station): Omit<OperatorStatus, 'lastRejects'> {
+  const im = s.images.stats;
+  return { disk: s.retention?.disk() ?? null, images: { offered: im.offered, written: im.written, dropped: im.dropped, failed: im.failed },
+    plc: s.outcomes.counters, ready: s.plc.ready };
 }

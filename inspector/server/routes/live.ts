@@ -1,6 +1,8 @@
 /**
  * The live page's feed.
  *   GET /api/live            WebSocket: {type:'parts',items}, {type:'stats',…}, {type:'health',report}  (any user)
+ *   GET /api/live/status     the operator's panel: disk use vs budget, images dropped, the PLC's counters,
+ *                            Ready, the last rejects (any user; the latest the station posted, ≤ 1 s old)
  *   GET /api/live/frame.jpg  the newest camera frame, downscaled JPEG (any user; at most ~4 encodes/s,
  *                            callers in between get the last one)
  * The frame is copied by the station into a shared buffer (RPC `liveFrame`)
@@ -22,6 +24,25 @@ export const liveRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preHandler: app.requireRole(),
     schema: { description: 'WebSocket: parts (batched every ~250 ms), rolling stats, health (every second)', tags: ['live'], response: { ...authErrors } },
   }, (socket) => { app.live.add(socket as unknown as LiveSocket); });
+
+  const Nullable = (t: ReturnType<typeof Type.Object>) => Type.Union([t, Type.Null()]);
+  const OperatorReply = Type.Object({
+    disk: Nullable(Type.Object({}, { additionalProperties: true, description: 'retention/disk-pacer.ts DiskStatus' })),
+    images: Type.Object({ offered: Type.Integer(), written: Type.Integer(), dropped: Type.Integer(), failed: Type.Integer() }),
+    plc: Nullable(Type.Object({}, { additionalProperties: true, description: 'plc/plc-contract.ts PlcCounters, as last read back' })),
+    ready: Type.Boolean({ description: 'Station.Ready as the station last wrote it' }),
+    lastRejects: Type.Array(Type.Object({}, { additionalProperties: true })),
+  });
+  app.get('/api/live/status', {
+    preHandler: app.requireRole(),
+    schema: { description: 'The operator\'s panel: disk use against the retention budget, images dropped, the PLC\'s outcome counters, Ready, the last rejects',
+      tags: ['live'], response: { 200: OperatorReply, ...authErrors, 503: ErrorReply } },
+  }, async () => {
+    const m = app.live.latestOperator;
+    if (!m) throw new ResultsUnavailableError('the station has not posted its status yet');
+    const st = m.status; // plain copies: the reply schema's open objects take no interface types
+    return { ...st, disk: st.disk ? { ...st.disk } : null, plc: st.plc ? { ...st.plc } : null, lastRejects: st.lastRejects.map((p) => ({ ...p })) };
+  });
 
   let last: { at: number; jpeg: Buffer; seq: number; width: number } | null = null;
   let inFlight: Promise<{ jpeg: Buffer; seq: number; width: number }> | null = null;

@@ -6,14 +6,18 @@
  * ("Station vs PLC", health's plc.line);
  * the latest frame, and the latest saved parts with verdict, the model's defect
  * class, score and the anomaly-map overlay; the recent verdicts strip, with the
- * newest reject and its class.
+ * newest reject and its class. The operator's panel, as a smart camera's
+ * screen has it (the feed's 'operator' message, server/live-feed.ts): disk use
+ * against the retention budget (DISK_LOW at the high-water mark), images the
+ * writer dropped (those parts have no image), whether the station told the PLC
+ * it is Ready, every PLC outcome counter, and the last rejects linking to the part.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { api, type Health, type LineCounts, type Part } from '../api.js';
 import { labelHref } from '../router.js';
 import { useKeys } from '../components/keys.js';
-import { useLive } from '../components/live-socket.js';
+import { useLive, type OperatorStatus } from '../components/live-socket.js';
 import { Chart } from '../components/Chart.js';
 import { ScoreBar, StatusPill, VerdictBadge } from '../components/StatusPill.js';
 import { Thumb } from '../components/Thumb.js';
@@ -70,6 +74,92 @@ function LineTable({ line }: { line: LineCounts | undefined }) {
         </tbody>
       </table>
     </figure>
+  );
+}
+
+const bytes = (b: number | null | undefined): string => {
+  if (b == null) return '–';
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = b; let i = 0;
+  while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${u[i]}`;
+};
+
+/** Disk, image drops, Ready and the PLC's own outcome counters (Plc.Counters.*, as last read back). */
+function OperatorPanel({ op }: { op: OperatorStatus | null }) {
+  const d = op?.disk ?? null;
+  const plc = op?.plc ?? null;
+  const n = (k: string): number | null => (plc && typeof plc[k] === 'number' ? plc[k] as number : null);
+  type Row = { label: string; n: number | null; testid: string; alert?: boolean; title?: string };
+  const rows: Row[] = [
+    { label: 'parts', n: n('Parts'), testid: 'plc-parts' },
+    { label: 'accepted', n: n('Accepted'), testid: 'plc-accepted' },
+    { label: 'rejected', n: n('Rejected'), testid: 'plc-rejected', title: 'every reject: timeouts and not-ready parts included' },
+    { label: 'timeout', n: n('RejectedTimeout'), testid: 'plc-timeout', alert: true, title: 'no result inside the gate window' },
+    { label: 'late', n: n('LateResults'), testid: 'plc-late', alert: true, title: 'results after the window closed' },
+    { label: 'not ready', n: n('RejectedNotReady'), testid: 'plc-not-ready', alert: true, title: 'parts that came while the station was not Ready' },
+    { label: 'orphan', n: n('OrphanResults'), testid: 'plc-orphan', alert: true, title: 'results for a part the PLC did not trigger' },
+    { label: 'wrong epoch', n: n('WrongEpochResults'), testid: 'plc-wrong-epoch', alert: true, title: 'results of another numbering epoch' },
+    { label: 'duplicates', n: n('DuplicateResults'), testid: 'plc-duplicates', alert: true },
+    { label: 'sequence', n: n('SequenceMismatch'), testid: 'plc-sequence', alert: true, title: 'strobes whose PartId was not the previous + 1' },
+  ];
+  const used = d?.imagesBytes ?? null;
+  const pct = used !== null && d && d.budgetBytes > 0 ? (100 * used) / d.budgetBytes : null;
+  return (
+    <figure class="line-compare" data-testid="operator-panel">
+      <figcaption>Disk and PLC {op
+        ? <span class={op.ready ? 'muted' : 'warn'} data-testid="station-ready">· {op.ready ? 'Ready' : 'not Ready: the PLC holds the line'}</span>
+        : <span class="muted">· waiting for the station</span>}</figcaption>
+      {d ? (
+        <div data-testid="disk" title={`DISK_LOW at ${bytes(d.highWaterBytes)}; a retention pass deletes down to ${bytes(d.lowWaterBytes)}`}>
+          <meter style="width: 100%" min={0} max={d.budgetBytes} low={d.lowWaterBytes} high={d.highWaterBytes} optimum={0}
+            value={used ?? 0} data-testid="disk-meter" />
+          <div class={d.low ? 'warn' : 'muted'} data-testid="disk-used">
+            images {bytes(used)} of {bytes(d.budgetBytes)}{pct !== null ? ` (${pct.toFixed(0)} %)` : ''}{d.low ? ' · DISK_LOW' : ''}
+          </div>
+          <div class="muted" data-testid="disk-free">free {bytes(d.freeBytes)} of {bytes(d.totalBytes)} · writing {bytes(d.writeBytesPerSec)}/s
+            {d.nextPassInMs !== null ? ` · next retention in ${Math.round(d.nextPassInMs / 1000)} s` : ''}</div>
+        </div>
+      ) : <div class="muted" data-testid="disk">{op ? 'retention off: nothing watches the disk' : '–'}</div>}
+      <table class="line-table">
+        <tbody>
+          <tr><th title="no image was saved for these parts: the image writer's slots were full">images dropped</th>
+            <Count n={op?.images.dropped} testid="images-dropped" alert /><th>written</th><Count n={op?.images.written} testid="images-written" /></tr>
+          {rows.filter((_, i) => i % 2 === 0).map((r, i) => {
+            const r2 = rows[2 * i + 1];
+            return (
+              <tr key={r.testid}><th>{r.label}</th><Count n={r.n} testid={r.testid} alert={r.alert} title={r.title} />
+                {r2 ? <><th>{r2.label}</th><Count n={r2.n} testid={r2.testid} alert={r2.alert} title={r2.title} /></> : null}</tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </figure>
+  );
+}
+
+/** The newest rejects (from the feed), each linking to its part. */
+function LastRejects({ op }: { op: OperatorStatus | null }) {
+  const items = op?.lastRejects ?? [];
+  return (
+    <>
+      <h3>Last rejects</h3>
+      {items.length === 0 ? <p class="muted" data-testid="last-rejects-empty">No reject yet.</p> : (
+        <table class="line-table" data-testid="last-rejects">
+          <tbody>
+            {items.map((p) => (
+              <tr key={`${p.runId}/${p.seq}`} data-testid="last-reject-row">
+                <td><a href={labelHref(p.runId, p.seq)}>#{p.seq}</a></td>
+                <td>{new Date(p.at).toLocaleTimeString()}</td>
+                <td>{p.defectClass ?? 'no class'}</td>
+                <td class="num">{p.score?.toFixed(3) ?? '–'}</td>
+                <td class="muted">{p.imageSaved ? 'image saved' : 'no image'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
   );
 }
 
@@ -140,6 +230,10 @@ export function LivePage() {
             series={[{ label: 'p50', stroke: '#81c784', width: 2 }, { label: 'p99', stroke: '#ffb74d', width: 2 }]} />
         </div>
         <LineTable line={health.plc?.line} />
+      </div>
+      <div class="live-main">
+        <OperatorPanel op={live.operator} />
+        <div><LastRejects op={live.operator} /></div>
       </div>
       <h3>Latest saved parts <span class="muted">(<kbd>h</kbd> heatmap {heat ? 'on' : 'off'})</span></h3>
       <div class="cards">
