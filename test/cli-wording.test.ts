@@ -119,3 +119,23 @@ describe('models list / history / report read as tables', () => {
     expect(text).toMatch(/r1 +17 +pass 0\.420 +reject 0\.610 +images\/r1\/17\.png/);
   });
 });
+
+describe('provider probing', () => {
+  it('absent execution providers are one info line, not red [E:onnxruntime] lines on stderr', async () => {
+    const script = `
+      const { createSessionWithFallback } = await import(${JSON.stringify(resolve('inspector/inference/providers.ts'))});
+      const { readFileSync } = await import('node:fs');
+      const lines = [];
+      const logger = { info: (o, m) => lines.push(['info', m]), warn: (o, m) => lines.push(['warn', m]) };
+      const r = await createSessionWithFallback(readFileSync('models/default/1.0.0/model.onnx'),
+        { providers: ['tensorrt', 'cuda', 'cpu'], intraOpNumThreads: 1, logger });
+      console.log(JSON.stringify({ provider: r.provider, fallbacks: r.fallbacks.map((f) => f.provider), lines }));
+      await r.session.release();`;
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: resolve('.') });
+    expect(stderr).not.toMatch(/onnxruntime|Failed to load library/);
+    const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { provider: string; fallbacks: string[]; lines: string[][] };
+    expect(out.provider).toBe('cpu');
+    expect(out.fallbacks).toEqual(['tensorrt', 'cuda']); // still recorded (health shows them)
+    expect(out.lines).toEqual([['info', 'execution providers not on this machine: tensorrt, cuda; running on cpu']]);
+  }, 60_000);
+});

@@ -13,10 +13,17 @@
  * a partial placement is logged at info.
  *
  * What each provider does on the reference machine (no GPU, no CUDA libs):
- *   tensorrt, cuda: throw "…Failed to load shared library" in ~1 ms (ORT also
- *                   prints an [E:onnxruntime] line to stderr; it cannot be silenced from JS).
+ *   tensorrt, cuda: throw "…Failed to load shared library" in ~1 ms. ONNX Runtime's default
+ *                   logger also printed a red `[E:onnxruntime] … Failed to load library` line
+ *                   per attempt: the session option `logSeverityLevel` does not reach it (the
+ *                   provider bridge logs through the process-wide environment), `ort.env.logLevel`
+ *                   does, if set before the first session of the process: it is 'fatal' here
+ *                   (INSPECTOR_ORT_LOG_LEVEL overrides; every ORT error still arrives as the
+ *                   thrown error, with its message).
  *   webgpu:         throws "Failed to get a WebGPU adapter: No supported adapters" after
  *                   ~25 ms (Dawn prints "Couldn't load Vulkan: libvulkan.so.1" to stderr).
+ * A provider that is simply absent from this machine (those two errors) is not a fault: they are
+ * summed up in ONE info line once a provider works; any other failure is a warning.
  */
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +31,15 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { ConfigInvalidError, NoExecutionProviderError } from '../core/errors.js';
+
+const ORT_LOG_LEVELS = ['verbose', 'info', 'warning', 'error', 'fatal'] as const;
+const wanted = process.env.INSPECTOR_ORT_LOG_LEVEL;
+ort.env.logLevel = (ORT_LOG_LEVELS as readonly string[]).includes(wanted ?? '') ? wanted as typeof ORT_LOG_LEVELS[number] : 'fatal';
+
+/** The errors of a provider whose libraries or device this machine does not have (not a fault). */
+export function providerAbsent(reason: string): boolean {
+  return /Failed to load shared library|Failed to get a WebGPU adapter|No supported adapters/i.test(reason);
+}
 
 export const KNOWN_PROVIDERS = ['tensorrt', 'cuda', 'webgpu', 'cpu'] as const;
 export type ProviderName = (typeof KNOWN_PROVIDERS)[number];
@@ -163,6 +179,11 @@ export async function createSessionWithFallback(model: Uint8Array, opts: CreateS
     throw new ConfigInvalidError(`intraOpNumThreads must be a non-negative integer, got ${opts.intraOpNumThreads}`);
   }
   const fallbacks: ProviderFallback[] = [];
+  /** one info line for the providers this machine does not have, once one works */
+  const absentNote = (provider: ProviderName): void => {
+    const absent = fallbacks.filter((f) => providerAbsent(f.reason)).map((f) => f.provider);
+    if (absent.length) opts.logger.info({ absent, provider }, `execution providers not on this machine: ${absent.join(', ')}; running on ${provider}`);
+  };
   for (const provider of providers) {
     const options = { ...baseSessionOptions(provider, opts.intraOpNumThreads), ...opts.sessionOptions };
     const t0 = performance.now();
@@ -172,10 +193,12 @@ export async function createSessionWithFallback(model: Uint8Array, opts: CreateS
     } catch (err) {
       const reason = errorMessage(err);
       fallbacks.push({ provider, reason });
-      opts.logger.warn({ provider, reason, ms: Math.round(performance.now() - t0) }, `execution provider ${provider} failed, trying the next`);
+      if (!providerAbsent(reason)) {
+        opts.logger.warn({ provider, reason, ms: Math.round(performance.now() - t0) }, `execution provider ${provider} failed, trying the next`);
+      }
       continue;
     }
-    if (provider === 'cpu' || opts.verifyPlacement === false) return { session, provider, fallbacks };
+    if (provider === 'cpu' || opts.verifyPlacement === false) { absentNote(provider); return { session, provider, fallbacks }; }
 
     let placement: Record<string, number>;
     try {
@@ -200,6 +223,7 @@ export async function createSessionWithFallback(model: Uint8Array, opts: CreateS
     if (onDevice < total) {
       opts.logger.info({ provider, placement }, `execution provider ${provider} runs ${onDevice}/${total} nodes, the rest on CPU`);
     }
+    absentNote(provider);
     return { session, provider, fallbacks, placement };
   }
   throw new NoExecutionProviderError(fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ') || 'no provider tried');
