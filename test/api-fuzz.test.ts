@@ -102,6 +102,11 @@ beforeAll(async () => {
     },
   });
   await fx.app.review.accounts.create('fuzz-target', 'fuzz-target-password', 'operator');
+  // the operator panel the station posts once a second (GET /api/live/status answers its latest)
+  fx.app.live.publish({ type: 'operator', status: {
+    disk: null, images: { offered: 11, written: 10, dropped: 1, failed: 0 }, plc: null, ready: true,
+    lastRejects: [{ runId: RUN, seq: 1, verdict: 'reject', code: 1, score: 0.9, frameToVerdictMs: 3, modelVersion: '1.1.0', imageSaved: true, at: Date.now(), defectClass: null }],
+  } });
 }, 120_000);
 afterAll(async () => { await fx?.close(); rmSync(work, { recursive: true, force: true }); });
 

@@ -98,7 +98,9 @@ describe('Station vs PLC in /health and /metrics (fastify.inject)', () => {
     plc, store: { setGateOutcome: () => undefined, lastPartId: async () => 0 }, identity, nextSeq: () => 0, runId: 'r1', alarms, log: quiet,
   });
   const station = {
-    config: { station: { name: 's2' }, camera: { template: 'replay' }, plc: { endpoint: 'opc.tcp://127.0.0.1:4840' } },
+    config: { station: { name: 's2' }, camera: { template: 'replay' }, plc: { endpoint: 'opc.tcp://127.0.0.1:4840' },
+      server: { enabled: true, tls: { mode: 'self-signed' } } },
+    httpsFingerprint: 'AB:CD:EF',
     startedAt: Date.now(), source: { state: 'running', stats: counters.camera },
     runner: { modelName: 'default', modelVersion: '1.0.0', provider: 'cpu', fallbacks: [] },
     calibration: { version: null, undistort: null }, plc, alarms, loop: { rec }, outcomes,
@@ -124,6 +126,8 @@ describe('Station vs PLC in /health and /metrics (fastify.inject)', () => {
       station: { inspected: 9, partSyncErrors: 0, notInspected: { dropped: 1, camera_error: 0, not_seen: 0, stale_epoch: 0, model_down: 0, inference_timeout: 0, station_stopping: 0, inspection_stopped: 0 } },
       readBack: { reads: 0, readErrors: 0, mismatches: 0, refusals: 0, missed: 0 },
     });
+    // the server's transport, as the PLC link's security is said: which certificate, never part of `status`
+    expect(res.json().server).toEqual({ tls: 'self-signed', detail: 'HTTPS, self-signed certificate, SHA-256 AB:CD:EF', fingerprint: 'AB:CD:EF' });
     const body = await scrape();
     expect(body).not.toMatch(/^inspector_plc_outcomes\{/m);
     expect(body).toMatch(/inspector_parts_not_inspected_total\{reason="dropped",station="s2"\} 1/);

@@ -89,5 +89,6 @@ export function buildHealth(s: Station): HealthReport {
     calibration: { version: s.calibration.version, undistort: s.calibration.undistort !== null },
     // present only when enabled; never part of `status`: the line does not depend on MQTT (MQTT_DOWN is in alarms)
     ...(s.mqtt ? { mqtt: s.mqtt.health() } : {}),
+    ...(s.config.server.enabled ? { server: serverTransport(s) } : {}),
   };
 }
