@@ -1,4 +1,6 @@
 /** The benchmark report: JSON shape and the readable table. */
+import type { LoadReport } from './bench-station-load.js';
+
 export interface Pcts { p50: number; p99: number; max?: number }
 
 export interface BenchReport {
@@ -39,5 +41,22 @@ export function formatBenchTable(r: BenchReport): string {
   rows.push(`parts: sent ${p.sent}  verdicts ${p.verdicts}  PLC acked ${p.plc_acknowledged}  lost ${p.lost}  late ${p.late}  dropped frames ${p.dropped_frames}`
     + (p.not_inspected ? `  not inspected ${Object.values(p.not_inspected).reduce((a, b) => a + b, 0)}` : ''));
   rows.push(`targets: p99 ≤ 5 ms: ${r.frame_to_verdict_ms.p99 <= 5 ? 'met' : 'NOT met'};  lost = late = 0: ${p.lost === 0 && p.late === 0 ? 'met' : 'NOT met'};  ratio ≤ 1.3: ${r.ratio_f2v_p50_over_bare_p50 <= 1.3 ? 'met' : 'NOT met'}`);
+  if (r.station_load) rows.push(...stationLoadLines(r.station_load as LoadReport));
   return rows.join('\n') + '\n';
+}
+
+/** --station-load: what ran beside the line (scripts/bench-station-load.ts). */
+function stationLoadLines(l: LoadReport): string[] {
+  const a = l.api;
+  const statuses = Object.entries(a.by_status).map(([k, v]) => `${k}: ${v}`).join(', ');
+  const s = l.shadow;
+  const w = l.while_loaded;
+  return [
+    `station load (all on after ${l.parts_when_loaded} verdicts, ${(l.setup_ms / 1000).toFixed(1)} s of set-up; then ${l.seconds_loaded.toFixed(1)} s):  API ${a.sent} sent at ${a.rate_per_s}/s (${statuses}; ${a.skipped} skipped)`
+      + `  p50 ${f(a.latency_ms.p50)}  p99 ${f(a.latency_ms.p99)} ms`,
+    `  browser on Live: ${l.browser.live_feed_messages} feed messages, ${l.browser.page_errors} page errors;  shadow ${s.model}: `
+      + `${s.compared} of ${s.offered} compared, agreement ${s.agreement === null ? '-' : `${(100 * s.agreement).toFixed(1)} %`};  images written ${l.images.written}, dropped ${l.images.dropped}`,
+    ...(w ? [`  while all of it was on (${w.parts} parts): frame → verdict ${f(w.frame_to_verdict_ms.p50)} ${f(w.frame_to_verdict_ms.p99)} ${f(w.frame_to_verdict_ms.max)}`
+      + `  PLC write p99 ${f(w.plc_write_ms.p99)}  gate ${JSON.stringify(w.gate_outcomes)}  not inspected ${JSON.stringify(w.not_inspected)}`] : []),
+  ];
 }

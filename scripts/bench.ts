@@ -54,9 +54,11 @@ const opts = new Command('bench')
   .option('--plc-security <mode[/policy]>', 'PLC link security: auto | None | Sign[/policy] | SignAndEncrypt[/policy]'
     + ' (policies Aes256_Sha256_RsaPss, Basic256Sha256, Aes128_Sha256_RsaOaep)', 'auto')
   .option('--vision-server', 'also run the OPC 40100 vision server, with a client subscribed to every ResultReadyEvent')
+  .option('--station-load', 'the whole station beside the line once it is up (scripts/bench-station-load.ts): a shadow model, Chromium on Live, '
+    + '20 API requests/s on the review routes, images of rejects saved')
   .parse(process.argv)
   .opts<{ parts: number; rate: number; json?: string; images: string; model: string; providers: string; threads: number;
-    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareRuns: number; teach?: number; plcSecurity: string; visionServer?: boolean }>();
+    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareRuns: number; teach?: number; plcSecurity: string; visionServer?: boolean; stationLoad?: boolean }>();
 
 const log = logger.child({ mod: 'bench' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-bench-'));
@@ -70,6 +72,9 @@ const plcSim = await PlcSimProcess.start({
   linePaused: true, logIntervalMs: 0, ...(line.defectiveItems ? { defectiveItems: line.defectiveItems } : {}),
 });
 
+// --station-load: loaded only when asked (it drives Chromium through playwright-core); rejects' images are part of the load
+const stationLoad = opts.stationLoad ? await import('./bench-station-load.js') : null;
+if (stationLoad && opts.saveImages === 'none') opts.saveImages = 'rejects';
 const [secMode, secPolicy] = opts.plcSecurity.split('/') as [PlcSecurityConfig['mode'], PlcSecurityConfig['policy'] | undefined];
 const pki = join(work, 'pki');
 const config = resolveConfig({
@@ -80,6 +85,7 @@ const config = resolveConfig({
   server: { enabled: false },
   ...(opts.visionServer ? { visionServer: { enabled: true, port: await freePort(), certificateFolder: join(work, 'pki-vision'),
     securityModes: ['None' as const], allowAnonymous: true } } : {}),
+  ...(stationLoad ? stationLoad.stationLoadConfig({ work, httpPort: await freePort() }) : {}),
 });
 
 const station = await Station.start(config, logger);
@@ -98,18 +104,22 @@ const plcSecurity = `${station.plc.security!.mode} ${station.plc.security!.polic
 log.info({ plcSecurity }, 'PLC link up');
 await plcSim.startLine();
 const t0 = performance.now();
+const load = stationLoad ? await stationLoad.startStationLoad({ station, baseUrl: station.httpAddress!, resultsDbPath: config.results.dbPath,
+  livePackageDir: opts.model, rate: 20, log }) : null; // after the line's first verdict, while it runs
 // parts are the line's: every part fired is inspected or recorded as not inspected (a row with its reason)
 const deadline = t0 + (opts.parts / opts.rate) * 1000 + 60_000;
 while (station.loop.identity.highestAccounted(plcSim.epoch) < opts.parts && performance.now() < deadline) {
   await new Promise((r) => setTimeout(r, 20));
 }
 const wallS = (performance.now() - t0) / 1000;
+const stationLoadReport = await load?.stop(); // the load covers the run: stopped (browser closed) once every part is accounted
 await station.stopCapture();
 const bare = await station.runner.benchBare(opts.bareRuns);
 // stage `undistort`: the lens table applied to the binned frame (the station's lens, else a typical one)
 const undistort = benchUndistortStage(config.calibration.dir, config.camera, 5000);
 await new Promise((r) => setTimeout(r, opts.gateWindowMs + 200)); // let the last gate windows close
 await station.settleOutcomes(10_000); // the PLC's outcomes read back into the rows
+if (stationLoadReport) stationLoadReport.while_loaded = await stationLoad!.whileLoaded(station, config.results.dbPath, stationLoadReport);
 const plc = await plcSim.outcomes(1, opts.parts);
 const { counters, truth } = await plcSim.truth();
 const rec = station.loop.rec;
@@ -166,6 +176,7 @@ const report: BenchReport = {
   capture,
   undistort_ms: undistort,
   wall_s: wallS,
+  ...(stationLoadReport ? { station_load: stationLoadReport } : {}),
 };
 
 process.stdout.write(formatBenchTable(report));
