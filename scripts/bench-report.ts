@@ -9,6 +9,13 @@ export interface BenchReport {
   config: Record<string, unknown>;
   provider: string;
   provider_fallbacks: Array<{ provider: string; reason: string }>;
+  /** the headline: photo-eye → result latched at the PLC, per part, one clock (scripts/line-stages.ts) */
+  photo_eye_to_latch_ms: Required<Pcts>;
+  photo_eye_to_latch_inspected_ms: Required<Pcts>;
+  /** the stages that add up to it, per part (trigger_to_frame … plc_write), and plc_ack off the path */
+  line_stages_ms: Record<string, Required<Pcts>>;
+  line_timing: { fired: number; latched: number; late_latched: number; no_latch: number; inspected: number;
+    negative_intervals: number; unmatched_results: number; clock: string };
   frame_to_verdict_ms: Required<Pcts>;
   plc_write_ms: Required<Pcts>;
   bare_inference_ms: Pcts;
@@ -30,9 +37,16 @@ export function formatBenchTable(r: BenchReport): string {
   rows.push(`config: ${JSON.stringify(r.config)}`);
   rows.push('');
   rows.push('latency (ms)            p50      p99      max');
+  const h = r.photo_eye_to_latch_ms;
+  const t = r.line_timing;
+  rows.push(`PHOTO-EYE → LATCHED AT PLC ${f(h.p50)}  ${f(h.p99)}  ${f(h.max)}   (${t.latched} of ${t.fired} parts latched, ${t.late_latched} late; one clock)`);
+  for (const [k, v] of Object.entries(r.line_stages_ms)) {
+    rows.push(`  ${k === 'plc_ack' ? '(off path) ' : ''}${k.padEnd(k === 'plc_ack' ? 13 : 24)}${f(v.p50)}  ${f(v.p99)}  ${f(v.max)}`);
+  }
+  if (t.negative_intervals > 0) rows.push(`  !! ${t.negative_intervals} stage intervals below zero: the two processes' clocks disagree`);
   rows.push(`frame → verdict     ${f(r.frame_to_verdict_ms.p50)}  ${f(r.frame_to_verdict_ms.p99)}  ${f(r.frame_to_verdict_ms.max)}`);
   rows.push(`PLC write           ${f(r.plc_write_ms.p50)}  ${f(r.plc_write_ms.p99)}  ${f(r.plc_write_ms.max)}`);
-  rows.push(`bare session.run    ${f(r.bare_inference_ms.p50)}  ${f(r.bare_inference_ms.p99)}`);
+  rows.push(`bare session.run    ${f(r.bare_inference_ms.p50)}  ${f(r.bare_inference_ms.p99)}   (real frames, during the run: ${String(r.bare_samples)} samples)`);
   rows.push(`bare prep + run     ${f(r.bare_preprocess_and_inference_ms.p50)}  ${f(r.bare_preprocess_and_inference_ms.p99)}   (preprocessing: ${String(r.preprocess)})`);
   for (const [k, v] of Object.entries(r.stages_ms)) rows.push(`  stage ${k.padEnd(13)}${f(v.p50)}  ${f(v.p99)}`);
   rows.push(`frame→verdict p50 / bare p50 = ${r.ratio_f2v_p50_over_bare_p50.toFixed(2)}  (target ≤ 1.3);  / bare prep + run p50 = ${r.ratio_f2v_p50_over_bare_with_preprocess_p50.toFixed(2)}`);
@@ -40,7 +54,7 @@ export function formatBenchTable(r: BenchReport): string {
   const p = r.parts;
   rows.push(`parts: sent ${p.sent}  verdicts ${p.verdicts}  PLC acked ${p.plc_acknowledged}  lost ${p.lost}  late ${p.late}  dropped frames ${p.dropped_frames}`
     + (p.not_inspected ? `  not inspected ${Object.values(p.not_inspected).reduce((a, b) => a + b, 0)}` : ''));
-  rows.push(`targets: p99 ≤ 5 ms: ${r.frame_to_verdict_ms.p99 <= 5 ? 'met' : 'NOT met'};  lost = late = 0: ${p.lost === 0 && p.late === 0 ? 'met' : 'NOT met'};  ratio ≤ 1.3: ${r.ratio_f2v_p50_over_bare_p50 <= 1.3 ? 'met' : 'NOT met'}`);
+  rows.push(`targets: photo-eye → latched p99 ≤ 5 ms: ${h.p99 <= 5 ? 'met' : `NOT met (by ${(h.p99 - 5).toFixed(2)} ms)`};  frame → verdict p99 ≤ 5 ms: ${r.frame_to_verdict_ms.p99 <= 5 ? 'met' : 'NOT met'};  lost = late = 0: ${p.lost === 0 && p.late === 0 ? 'met' : 'NOT met'};  ratio ≤ 1.3 (over bare prep + run): ${r.ratio_f2v_p50_over_bare_with_preprocess_p50 <= 1.3 ? 'met' : 'NOT met'}`);
   if (r.station_load) rows.push(...stationLoadLines(r.station_load as LoadReport));
   return rows.join('\n') + '\n';
 }

@@ -10,8 +10,15 @@
  * UA write of (Pass, Code, Score, Epoch, PartId) to the PLC, which
  * fail-safe-rejects parts without a result in their gate window. The line does
  * not wait for the station: a station that falls behind loses parts (each one
- * a not-inspected row). Then the same session is timed bare on the same frame.
- * Prints a table and writes JSON.
+ * a not-inspected row). Prints a table and writes JSON.
+ *
+ * The headline is photo-eye → result latched at the PLC, per part, on one clock
+ * (CLOCK_MONOTONIC, read by the simulator's process and the station's alike),
+ * with the stages that add up to it (scripts/line-stages.ts). The bare figures
+ * (preprocessing + session.run, and session.run alone) are taken on real frames
+ * DURING the run: the inference worker keeps every --bare-every'th part's frame
+ * and prepares + runs it again half a part period after answering it, never while
+ * a part is in flight (model-runner.ts timeBareEvery).
  *
  * --plc-security MODE[/POLICY] (default auto, as a station): the OPC UA security
  * of the PLC link. The bench plays the operator: the station's first attempt
@@ -33,6 +40,7 @@ import { Station } from '../inspector/station/station.js';
 import { PlcSimProcess } from '../inspector/plc/plc-sim-process.js';
 import { freePort } from '../inspector/core/free-port.js';
 import { formatBenchTable, type BenchReport } from './bench-report.js';
+import { lineStages } from './line-stages.js';
 import { benchUndistortStage } from '../calibration/undistort-bench.js';
 import { teachFromTrainSplit } from './bench-teach.js';
 import { replayLine } from '../inspector/cli/replay-line.js';
@@ -50,7 +58,8 @@ const opts = new Command('bench')
   .option('--threads <n>', 'ONNX Runtime intra-op threads', (v) => parseInt(v, 10), 2)
   .option('--gate-window-ms <ms>', 'PLC reject-gate window', (v) => parseInt(v, 10), 100)
   .option('--save-images <policy>', 'all | rejects | none', 'rejects')
-  .option('--bare-runs <n>', 'runs of the bare session timing', (v) => parseInt(v, 10), 1000)
+  .option('--bare-every <n>', 'bare timing on real frames during the run: the worker re-runs every n-th part\'s frame (0: off)',
+    (v) => parseInt(v, 10), 10)
   .option('--plc-security <mode[/policy]>', 'PLC link security: auto | None | Sign[/policy] | SignAndEncrypt[/policy]'
     + ' (policies Aes256_Sha256_RsaPss, Basic256Sha256, Aes128_Sha256_RsaOaep)', 'auto')
   .option('--vision-server', 'also run the OPC 40100 vision server, with a client subscribed to every ResultReadyEvent')
@@ -58,7 +67,7 @@ const opts = new Command('bench')
     + '20 API requests/s on the review routes, images of rejects saved')
   .parse(process.argv)
   .opts<{ parts: number; rate: number; json?: string; images: string; model: string; providers: string; threads: number;
-    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareRuns: number; teach?: number; plcSecurity: string; visionServer?: boolean; stationLoad?: boolean }>();
+    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareEvery: number; teach?: number; plcSecurity: string; visionServer?: boolean; stationLoad?: boolean }>();
 
 const log = logger.child({ mod: 'bench' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-bench-'));
@@ -102,6 +111,9 @@ if (station.plc.state !== 'connected') {
 }
 const plcSecurity = `${station.plc.security!.mode} ${station.plc.security!.policy}`;
 log.info({ plcSecurity }, 'PLC link up');
+// bare timings on real frames, interleaved with the run: half a part period after the answer (the main
+// thread's post-verdict work done, the next part not yet there)
+station.runner.timeBareEvery(opts.bareEvery, Math.min(20, 500 / opts.rate));
 await plcSim.startLine();
 const t0 = performance.now();
 const load = stationLoad ? await stationLoad.startStationLoad({ station, baseUrl: station.httpAddress!, resultsDbPath: config.results.dbPath,
@@ -114,15 +126,19 @@ while (station.loop.identity.highestAccounted(plcSim.epoch) < opts.parts && perf
 const wallS = (performance.now() - t0) / 1000;
 const stationLoadReport = await load?.stop(); // the load covers the run: stopped (browser closed) once every part is accounted
 await station.stopCapture();
-const bare = await station.runner.benchBare(opts.bareRuns);
+const bareInterleaved = await station.runner.interleavedBare();
+const bare = { p50: bareInterleaved.run.p50, p99: bareInterleaved.run.p99, withPreprocess: bareInterleaved.withPreprocess };
 // stage `undistort`: the lens table applied to the binned frame (the station's lens, else a typical one)
 const undistort = benchUndistortStage(config.calibration.dir, config.camera, 5000);
 await new Promise((r) => setTimeout(r, opts.gateWindowMs + 200)); // let the last gate windows close
 await station.settleOutcomes(10_000); // the PLC's outcomes read back into the rows
 if (stationLoadReport) stationLoadReport.while_loaded = await stationLoad!.whileLoaded(station, config.results.dbPath, stationLoadReport);
 const plc = await plcSim.outcomes(1, opts.parts);
+// the headline: photo-eye → latched at the PLC per part, the simulator's stamps against the station's
+const lineTiming = await plcSim.lineTiming(1, opts.parts);
 const { counters, truth } = await plcSim.truth();
 const rec = station.loop.rec;
+const line1 = lineStages(lineTiming, (id) => rec.timeline.get(plcSim.epoch, id));
 const stored = await station.store.count(station.runId);
 const accounting = await station.store.partAccounting(station.runId);
 const outcomeReads = { ...station.outcomes.stats };
@@ -135,18 +151,26 @@ await plcSim.stop();
 rmSync(work, { recursive: true, force: true });
 
 const f2v = rec.frameToVerdict.summary();
+const pick = ({ p50, p99, max }: { p50: number; p99: number; max: number }): { p50: number; p99: number; max: number } => ({ p50, p99, max });
 const report: BenchReport = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
   config: { parts: opts.parts, rate: opts.rate, frame: `${config.camera.width}x${config.camera.height} GRAY8`,
     model: `${station.runner.modelName}@${station.runner.modelVersion}`, threads: opts.threads,
-    gate_window_ms: opts.gateWindowMs, save_images: opts.saveImages, plc_security: plcSecurity,
+    gate_window_ms: opts.gateWindowMs, save_images: opts.saveImages, bare_every: opts.bareEvery, bare_delay_ms: Math.min(20, 500 / opts.rate), plc_security: plcSecurity,
     vision_server: opts.visionServer === true, ...(visionEvents !== null ? { vision_server_events: visionEvents } : {}) },
   provider: station.runner.provider,
   provider_fallbacks: [...station.runner.fallbacks],
+  photo_eye_to_latch_ms: pick(line1.photo_eye_to_latch_ms),
+  photo_eye_to_latch_inspected_ms: pick(line1.photo_eye_to_latch_inspected_ms),
+  line_stages_ms: Object.fromEntries(Object.entries(line1.line_stages_ms).map(([k, v]) => [k, pick(v)])),
+  line_timing: { ...line1.counts, clock: 'CLOCK_MONOTONIC (process.hrtime.bigint) in both processes',
+    unmatched_results: lineTiming.unmatchedResults },
   frame_to_verdict_ms: { p50: f2v.p50, p99: f2v.p99, max: f2v.max },
   plc_write_ms: (({ p50, p99, max }) => ({ p50, p99, max }))(rec.plcWrite.summary()),
+  // interleaved with the run, on the frames just judged (every --bare-every'th part)
   bare_inference_ms: { p50: bare.p50, p99: bare.p99 },
+  bare_samples: bareInterleaved.count,
   bare_preprocess_and_inference_ms: bare.withPreprocess,
   preprocess: station.runner.startup.preprocess,
   // registration: only for packages whose manifest registers frames (included in the inference stage)

@@ -83,6 +83,9 @@ export interface WorkerInit {
 export type ToWorker =
   | { t: 'infer'; buf: ArrayBuffer | null; slot: number }
   | { t: 'bench'; runs: number; buf: ArrayBuffer | null; keep?: boolean }
+  /** bare timing interleaved with the line: every n-th judged part's frame again, delayMs after its answer (n 0: off); see 'bareSamples' */
+  | { t: 'bareEvery'; n: number; delayMs: number }
+  | { t: 'bareSamples' }
   | { t: 'crash' }
   /** test hooks (init.testHooks only): block this thread for ms, as a hung session would; exit(1) */
   | { t: 'debug-hang'; ms: number }
@@ -100,10 +103,14 @@ export type FromWorker =
   }
   | { t: 'error'; error: CodedErrorData }
   | { t: 'result'; score: number; inferenceMs: number; buf: ArrayBuffer | null;
+    /** CLOCK_MONOTONIC ns (process.hrtime.bigint(), the same clock in every thread and process) the job started and ended */
+    startNs: bigint; endNs: bigint;
     /** manifest `registration`: this frame's figures (ok=false: not registered, score NaN, session not run) */
     registration?: RegistrationFigures | null }
   | { t: 'inferError'; error: CodedErrorData; buf: ArrayBuffer | null }
-  | { t: 'bench'; samples: number[]; withPreprocess: number[]; buf: ArrayBuffer | null };
+  | { t: 'bench'; samples: number[]; withPreprocess: number[]; buf: ArrayBuffer | null }
+  /** the interleaved bare timings so far: session.run alone, and the frame's preprocessing + session.run */
+  | { t: 'bareSamples'; run: number[]; withPreprocess: number[] };
 
 
 function frameBytesOf(init: WorkerInit): number {
@@ -241,8 +248,40 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
   });
 
   // ---- hot path
-  const reply = { t: 'result' as const, score: 0, inferenceMs: 0, buf: null as ArrayBuffer | null,
+  const reply = { t: 'result' as const, score: 0, inferenceMs: 0, buf: null as ArrayBuffer | null, startNs: 0n, endNs: 0n,
     registration: frameReg ? frameReg.last : null };
+  // Bare timing on real frames, interleaved with the line (the benchmark turns it on: 'bareEvery'). The n-th
+  // part's frame is copied here once its answer is posted (its ring slot goes back to the camera), and
+  // prepared + run again `bareDelayMs` later: the benchmark puts that between two parts, when the main
+  // thread's post-verdict work is done, so the figure is the compute alone, not its contention with that work.
+  // A part in flight when the timer fires is never disturbed: the bare run then waits for the next sample.
+  const BARE_CAPACITY = 1 << 14;
+  const bareRun = new Float64Array(BARE_CAPACITY);
+  const bareWithPrep = new Float64Array(BARE_CAPACITY);
+  let bareFrame: Uint8Array | null = null; // allocated once, when the benchmark turns bare timing on
+  let bareCount = 0;
+  let bareEvery = 0;
+  let bareDelayMs = 0;
+  let judged = 0;
+  let inferring = false;
+  const bareLater = (): void => { void bareAgain().catch(() => undefined); };
+  const keepForBare = (slot: number): boolean => {
+    const src = slot >= 0 ? ringViews[slot]! : sharedFrame; // the frame must still be readable here
+    if (!src || !bareFrame) return false;
+    bareFrame.set(src);
+    return true;
+  };
+  const bareAgain = async (): Promise<void> => {
+    if (inferring || !bareFrame) return; // a part is in flight: it has the session
+    const s = performance.now();
+    load(bareFrame);
+    const r = performance.now();
+    await session.run(feeds, fetches);
+    const e = performance.now();
+    const k = bareCount++ % BARE_CAPACITY;
+    bareRun[k] = e - r;
+    bareWithPrep[k] = e - s;
+  };
   const transferList: ArrayBuffer[] = [];
   const bindFrame = (buf: ArrayBuffer | null, slot = -1): void => {
     if (slot >= 0) {
@@ -266,17 +305,27 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
       switch (m.t) {
         case 'infer': {
           try {
-            const s = performance.now(); // the fast path's binning is preprocessing: it counts
+            const startNs = process.hrtime.bigint(); // the fast path's binning is preprocessing: it counts
+            inferring = true;
             bindFrame(m.buf, m.slot);
             const unregistrable = frameReg !== null && !frameReg.last.ok;
             if (!unregistrable) await session.run(feeds, fetches);
-            reply.inferenceMs = performance.now() - s;
+            const endNs = process.hrtime.bigint();
+            reply.startNs = startNs;
+            reply.endNs = endNs;
+            reply.inferenceMs = Number(endNs - startNs) / 1e6;
             reply.score = unregistrable ? Number.NaN : scoreLocal[0]!;
             if (unregistrable) mapLocal.fill(0);
             mapShared.set(mapLocal);
             reply.buf = m.buf;
+            inferring = false;
             post(reply, giveBack(m.buf));
+            // a timing only, never the part's answer: the frame is kept now, run again between parts
+            if (bareEvery > 0 && !unregistrable && ++judged % bareEvery === 0 && keepForBare(m.slot)) {
+              if (bareDelayMs > 0) setTimeout(bareLater, bareDelayMs); else await bareAgain().catch(() => undefined);
+            }
           } catch (err) {
+            inferring = false;
             post({ t: 'inferError', error: toErrorData(err), buf: m.buf }, giveBack(m.buf));
           }
           return;
@@ -303,6 +352,16 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
           } catch (err) {
             post({ t: 'inferError', error: toErrorData(err), buf: m.buf }, giveBack(m.buf));
           }
+          return;
+        }
+        case 'bareEvery':
+          bareEvery = Math.max(0, Math.floor(m.n));
+          bareDelayMs = Math.max(0, m.delayMs);
+          if (bareEvery > 0) bareFrame ??= new Uint8Array(frameBytes);
+          return;
+        case 'bareSamples': {
+          const n = Math.min(bareCount, BARE_CAPACITY);
+          post({ t: 'bareSamples', run: Array.from(bareRun.subarray(0, n)), withPreprocess: Array.from(bareWithPrep.subarray(0, n)) });
           return;
         }
         case 'crash':

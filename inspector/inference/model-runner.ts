@@ -94,6 +94,9 @@ export interface InferResult {
   score: number;
   /** session.run inside the worker (preprocessing graph + model) */
   inferenceMs: number;
+  /** when the worker started and ended this job, CLOCK_MONOTONIC ns (process.hrtime.bigint(): one clock for every thread and process) */
+  startNs: bigint;
+  endNs: bigint;
   /** VIEW of shared memory, overwritten by the next infer(): copy it (runner.copyMap()) to keep it */
   map: Float32Array;
   mapWidth: number;
@@ -121,7 +124,16 @@ export function percentile(samples: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
 }
 
-type Pending = { kind: 'infer' | 'bench'; resolve: (v: never) => void; reject: (e: Error) => void; generation: number };
+/** Bare timings taken on real frames, interleaved with the line (`timeBareEvery`). */
+export interface InterleavedBare {
+  count: number;
+  /** session.run alone */
+  run: { p50: number; p99: number };
+  /** the frame's preprocessing (binning, registration, lens table) + session.run */
+  withPreprocess: { p50: number; p99: number };
+}
+
+type Pending = { kind: 'infer' | 'bench' | 'bare'; resolve: (v: never) => void; reject: (e: Error) => void; generation: number };
 
 export class ModelRunner extends EventEmitter {
   readonly mapWidth: number;
@@ -288,6 +300,27 @@ export class ModelRunner extends EventEmitter {
     });
   }
 
+  /**
+   * Time a bare run on real frames while the line runs: every n-th part's frame is kept by the worker
+   * once its result is posted, and prepared + run again `delayMs` later (0: at once), never while a
+   * part is in flight (n 0: off, the default). The benchmark turns it on, with the delay between two
+   * parts; it costs the worker one more run every n parts. A respawned worker starts off.
+   */
+  timeBareEvery(n: number, delayMs = 0): void {
+    this.sw.post({ t: 'bareEvery', n, delayMs } satisfies ToWorker);
+  }
+
+  /** The interleaved bare timings so far (timeBareEvery). Not while an inference is in flight. */
+  interleavedBare(): Promise<InterleavedBare> {
+    if (this.gone) return Promise.reject(this.gone);
+    if (this.sw.state !== 'ready') return Promise.reject(this.notReady());
+    if (this.pending) return Promise.reject(new InferenceBusyError('interleavedBare while an inference is in flight'));
+    return new Promise<InterleavedBare>((resolve, reject) => {
+      this.pending = { kind: 'bare', resolve: resolve as (v: never) => void, reject, generation: this.sw.generation };
+      this.sw.post({ t: 'bareSamples' } satisfies ToWorker);
+    });
+  }
+
   /** A private copy of the current anomaly map. */
   copyMap(): Float32Array {
     return this.map.slice();
@@ -371,7 +404,7 @@ export class ModelRunner extends EventEmitter {
           return;
         }
         (p.resolve as (v: InferResult) => void)({
-          score: m.score, inferenceMs: m.inferenceMs, map: this.map, mapWidth: this.mapWidth, mapHeight: this.mapHeight,
+          score: m.score, inferenceMs: m.inferenceMs, startNs: m.startNs, endNs: m.endNs, map: this.map, mapWidth: this.mapWidth, mapHeight: this.mapHeight,
           ...(m.registration ? { registration: m.registration } : {}),
         });
         return;
@@ -379,6 +412,13 @@ export class ModelRunner extends EventEmitter {
         if (!p) return;
         this.pending = null;
         (p.resolve as (v: BenchResult) => void)({ p50: percentile(m.samples, 0.5), p99: percentile(m.samples, 0.99), samples: m.samples,
+          withPreprocess: { p50: percentile(m.withPreprocess, 0.5), p99: percentile(m.withPreprocess, 0.99) } });
+        return;
+      case 'bareSamples':
+        if (!p || p.kind !== 'bare') return;
+        this.pending = null;
+        (p.resolve as (v: InterleavedBare) => void)({ count: m.run.length,
+          run: { p50: percentile(m.run, 0.5), p99: percentile(m.run, 0.99) },
           withPreprocess: { p50: percentile(m.withPreprocess, 0.5), p99: percentile(m.withPreprocess, 0.99) } });
         return;
       case 'inferError':

@@ -55,6 +55,9 @@ export interface OutcomeSummary {
   mismatched: number;
 }
 
+/** What became of one result: applied inside its window, late, a second one, or refused (epoch, unknown id). */
+export type ResultFate = 'in_time' | 'late' | 'duplicate' | 'refused';
+
 /** The values latched from one WriteRequest for one strobe. */
 export interface Latched { pass: boolean | null; code: number | null; score: number | null; epoch: number | null; valid: boolean }
 
@@ -131,24 +134,27 @@ export class GateWindows {
     return id;
   }
 
-  /** One strobe (PartId write) with the values latched from the same request. */
-  onResult(partId: number, r: Latched): void {
+  /**
+   * One strobe (PartId write) with the values latched from the same request. Returns what became
+   * of it (the simulator's LineTiming latches 'in_time' and 'late' results).
+   */
+  onResult(partId: number, r: Latched): ResultFate {
     const now = performance.now();
     const c = this.counters;
     c.ResultsReceived++;
     if (!r.valid) this.log.warn({ partId, ...r }, 'invalid result (Pass/Code/Score/Epoch missing or mistyped before the strobe): reject');
-    if (r.epoch !== this.epoch) { c.WrongEpochResults++; return; } // another (or no) epoch: never applied
+    if (r.epoch !== this.epoch) { c.WrongEpochResults++; return 'refused'; } // another (or no) epoch: never applied
     if (partId !== this.lastStrobeId + 1) c.SequenceMismatch++;
     this.lastStrobeId = partId;
-    if (partId === 0 || partId > this.lastArrivedId) { c.OrphanResults++; return; } // never applied to another part
+    if (partId === 0 || partId > this.lastArrivedId) { c.OrphanResults++; return 'refused'; } // never applied to another part
     const open = this.open.get(partId);
     if (open !== undefined) {
       this.open.delete(partId);
-      if (now - open.at <= this.gateWindowMs) { this.decide(partId, open, r, now - open.at); return; }
+      if (now - open.at <= this.gateWindowMs) { this.decide(partId, open, r, now - open.at); return 'in_time'; }
       this.timeout(partId, open); // window closed, gate timer not run yet
     }
     const rec = this.outcomeMap.get(partId);
-    if (rec && (rec.outcome !== 'timeout' || rec.late)) { c.DuplicateResults++; return; }
+    if (rec && (rec.outcome !== 'timeout' || rec.late)) { c.DuplicateResults++; return 'duplicate'; }
     c.LateResults++;
     this.logOutcome(partId, OUTCOME_CODES.late);
     if (rec) {
@@ -156,6 +162,7 @@ export class GateWindows {
       rec.pass = r.pass; rec.code = r.code; rec.score = r.score;
       rec.resultAfterMs = now - rec.arrivedAt;
     }
+    return 'late';
   }
 
   /** Stop the gate timer (a later partArrived() arms it again). */

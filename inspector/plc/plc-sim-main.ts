@@ -26,6 +26,8 @@
  *                                        → { type: 'serverStopped' } / { type: 'serverStarted' }
  *   ← { type: 'truth' }                  → { type: 'truth', truth, counters, triggerSendErrors }
  *   ← { type: 'startLine', rate? } / { type: 'stopLine' } → { type: 'lineStarted' } / { type: 'lineStopped', lastPartId }
+ *   ← { type: 'lineTiming', from, to }   → { type: 'lineTiming', timing, unmatchedResults }  (line-timing.ts: photo-eye
+ *                                          and latch times per part on CLOCK_MONOTONIC)
  *   ← { type: 'stop' }  (or SIGTERM / SIGINT): stops cleanly, exits 0
  * A start failure is reported as { type: 'error', message } and exit code 1.
  */
@@ -138,6 +140,7 @@ type Incoming =
   | { type: 'truth' }
   | { type: 'startLine'; rate?: number }
   | { type: 'stopLine' }
+  | { type: 'lineTiming'; from: number; to: number }
   | { type: 'stop' };
 
 const send = (m: Record<string, unknown>): void => { if (process.send && process.connected) process.send(m); };
@@ -193,6 +196,9 @@ process.on('message', (raw: unknown) => {
     case 'stopLine':
       sim.stopLine();
       send({ type: 'lineStopped', lastPartId: sim.lastPartId });
+      break;
+    case 'lineTiming':
+      send({ type: 'lineTiming', timing: sim.timing.range(Number(m.from), Number(m.to)), unmatchedResults: sim.timing.unmatchedResults });
       break;
     case 'stop':
       void shutdown('stop message');

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OutcomeSummary } from './gate-windows.js';
 import type { PlcCounters } from './plc-contract.js';
+import type { LineTimingRange } from './line-timing.js';
 
 export interface PlcSimProcessOptions {
   /** OPC UA port */
@@ -126,6 +127,15 @@ export class PlcSimProcess {
   async truth(): Promise<LineTruth> {
     const { type: _type, ...reply } = await this.ask<LineTruth & { type: string }>({ type: 'truth' }, 'truth');
     return reply;
+  }
+
+  /**
+   * Photo-eye and latch times of parts [from, to] (line-timing.ts), on CLOCK_MONOTONIC: subtract the
+   * station's `process.hrtime.bigint()` stamps after adding `originNs`. After the run: it allocates.
+   */
+  async lineTiming(from: number, to: number): Promise<LineTimingRange & { unmatchedResults: number }> {
+    const r = await this.ask<{ timing: LineTimingRange; unmatchedResults: number }>({ type: 'lineTiming', from, to }, 'lineTiming');
+    return { ...r.timing, unmatchedResults: r.unmatchedResults };
   }
 
   /** Start the line clock (at `rate`, default the configured line rate). */

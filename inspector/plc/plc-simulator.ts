@@ -52,6 +52,7 @@ import {
   type StationTagKey,
 } from './plc-contract.js';
 import { GateWindows, type OutcomeSummary, type PartOutcome } from './gate-windows.js';
+import { LineTiming } from './line-timing.js';
 import { encodeTrigger, TRIGGER_BYTES } from './trigger-telegram.js';
 import { OUTCOME_LOG_TAG } from './plc-contract.js';
 import { quietNodeOpcua } from './plc-connection.js';
@@ -157,6 +158,11 @@ export class PlcSimulator {
   private lineTimer: NodeJS.Timeout | null = null;
   /** trigger telegrams the socket could not send (counted, the part still counts at the PLC) */
   triggerSendErrors = 0;
+  /**
+   * Per part, on CLOCK_MONOTONIC (shared with the station's process): photo-eye fired, result latched
+   * (line-timing.ts). The benchmark's headline photo-eye → latched-at-the-PLC comes from here.
+   */
+  readonly timing = new LineTiming();
   /** security and user of the last request that carried a result strobe (null before the first) */
   lastWrite: PlcSimWriteSecurity | null = null;
   private readonly security: Required<Omit<PlcSimSecurityOptions, 'users'>> & { users: readonly { userName: string; password: string }[] };
@@ -356,7 +362,9 @@ export class PlcSimulator {
     const item = items && items > 0 ? (next - 1) % items : next - 1;
     // fail-safe: a part that comes while the vision system cannot judge it is rejected at once, untriggered
     if (this.readyInterlock && !this.stationReady()) return this.gates.partNotReady(item);
+    const firedNs = process.hrtime.bigint(); // the photo-eye edge: the camera trigger leaves right after
     const id = this.gates.partArrived(item);
+    this.timing.photoEyeFired(id, firedNs);
     const ts = this.triggerSocket;
     if (ts && this.line.triggerPort !== undefined) {
       // a buffer per telegram: dgram sends asynchronously and does not copy, so a buffer reused by the
@@ -496,6 +504,7 @@ export class PlcSimulator {
     let score: number | null = null;
     let epoch: number | null = null;
     let bad = false;
+    let latchedNs = 0n; // one clock read per request that carries a strobe: the instant it latched
     for (const wv of nodesToWrite) {
       const id = wv.nodeId;
       if (id.namespace !== 1 || typeof id.value !== 'string' || wv.attributeId !== AttributeIds.Value) continue;
@@ -512,7 +521,12 @@ export class PlcSimulator {
         case 'partId':
           if (!ok) break; // node-opcua answers BadTypeMismatch; no strobe
           strobes++;
-          this.gates.onResult(v.value as number, { pass, code, score, epoch, valid: !bad && pass !== null && code !== null && score !== null });
+          if (latchedNs === 0n) latchedNs = process.hrtime.bigint();
+          switch (this.gates.onResult(v.value as number, { pass, code, score, epoch, valid: !bad && pass !== null && code !== null && score !== null })) {
+            case 'in_time': this.timing.resultLatched(v.value as number, latchedNs, false); break;
+            case 'late': this.timing.resultLatched(v.value as number, latchedNs, true); break;
+            default: break;
+          }
           pass = code = score = epoch = null; bad = false; // a second result in the same request needs its own values
           break;
         default: break;

@@ -22,6 +22,7 @@ import { shouldSaveImage, type Decision } from './verdict.js';
 import { decideOutput, defectClassOf, type ClassDecision } from '../inference/decision-rule.js';
 import { alignMap } from '../inference/letterbox-map.js';
 import { LatencyRecorder } from './latency-recorder.js';
+import { PartTimeline } from './part-timeline.js';
 import type { StationMetrics } from './metrics.js';
 import { Alarm, type Alarms } from './alarms.js';
 import type { PartFeed } from '../server/live-feed.js';
@@ -29,6 +30,8 @@ import type { PartFeed } from '../server/live-feed.js';
 /** What the loop needs of its collaborators: the narrowest interfaces. */
 export interface LoopInference {
   infer(frame: Uint8Array, ringSlot?: number): Promise<{ score: number; inferenceMs: number; map: Float32Array; mapWidth: number; mapHeight: number;
+    /** the worker's job, CLOCK_MONOTONIC ns (model-runner.ts); absent: not recorded in the timeline */
+    startNs?: bigint; endNs?: bigint;
     /** packages with a manifest `registration`: ok=false makes the part an UNREGISTRABLE reject */
     registration?: { ok: boolean; ms: number } | null }>;
   readonly threshold: number;
@@ -87,6 +90,8 @@ export class LoopRecorders {
   unregistrable = 0;
   readonly frameToVerdict = new LatencyRecorder();
   readonly plcWrite = new LatencyRecorder();
+  /** per part, the instants on CLOCK_MONOTONIC (capture, inference start/end, verdict, PLC ack): the benchmark's line stages */
+  readonly timeline = new PartTimeline();
   parts = 0;
   plcAcked = 0;
   plcFailed = 0;
@@ -279,10 +284,14 @@ export class PartLoop implements InspectionSwitch {
     let regOk = true;
     let regMs = Number.NaN;
     let timedOut = false;
+    let inferStartNs = 0n;
+    let inferEndNs = 0n;
     try {
       const r = await inference.infer(frame.data, frame.slot);
       score = r.score;
       inferenceMs = r.inferenceMs;
+      inferStartNs = r.startNs ?? 0n;
+      inferEndNs = r.endNs ?? 0n;
       if (r.registration) { regOk = r.registration.ok; regMs = r.registration.ms; }
       map = r.mapWidth > 0 ? { data: r.map, width: r.mapWidth, height: r.mapHeight } : undefined; // classification: no map
       values = r.map;
@@ -302,13 +311,17 @@ export class PartLoop implements InspectionSwitch {
       decision = decideOutput(inference, score, values, regOk);
       defectClass = defectClassOf(inference, decision, inference.manifest?.outputs.defectClasses);
     }
-    const frameToVerdictMs = Number(process.hrtime.bigint() - capturedNs) / NS_PER_MS;
+    const verdictNs = process.hrtime.bigint();
+    const frameToVerdictMs = Number(verdictNs - capturedNs) / NS_PER_MS;
 
     // 1. the PLC first: nothing else may delay the write request
     this.inFlightWrites++;
     this.identity.said(key, decision.verdict === 'pass');
-    this.plc.writeResult(key.partId, key.epoch, decision.verdict === 'pass', decision.code, Number.isFinite(score) ? score : 1)
-      .then((ms) => this.onPlcSettled(seq, ms, true), () => this.onPlcSettled(seq, null, false));
+    const { epoch, partId } = key; // key is reused by the next part: the ack keeps its own copy
+    this.rec.timeline.judged(epoch, partId, capturedNs, inferStartNs, inferEndNs, verdictNs);
+    this.plc.writeResult(partId, epoch, decision.verdict === 'pass', decision.code, Number.isFinite(score) ? score : 1)
+      .then((ms) => { this.rec.timeline.acknowledged(epoch, partId, process.hrtime.bigint()); this.onPlcSettled(seq, ms, true); },
+        () => this.onPlcSettled(seq, null, false));
 
     // 2. the record, never dropped
     const overBudget = frameToVerdictMs > this.opts.budgetMs;

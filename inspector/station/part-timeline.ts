@@ -1,0 +1,71 @@
+/**
+ * PartTimeline: the station's instants of each inspected part, on
+ * CLOCK_MONOTONIC (`process.hrtime.bigint()`), the clock the PLC simulator's
+ * LineTiming uses in its own process (plc/line-timing.ts): the benchmark
+ * lines both up per part into photo-eye → latched-at-the-PLC and its stages.
+ *
+ *   captured     the frame reached host memory (the capture worker's appsink callback)
+ *   inferStart   the inference worker started on it (binning first)
+ *   inferEnd     its session.run returned (the worker's whole job done)
+ *   verdict      the main thread decided (the PLC write is issued right after)
+ *   plcDone      the PLC acknowledged the write (after the latch: not on the headline path)
+ *
+ * Preallocated columns indexed by PartId modulo the capacity (the newest
+ * `capacity` parts); `ids`/`epochs` say which part a slot holds. Recording
+ * writes a few slots and allocates nothing.
+ */
+
+export interface PartInstants {
+  captured: bigint;
+  inferStart: bigint;
+  inferEnd: bigint;
+  verdict: bigint;
+  /** 0n: not acknowledged (yet) */
+  plcDone: bigint;
+}
+
+export class PartTimeline {
+  private readonly ids: Uint32Array;
+  private readonly epochs: Uint32Array;
+  private readonly captured: BigInt64Array;
+  private readonly inferStart: BigInt64Array;
+  private readonly inferEnd: BigInt64Array;
+  private readonly verdict: BigInt64Array;
+  private readonly plcDone: BigInt64Array;
+
+  constructor(readonly capacity = 1 << 16) {
+    this.ids = new Uint32Array(capacity);
+    this.epochs = new Uint32Array(capacity);
+    this.captured = new BigInt64Array(capacity);
+    this.inferStart = new BigInt64Array(capacity);
+    this.inferEnd = new BigInt64Array(capacity);
+    this.verdict = new BigInt64Array(capacity);
+    this.plcDone = new BigInt64Array(capacity);
+  }
+
+  /** A part judged: its instants up to the verdict (inference instants 0n when it had none). */
+  judged(epoch: number, partId: number, captured: bigint, inferStart: bigint, inferEnd: bigint, verdict: bigint): void {
+    const k = partId % this.capacity;
+    this.ids[k] = partId;
+    this.epochs[k] = epoch;
+    this.captured[k] = captured;
+    this.inferStart[k] = inferStart;
+    this.inferEnd[k] = inferEnd;
+    this.verdict[k] = verdict;
+    this.plcDone[k] = 0n;
+  }
+
+  /** The PLC acknowledged the write of this part's result. */
+  acknowledged(epoch: number, partId: number, ns: bigint): void {
+    const k = partId % this.capacity;
+    if (this.ids[k] === partId && this.epochs[k] === epoch) this.plcDone[k] = ns;
+  }
+
+  /** The instants of one part, or null when it is not held (not judged, or overwritten). Allocates: after the run. */
+  get(epoch: number, partId: number): PartInstants | null {
+    const k = partId % this.capacity;
+    if (this.ids[k] !== partId || this.epochs[k] !== epoch || this.verdict[k] === 0n) return null;
+    return { captured: this.captured[k]!, inferStart: this.inferStart[k]!, inferEnd: this.inferEnd[k]!,
+      verdict: this.verdict[k]!, plcDone: this.plcDone[k]! };
+  }
+}
