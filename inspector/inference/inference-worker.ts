@@ -25,7 +25,8 @@ import { FrameShapeMismatchError, ModelContractMismatchError, ModelOutputInvalid
 import type { Manifest } from './manifest-schema.js';
 import { checkSessionContract, loadModelPackage } from './model-package.js';
 import { FRAME_INPUT_NAME, compileDeployedGraph } from './preprocess-graph.js';
-import { createSessionWithFallback, type MinimalLogger, type ProviderFallback, type ProviderName } from './providers.js';
+import { baseSessionOptions, createSessionWithFallback, zeroFeeds, type MinimalLogger, type ProviderFallback, type ProviderName } from './providers.js';
+import { ensureTrtEngine } from './trt-engine-cache.js';
 import { unsupportedOpFromOrtMessage } from './provider-ops.js';
 import { canBin } from './area-binning.js';
 import { createFrameBinner } from './area-binning-wasm.js';
@@ -78,6 +79,11 @@ export interface WorkerInit {
   mapSab?: SharedArrayBuffer | null;
   /** tests only: obey 'debug-hang' and 'debug-exit' (ignored otherwise) */
   testHooks?: boolean;
+  /**
+   * TensorRT in the providers: its engine is taken from (or built into) this cache root before the
+   * session for the line is created (trt-engine-cache.ts); null/absent: TensorRT builds at each start
+   */
+  trtEngineCacheDir?: string | null;
 }
 
 export type ToWorker =
@@ -158,9 +164,28 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
       init.undistort && binning ? buildUndistortLut(init.undistort.camera, init.frame, 4, binning.factorY) : null)
     : null;
   const t1 = performance.now();
-  const { session, provider, fallbacks: sessionFallbacks, placement } = await createSessionWithFallback(binning || frameReg ? pkg.modelBytes : bytes, {
-    providers: pkg.providers ?? init.providers, intraOpNumThreads: init.intraOpNumThreads, logger,
+  const sessionModel = binning || frameReg ? pkg.modelBytes : bytes;
+  const providerList = pkg.providers ?? init.providers;
+  // TensorRT: the engine is built here, while the runner starts (never on the running line), or taken from the cache
+  let trtModel: Uint8Array | null = null;
+  if (init.trtEngineCacheDir && providerList.includes('tensorrt')) {
+    try {
+      const engine = await ensureTrtEngine({
+        model: sessionModel, root: init.trtEngineCacheDir,
+        sessionOptions: { ...baseSessionOptions('tensorrt', init.intraOpNumThreads), ...init.sessionOptions },
+        build: async (m, o) => { const s = await ort.InferenceSession.create(m, o); try { await s.run(zeroFeeds(s)); } finally { await s.release(); } },
+      });
+      trtModel = engine.contextModel;
+      logger.info({ model: manifest.name, dir: engine.dir, built: engine.built, buildMs: Math.round(engine.buildMs) },
+        engine.built ? 'TensorRT engine built and cached' : 'TensorRT engine taken from the cache');
+    } catch (err) {
+      logger.info({ model: manifest.name, reason: (err as Error).message }, 'TensorRT engine cache not used');
+    }
+  }
+  const { session, provider, fallbacks: sessionFallbacks, placement } = await createSessionWithFallback(sessionModel, {
+    providers: providerList, intraOpNumThreads: init.intraOpNumThreads, logger,
     ...(init.sessionOptions ? { sessionOptions: init.sessionOptions } : {}),
+    ...(trtModel ? { modelFor: { tensorrt: trtModel } } : {}),
   }).catch((err: Error) => { throw unsupportedOpFromOrtMessage('onnxruntime', err.message) ?? err; });
   const fallbacks = [...pkg.opSkips, ...sessionFallbacks];
   const inputShape = [...manifest.input.shape];

@@ -78,6 +78,8 @@ export interface ModelRunnerOptions {
   startTimeoutMs?: number;
   /** tests only, never in a station config: the worker obeys debugHang()/debugCrash() */
   testHooks?: boolean;
+  /** TensorRT engines are built into / taken from this cache root when the worker starts (trt-engine-cache.ts) */
+  trtEngineCacheDir?: string;
 }
 
 /** Supervision counters of one runner (all its workers together). */
@@ -225,6 +227,7 @@ export class ModelRunner extends EventEmitter {
       preprocess: opts.preprocess ?? 'auto', nice: opts.nice ?? 0, undistort: opts.undistort ?? null,
       ...(opts.sessionOptions ? { sessionOptions: opts.sessionOptions } : {}),
       ...(opts.testHooks ? { testHooks: true } : {}),
+      ...(opts.trtEngineCacheDir ? { trtEngineCacheDir: opts.trtEngineCacheDir } : {}),
     };
     const deadlineMs = opts.deadlineMs ?? 1000;
     if (!(deadlineMs > 0)) throw new codedErrors.ConfigInvalidError(`deadlineMs must be > 0, got ${deadlineMs}`);

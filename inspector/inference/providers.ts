@@ -71,6 +71,8 @@ export interface CreateSessionOptions {
   verifyPlacement?: boolean;
   /** extra session options merged over the defaults (tests, tuning) */
   sessionOptions?: InferenceSession.SessionOptions;
+  /** another model for one provider: TensorRT's cached engine as an EP context model (trt-engine-cache.ts) */
+  modelFor?: Partial<Record<ProviderName, Uint8Array>>;
 }
 
 /** Validate a provider preference list; throws ConfigInvalidError. */
@@ -186,10 +188,11 @@ export async function createSessionWithFallback(model: Uint8Array, opts: CreateS
   };
   for (const provider of providers) {
     const options = { ...baseSessionOptions(provider, opts.intraOpNumThreads), ...opts.sessionOptions };
+    const bytes = opts.modelFor?.[provider] ?? model;
     const t0 = performance.now();
     let session: InferenceSession;
     try {
-      session = await ort.InferenceSession.create(model, options);
+      session = await ort.InferenceSession.create(bytes, options);
     } catch (err) {
       const reason = errorMessage(err);
       fallbacks.push({ provider, reason });
@@ -202,7 +205,7 @@ export async function createSessionWithFallback(model: Uint8Array, opts: CreateS
 
     let placement: Record<string, number>;
     try {
-      placement = await profilePlacement(model, options);
+      placement = await profilePlacement(bytes, options);
     } catch (err) {
       await session.release();
       const reason = `session created but a profiled run failed: ${errorMessage(err)}`;

@@ -58,6 +58,12 @@ export const StationConfig = Type.Object({
      * INFERENCE_TIMEOUT) and the worker is restarted: a hung session must not stall the line.
      */
     deadlineMs: Type.Integer({ minimum: 10, default: 1000 }),
+    /**
+     * With 'tensorrt' among the providers: the engine of each model is built when its runner starts
+     * (station start, validation before a promotion) and cached here by model sha256, GPU and
+     * TensorRT version (inference/trt-engine-cache.ts), so no engine is ever built on the running line.
+     */
+    trtEngineCacheDir: Type.String({ default: 'var/trt-engines' }),
   }, { default: {} }),
   plc: Type.Object({
     endpoint: Type.String({ default: 'opc.tcp://127.0.0.1:4840' }),

@@ -37,6 +37,7 @@ export function runnerOptions(config: StationConfig, calibration: RunnerCalibrat
     transport: 'shared', inputRing: role.inputRing,
     undistort: calibration.undistort ?? null,
     deadlineMs: model.deadlineMs,
+    trtEngineCacheDir: model.trtEngineCacheDir,
     // the soak's inference-kill fault (station/fault-injection.ts); never set by a config file
     ...(process.env.INSPECTOR_FAULT_INJECTION === '1' ? { testHooks: true } : {}),
     logger: role.logger,
