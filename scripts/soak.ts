@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../inspector/core/free-port.js';
+import { trustCertificate } from '../inspector/plc/plc-security.js';
 import { SimProcess, StationSupervisor, rssOf, type SimTruth } from './soak/processes.js';
 import { analyseResults, type EpochTruth } from './soak/report.js';
 
@@ -36,10 +37,12 @@ const program = new Command('soak')
   .option('--settle-ms <ms>', 'longest wait for the line to accept a part after a fault', '120000')
   .option('--save-images <which>', 'the station\'s results.saveImages: rejects | all | none', 'rejects')
   .option('--sample-ms <ms>', 'RSS sampling period', '2000')
+  .option('--plc-security <mode>', 'the PLC link\'s security: None | Sign | SignAndEncrypt (the soak trusts the simulator\'s certificate first, as `inspector pki trust FILE` does)', 'SignAndEncrypt')
   .parse();
 const o = program.opts<{ parts: string; rate: string; faults: string; json?: string; folder: string; gateWindowMs: string; work?: string;
-  settleMs: string; saveImages: string; sampleMs: string }>();
+  settleMs: string; saveImages: string; sampleMs: string; plcSecurity: 'None' | 'Sign' | 'SignAndEncrypt' }>();
 if (!['rejects', 'all', 'none'].includes(o.saveImages)) program.error('--save-images must be rejects, all or none');
+if (!['None', 'Sign', 'SignAndEncrypt'].includes(o.plcSecurity)) program.error('--plc-security must be None, Sign or SignAndEncrypt');
 const parts = Number(o.parts);
 const rate = Number(o.rate);
 const faults = o.faults ? o.faults.split(',').filter(Boolean) as Fault[] : [];
@@ -60,7 +63,7 @@ const config = {
   station: { name: 'soak' },
   camera: { template: 'replay-triggered', folder, triggerPort, cacheDir: resolve('var/replay-cache') },
   model: { providers: ['cpu'] },
-  plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }, security: { mode: 'None' } },
+  plc: { endpoint: `opc.tcp://127.0.0.1:${plcPort}`, certificateFolder: join(work, 'pki-station'), reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }, security: { mode: o.plcSecurity } },
   results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: o.saveImages, passSampleEvery: 1000 },
   server: { port: 0 },
   registry: { statePath: join(work, 'registry-state.json') },
@@ -84,6 +87,9 @@ const note = (e: EpochTruth, t: SimTruth): void => {
   e.defectiveParts = t.truth.defectiveParts;
 };
 let sim = await SimProcess.start(simArgs(parts, true), join(work, 'plc.log'));
+// the operator's trust step, before the station's first connect: the simulator keeps its certificate
+// in pki-plc across its restarts, so one trust holds for every PLC epoch of the run
+if (o.plcSecurity !== 'None') await trustCertificate(join(work, 'pki-station'), join(work, 'pki-plc', 'server', 'own', 'certs', 'certificate.pem'));
 let current: EpochTruth = { epoch: sim.epoch, parts: 0, escapes: 0, defectiveParts: 0, killed: false };
 epochs.push(current);
 const station = new StationSupervisor(configFile, join(work, 'station.log'));
@@ -185,6 +191,7 @@ const finalStation = { pid: lastPid, fromPart: ownSpan[0], toPart: ownSpan[1],
 const report = {
   command: `npm run soak -- ${process.argv.slice(2).join(' ')}`,
   startedAt: new Date(t0).toISOString(), seconds: Math.round(seconds), partsAsked: parts, rate, gateWindowMs: Number(o.gateWindowMs),
+  plcSecurity: o.plcSecurity, mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? '2',
   epochs, faults: faultLog, stationRestarts: station.restarts, stationExitCode: stationExit,
   ...db,
   escapesAtPlc: epochs.reduce((a, e) => a + e.escapes, 0),

@@ -95,7 +95,7 @@ export class StationSupervisor {
     const log = openSync(this.logFile, 'a');
     const child = fork(main, ['run', '--config', this.configFile], {
       ...TSX, stdio: ['ignore', log, log, 'ipc'],
-      env: { ...process.env, INSPECTOR_FAULT_INJECTION: '1', UV_THREADPOOL_SIZE: '16' },
+      env: { MALLOC_ARENA_MAX: '2', ...process.env, INSPECTOR_FAULT_INJECTION: '1', UV_THREADPOOL_SIZE: '16' }, // as the systemd unit
     });
     this.child = child;
     child.once('exit', () => {
