@@ -14,7 +14,10 @@
  *
  * The server is the station's own (HTTP on a free loopback port, in its worker thread): the
  * config hunk is `stationLoadConfig`. `stop()` ends everything it started (the browser closed even
- * when something fails) and returns the LoadReport the bench puts in its JSON as `station_load`.
+ * when something fails) and returns the LoadReport the bench puts in its JSON as `station_load`;
+ * `whileLoaded` adds the figures of the parts captured once all of it was on. A set-up that fails
+ * half-way closes what it opened before it throws; a bench that dies between start and stop still
+ * leaves no browser behind (playwright-core kills what it launched when the process exits).
  */
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
