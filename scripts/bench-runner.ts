@@ -13,7 +13,7 @@
  * (inference/trt-engine-cache.ts) and a second runner is started to check that
  * it is taken from the cache (its start-up time is in the JSON).
  */
-import { readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { logger } from '../inspector/core/logger.js';
@@ -66,8 +66,11 @@ const report: Record<string, unknown> = {
 if (first.runner && provider === 'tensorrt') {
   // the engine was built (or found) while the first runner started; a second start must take it from the cache
   const second = await start();
-  report.trt_engine = { cache: opts.trtCache, cached: existsSync(opts.trtCache) && readdirSync(opts.trtCache).length > 0,
-    second_startup_ms: second.ms, second_error: second.error };
+  // the engines in the cache (each folder's key.json: model sha256, GPU, TensorRT version, build time)
+  const keys = existsSync(opts.trtCache)
+    ? readdirSync(opts.trtCache, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('key.json'))
+      .map((f) => JSON.parse(readFileSync(join(opts.trtCache, f), 'utf8')) as unknown) : [];
+  report.trt_engine = { cache: opts.trtCache, engines: keys, first_startup_ms: first.ms, second_startup_ms: second.ms, second_error: second.error };
   await second.runner?.close();
 }
 if (first.runner && !opts.probe) {
