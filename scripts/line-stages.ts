@@ -14,7 +14,10 @@
  *   decision                   → verdict on the main thread (result hand-over back + the decision rule)
  *   plc_write                  → the result latched at the PLC (OPC UA write request, the PLC's event loop)
  *
- * and, off the headline path, plc_ack: latched → the write's answer back at the station.
+ * and two figures beside them, not stages: plc_write_call, how long the station's thread spent
+ * inside writeResult() (node-opcua builds, encodes, signs/encrypts and writes the request there;
+ * the PLC may latch it before the call returns, so it is part of plc_write, not before it), and
+ * plc_ack: latched → the write's answer back at the station (off the path).
  */
 import type { LineTimingRange } from '../inspector/plc/line-timing.js';
 import type { PartInstants } from '../inspector/station/part-timeline.js';
@@ -29,7 +32,7 @@ export interface LineStages {
   photo_eye_to_latch_ms: Dist;
   /** the same over the inspected parts only (those with every stage) */
   photo_eye_to_latch_inspected_ms: Dist;
-  line_stages_ms: Record<LineStage | 'plc_ack', Dist>;
+  line_stages_ms: Record<LineStage | 'plc_write_call' | 'plc_ack', Dist>;
   counts: {
     /** parts the photo-eye fired in the range */
     fired: number;
@@ -60,8 +63,8 @@ export function lineStages(line: LineTimingRange, station: (partId: number) => P
   const origin = BigInt(line.originNs);
   const headline: number[] = [];
   const inspected: number[] = [];
-  const stages: Record<LineStage | 'plc_ack', number[]> = {
-    trigger_to_frame: [], frame_to_inference_start: [], inference: [], decision: [], plc_write: [], plc_ack: [],
+  const stages: Record<LineStage | 'plc_write_call' | 'plc_ack', number[]> = {
+    trigger_to_frame: [], frame_to_inference_start: [], inference: [], decision: [], plc_write: [], plc_write_call: [], plc_ack: [],
   };
   let lateLatched = 0;
   let negative = 0;
@@ -79,6 +82,7 @@ export function lineStages(line: LineTimingRange, station: (partId: number) => P
       ['inference', ms(p.inferStart, p.inferEnd)], ['decision', ms(p.inferEnd, p.verdict)], ['plc_write', ms(p.verdict, latch)],
     ];
     for (const [k, v] of parts) { if (v < 0) negative++; stages[k].push(v); }
+    stages.plc_write_call.push(ms(p.verdict, p.writeIssued));
     if (p.plcDone !== 0n) stages.plc_ack.push(ms(latch, p.plcDone));
     inspected.push(ms(eye, latch));
   }

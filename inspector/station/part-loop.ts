@@ -318,10 +318,10 @@ export class PartLoop implements InspectionSwitch {
     this.inFlightWrites++;
     this.identity.said(key, decision.verdict === 'pass');
     const { epoch, partId } = key; // key is reused by the next part: the ack keeps its own copy
-    this.rec.timeline.judged(epoch, partId, capturedNs, inferStartNs, inferEndNs, verdictNs);
-    this.plc.writeResult(partId, epoch, decision.verdict === 'pass', decision.code, Number.isFinite(score) ? score : 1)
-      .then((ms) => { this.rec.timeline.acknowledged(epoch, partId, process.hrtime.bigint()); this.onPlcSettled(seq, ms, true); },
-        () => this.onPlcSettled(seq, null, false));
+    const written = this.plc.writeResult(partId, epoch, decision.verdict === 'pass', decision.code, Number.isFinite(score) ? score : 1);
+    this.rec.timeline.judged(epoch, partId, capturedNs, inferStartNs, inferEndNs, verdictNs, process.hrtime.bigint());
+    written.then((ms) => { this.rec.timeline.acknowledged(epoch, partId, process.hrtime.bigint()); this.onPlcSettled(seq, ms, true); },
+      () => this.onPlcSettled(seq, null, false));
 
     // 2. the record, never dropped
     const overBudget = frameToVerdictMs > this.opts.budgetMs;

@@ -8,6 +8,8 @@
  *   inferStart   the inference worker started on it (binning first)
  *   inferEnd     its session.run returned (the worker's whole job done)
  *   verdict      the main thread decided (the PLC write is issued right after)
+ *   writeIssued  writeResult() returned (node-opcua builds, encodes, signs/encrypts and writes the
+ *                request inside it: the PLC may have latched it already)
  *   plcDone      the PLC acknowledged the write (after the latch: not on the headline path)
  *
  * Preallocated columns indexed by PartId modulo the capacity (the newest
@@ -20,6 +22,7 @@ export interface PartInstants {
   inferStart: bigint;
   inferEnd: bigint;
   verdict: bigint;
+  writeIssued: bigint;
   /** 0n: not acknowledged (yet) */
   plcDone: bigint;
 }
@@ -31,6 +34,7 @@ export class PartTimeline {
   private readonly inferStart: BigInt64Array;
   private readonly inferEnd: BigInt64Array;
   private readonly verdict: BigInt64Array;
+  private readonly writeIssued: BigInt64Array;
   private readonly plcDone: BigInt64Array;
 
   constructor(readonly capacity = 1 << 16) {
@@ -40,11 +44,12 @@ export class PartTimeline {
     this.inferStart = new BigInt64Array(capacity);
     this.inferEnd = new BigInt64Array(capacity);
     this.verdict = new BigInt64Array(capacity);
+    this.writeIssued = new BigInt64Array(capacity);
     this.plcDone = new BigInt64Array(capacity);
   }
 
-  /** A part judged: its instants up to the verdict (inference instants 0n when it had none). */
-  judged(epoch: number, partId: number, captured: bigint, inferStart: bigint, inferEnd: bigint, verdict: bigint): void {
+  /** A part judged and its result sent: its instants up to the write (inference instants 0n when it had none). */
+  judged(epoch: number, partId: number, captured: bigint, inferStart: bigint, inferEnd: bigint, verdict: bigint, writeIssued: bigint): void {
     const k = partId % this.capacity;
     this.ids[k] = partId;
     this.epochs[k] = epoch;
@@ -52,6 +57,7 @@ export class PartTimeline {
     this.inferStart[k] = inferStart;
     this.inferEnd[k] = inferEnd;
     this.verdict[k] = verdict;
+    this.writeIssued[k] = writeIssued;
     this.plcDone[k] = 0n;
   }
 
@@ -66,6 +72,6 @@ export class PartTimeline {
     const k = partId % this.capacity;
     if (this.ids[k] !== partId || this.epochs[k] !== epoch || this.verdict[k] === 0n) return null;
     return { captured: this.captured[k]!, inferStart: this.inferStart[k]!, inferEnd: this.inferEnd[k]!,
-      verdict: this.verdict[k]!, plcDone: this.plcDone[k]! };
+      verdict: this.verdict[k]!, writeIssued: this.writeIssued[k]!, plcDone: this.plcDone[k]! };
   }
 }
