@@ -57,7 +57,7 @@ const start = async (): Promise<{ runner: ModelRunner | null; ms: number; error:
 const first = await start();
 const report: Record<string, unknown> = {
   date: new Date().toISOString(),
-  mode: 'model-runner: frames from memory (no GStreamer, no camera, no PLC); inference worker + decision only',
+  mode: 'model-runner: frames from memory (no camera, no capture hand-over, no PLC); inference worker + decision only',
   provider, loaded: first.runner !== null, reason: first.error,
   absent: first.error !== null && providerAbsent(first.error),
   gpu: detectGpuName(), tensorrt_version: detectTrtVersion(), node: process.version,

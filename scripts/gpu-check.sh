@@ -29,6 +29,8 @@ usage: scripts/gpu-check.sh [options]
   --lib-dir DIR        prepend DIR to LD_LIBRARY_PATH (repeatable): CUDA runtime, cuBLAS, cuDNN, TensorRT
   --vulkan-icd FILE    the NVIDIA Vulkan ICD JSON for webgpu (sets VK_DRIVER_FILES)
   --trt-cache DIR      TensorRT engine cache root (default var/trt-engines, the station's default)
+  --runner-only        the model-runner benchmark even where GStreamer is there (to compare with a
+                       machine that has none)
   --dry-run            check the environment and probe each provider; run no benchmark
   --strict             exit 1 when no GPU provider loaded
   -h, --help           this text
@@ -48,6 +50,7 @@ vulkan_icd=""
 trt_cache="var/trt-engines"
 dry_run=0
 strict=0
+runner_only=0
 
 need_value() { if [[ $# -lt 2 || -z "$2" ]]; then echo "gpu-check: $1 needs a value" >&2; usage >&2; exit 64; fi; }
 while [[ $# -gt 0 ]]; do
@@ -61,6 +64,7 @@ while [[ $# -gt 0 ]]; do
     --vulkan-icd) need_value "$@"; vulkan_icd="$2"; shift 2 ;;
     --trt-cache) need_value "$@"; trt_cache="$2"; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
+    --runner-only) runner_only=1; shift ;;
     --strict) strict=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "gpu-check: unknown option '$1'" >&2; usage >&2; exit 64 ;;
@@ -145,7 +149,13 @@ say "  (the provider libraries must be built for onnxruntime $ort_version; NOTES
 gstreamer=0
 if command -v gst-inspect-1.0 >/dev/null 2>&1 && gst-inspect-1.0 appsrc >/dev/null 2>&1 \
    && node -e "require('gstreamer-superficial')" >/dev/null 2>&1; then
-  gstreamer=1; say "GStreamer: yes: the whole line is benchmarked (npm run bench)"
+  gstreamer=1; say "GStreamer: yes"
+fi
+if [[ $runner_only -eq 1 ]]; then
+  say "--runner-only: each provider is benchmarked by the model runner on frames from memory (scripts/bench-runner.ts):"
+  say "           inference worker + decision only, no camera, no capture hand-over, no PLC"
+elif [[ $gstreamer -eq 1 ]]; then
+  say "           the whole line is benchmarked (npm run bench)"
 else
   say "GStreamer: NO: each provider is benchmarked by the model runner on frames from memory (scripts/bench-runner.ts):"
   say "           inference worker + decision only, no camera, no capture hand-over, no PLC"
@@ -196,14 +206,14 @@ for p in "${provider_list[@]}"; do
   say "$p: loaded (start-up $(json_field "$probe" startup_ms) ms)"
   [[ "$p" == "tensorrt" ]] && say "tensorrt engine cache: $(node -e "const r = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).trt_engine; console.log(JSON.stringify(r))" "$probe")"
   if [[ $dry_run -eq 1 ]]; then summary_rows+=("$p|yes|-|dry run: no benchmark"); continue; fi
-  if [[ $gstreamer -eq 1 ]]; then
+  if [[ $gstreamer -eq 1 && $runner_only -eq 0 ]]; then
     file="$out/bench-$p.json"
     UV_THREADPOOL_SIZE=16 "$tsx" scripts/bench.ts --providers "$p" --parts "$parts" --rate "$rate" --json "$file" >"$out/bench-$p.log" 2>&1
     rc=$?; mode="line (npm run bench)"
   else
     file="$out/runner-$p.json"
     "$tsx" scripts/bench-runner.ts --provider "$p" --frames "$parts" --rate "$rate" --trt-cache "$trt_cache" --json "$file" >"$out/runner-$p.log" 2>&1
-    rc=$?; mode="model runner, frames from memory (no GStreamer)"
+    rc=$?; mode="model runner, frames from memory ($([[ $gstreamer -eq 0 ]] && echo 'no GStreamer here' || echo '--runner-only'))"
   fi
   if [[ $rc -eq 0 && -s "$file" ]]; then
     say "$p: benchmark done: $file ($mode)"

@@ -54,6 +54,20 @@ describe('scripts/gpu-check.sh without a GPU', () => {
     expect(strict.code).toBe(1);
   }, 480_000); // two dry runs start a model runner per provider: slow on a loaded 2-core box
 
+  it('benchmarks a provider that loads: the model runner on frames from memory with --runner-only (cpu here)', async () => {
+    const dir = join(out, 'runner');
+    const r = await run(['--providers', 'cpu', '--runner-only', '--parts', '50', '--rate', '0', '--out', dir]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/cpu: benchmark done: .*runner-cpu\.json \(model runner, frames from memory \(--runner-only\)\)/);
+    const report = JSON.parse(readFileSync(join(dir, 'runner-cpu.json'), 'utf8')) as {
+      mode: string; loaded: boolean; frames: number; provider_ran: string; infer_and_decide_ms: { p50: number } };
+    expect(report).toMatchObject({ loaded: true, frames: 50, provider_ran: 'cpu' });
+    expect(report.mode).toMatch(/frames from memory/);
+    expect(Number.isFinite(report.infer_and_decide_ms.p50)).toBe(true);
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { providers: Array<{ benchmark: string | null }> };
+    expect(summary.providers[0]!.benchmark).toMatch(/runner-cpu\.json/);
+  }, 240_000);
+
   it.skipIf(!has('shellcheck'))('is shellcheck-clean', () => {
     expect(() => execFileSync('shellcheck', [SCRIPT], { encoding: 'utf8' })).not.toThrow();
   });
