@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libopencv-dev                       # @u4/opencv4nodejs builds against Debian's OpenCV 4.6
   python3-torch python3-onnx          # the reference trainer (models/training), run by /usr/bin/python3
   chromium                            # the browser the UI tests drive (playwright-core)
+  patch                               # applies scripts/patches/ to a dependency (see below)
   mosquitto                           # the MQTT broker the Sparkplug B tests start on a loopback port (and the demo with --mqtt)
 )
 
@@ -38,6 +39,18 @@ else
   echo "setup: installing npm dependencies (native addons build from source: a few minutes)"
   npm ci --no-audit --no-fund
   echo "$want" > "$stamp"
+fi
+
+# gstreamer-superficial keeps its JS constructors in process-wide statics: with the addon loaded in
+# several worker threads (a respawned capture worker, stations side by side in one test process), a
+# findChild() after the last loader exited segfaulted the process. Patched to one per thread, rebuilt.
+gst=node_modules/gstreamer-superficial
+if ! grep -q "thread_local" "$gst/GObjectWrap.h"; then
+  echo "setup: patching gstreamer-superficial (scripts/patches/gstreamer-superficial-thread-local.patch) and rebuilding it"
+  patch -d "$gst" -p1 --forward --quiet < scripts/patches/gstreamer-superficial-thread-local.patch
+  npm rebuild gstreamer-superficial --no-audit --no-fund
+else
+  echo "setup: gstreamer-superficial patched"
 fi
 
 # Test fixtures are generated, deterministic, and never committed. The same script
