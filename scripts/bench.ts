@@ -29,8 +29,8 @@
  * subscribes to its ResultReadyEvents for the whole run: compare plc_write_ms with and without
  * it (on a quiet machine) to see what the server costs the PLC write.
  */
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { writeFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir, cpus, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { logger } from '../inspector/core/logger.js';
@@ -63,11 +63,12 @@ const opts = new Command('bench')
   .option('--plc-security <mode[/policy]>', 'PLC link security: auto | None | Sign[/policy] | SignAndEncrypt[/policy]'
     + ' (policies Aes256_Sha256_RsaPss, Basic256Sha256, Aes128_Sha256_RsaOaep)', 'auto')
   .option('--vision-server', 'also run the OPC 40100 vision server, with a client subscribed to every ResultReadyEvent')
+  .option('--hot-path-nice <n>', "station.hotPathNice: nice of the hot path's threads (main, capture, live inference), as deploy/ runs it; 'off': inherit", '-10')
   .option('--station-load', 'the whole station beside the line once it is up (scripts/bench-station-load.ts): a shadow model, Chromium on Live, '
     + '20 API requests/s on the review routes, images of rejects saved')
   .parse(process.argv)
   .opts<{ parts: number; rate: number; json?: string; images: string; model: string; providers: string; threads: number;
-    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareEvery: number; teach?: number; plcSecurity: string; visionServer?: boolean; stationLoad?: boolean }>();
+    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareEvery: number; teach?: number; plcSecurity: string; visionServer?: boolean; stationLoad?: boolean; hotPathNice: string }>();
 
 const log = logger.child({ mod: 'bench' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-bench-'));
@@ -86,7 +87,9 @@ const stationLoad = opts.stationLoad ? await import('./bench-station-load.js') :
 if (stationLoad && opts.saveImages === 'none') opts.saveImages = 'rejects';
 const [secMode, secPolicy] = opts.plcSecurity.split('/') as [PlcSecurityConfig['mode'], PlcSecurityConfig['policy'] | undefined];
 const pki = join(work, 'pki');
+const hotPathNice = opts.hotPathNice === 'off' ? null : parseInt(opts.hotPathNice, 10);
 const config = resolveConfig({
+  station: { hotPathNice },
   camera: { template: 'replay-triggered', folder: opts.images, triggerPort, cacheDir: 'var/replay-cache' },
   model: { packageDir: opts.model, providers: opts.providers.split(',') as never, intraOpNumThreads: opts.threads },
   plc: { endpoint: plcSim.endpoint, certificateFolder: pki, security: { mode: secMode, policy: secPolicy ?? 'auto' } },
@@ -97,6 +100,10 @@ const config = resolveConfig({
   ...(stationLoad ? stationLoad.stationLoadConfig({ work, httpPort: await freePort() }) : {}),
 });
 
+// the PLC is another machine on a real line: its simulator must not queue behind the station here
+if (hotPathNice !== null && plcSim.pid) {
+  for (const tid of readdirSync(`/proc/${plcSim.pid}/task`)) { try { setPriority(Number(tid), hotPathNice); } catch { /* as the station's own */ } }
+}
 const station = await Station.start(config, logger);
 const subscriber = station.vision ? await subscribeResultEvents(station.vision.endpoint) : null; // --vision-server
 if (station.plc.state !== 'connected') {
@@ -158,7 +165,7 @@ const report: BenchReport = {
   config: { parts: opts.parts, rate: opts.rate, frame: `${config.camera.width}x${config.camera.height} GRAY8`,
     model: `${station.runner.modelName}@${station.runner.modelVersion}`, threads: opts.threads,
     gate_window_ms: opts.gateWindowMs, save_images: opts.saveImages, bare_every: opts.bareEvery, bare_delay_ms: Math.min(20, 500 / opts.rate), plc_security: plcSecurity,
-    vision_server: opts.visionServer === true, ...(visionEvents !== null ? { vision_server_events: visionEvents } : {}) },
+    hot_path_nice: hotPathNice, vision_server: opts.visionServer === true, ...(visionEvents !== null ? { vision_server_events: visionEvents } : {}) },
   provider: station.runner.provider,
   provider_fallbacks: [...station.runner.fallbacks],
   photo_eye_to_latch_ms: pick(line1.photo_eye_to_latch_ms),

@@ -28,6 +28,7 @@ import type { Logger } from '../core/logger.js';
 import { CaptureError } from '../core/errors.js';
 import { reviveError, type CodedErrorData } from '../core/error-transport.js';
 import { SupervisedWorker, type BackoffOptions } from '../core/supervised-worker.js';
+import { threadNice } from '../core/thread-priority.js';
 import { relayWorkerEvents, supervisionOf, type WorkerSupervision } from '../core/worker-events.js';
 import { LatestFrameMailbox, type FrameSourceStats, type SourceState } from './frame-source.js';
 import { Counter, FrameRing, SLOT_FILLED } from './frame-ring.js';
@@ -118,6 +119,7 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
       // the camera has its own first-frame timeout; ending a worker whose pipeline is starting would abort the process
       startTimeoutMs: 0,
       backoff: { initialMs: 500, ...opts.restartBackoff },
+      workerOptions: { nice: threadNice('hot') }, // the hot path's first stage (core/thread-priority.ts)
     });
     this.sw.on('message', (m: FromCapture) => this.onMessage(m));
     this.sw.on('death', (d: { reason: string }) => this.onDeath(d.reason));

@@ -22,6 +22,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { threadNice } from './thread-priority.js';
 
 const require = createRequire(import.meta.url);
 
@@ -32,7 +33,13 @@ function resolveTsxApi(): string {
   return tsxApiPath;
 }
 
-export type SpawnTsWorkerOptions = Omit<WorkerOptions, 'eval' | 'workerData'>;
+export type SpawnTsWorkerOptions = Omit<WorkerOptions, 'eval' | 'workerData'> & {
+  /**
+   * nice of the new thread, set before its entry loads (so the threads it creates inherit it);
+   * default: the process's base when the station raised its hot path (core/thread-priority.ts), else inherited
+   */
+  nice?: number;
+};
 
 const TS_ENTRY = /\.(?:ts|mts|cts|tsx)$/;
 
@@ -64,10 +71,11 @@ export function inheritableExecArgv(argv: readonly string[] = process.execArgv):
 }
 
 /** The eval source of the bootstrap (CommonJS script context: `require` exists). */
-export function bootstrapSource(entry: URL): string {
+export function bootstrapSource(entry: URL, nice?: number, ts = true): string {
   return [
-    `const { register } = require(${JSON.stringify(resolveTsxApi())});`,
-    'register();',
+    // per thread on Linux; not permitted (raising without CAP_SYS_NICE / RLIMIT_NICE): keep the inherited one
+    ...(nice === undefined ? [] : [`try { require('node:os').setPriority(0, ${Math.trunc(nice)}); } catch {}`]),
+    ...(ts ? [`const { register } = require(${JSON.stringify(resolveTsxApi())});`, 'register();'] : []),
     `import(${JSON.stringify(entry.href)}).catch((err) => {`,
     '  process.nextTick(() => { throw err; });',
     '});',
@@ -81,9 +89,12 @@ export function bootstrapSource(entry: URL): string {
  */
 export function spawnTsWorker(url: URL, workerData?: unknown, options: SpawnTsWorkerOptions = {}): Worker {
   if (url.protocol !== 'file:') throw new TypeError(`spawnTsWorker needs a file: URL, got ${url.href}`);
-  const execArgv = options.execArgv ?? inheritableExecArgv();
+  const { nice: asked, ...workerOptions } = options;
+  const execArgv = workerOptions.execArgv ?? inheritableExecArgv();
+  const nice = asked ?? threadNice('normal');
   if (!TS_ENTRY.test(url.pathname)) {
-    return new Worker(url, { ...options, execArgv, workerData });
+    if (nice === undefined) return new Worker(url, { ...workerOptions, execArgv, workerData });
+    return new Worker(bootstrapSource(url, nice, false), { ...workerOptions, execArgv, workerData, eval: true });
   }
-  return new Worker(bootstrapSource(url), { ...options, execArgv, workerData, eval: true });
+  return new Worker(bootstrapSource(url, nice), { ...workerOptions, execArgv, workerData, eval: true });
 }

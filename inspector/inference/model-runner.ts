@@ -35,6 +35,7 @@ import {
 } from '../core/errors.js';
 import { logger as rootLogger, type Logger } from '../core/logger.js';
 import { SupervisedWorker, type BackoffOptions } from '../core/supervised-worker.js';
+import { threadNice } from '../core/thread-priority.js';
 import type { Manifest } from './manifest-schema.js';
 import { ClassDecision, effectiveThreshold, mapCellAreaPx } from './decision-rule.js';
 import { frameAlignedMapIndex } from './letterbox-map.js';
@@ -241,6 +242,8 @@ export class ModelRunner extends EventEmitter {
       startFailure: (reason) => new InferenceWorkerExitedError(reason),
       startTimeoutMs: opts.startTimeoutMs ?? 300_000,
       ...(opts.restartBackoff ? { backoff: opts.restartBackoff } : {}),
+      // the live runner is on the hot path; shadow/validation runners (opts.nice > 0) lower themselves in the worker
+      workerOptions: { nice: opts.nice ? threadNice('normal') : threadNice('hot') },
     });
     const startLog = (m: FromWorker): void => { if (m.t === 'log') log[m.level](m.obj, m.msg); };
     sw.on('message', startLog);

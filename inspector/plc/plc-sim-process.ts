@@ -54,6 +54,9 @@ export interface LineTruth {
 }
 
 export class PlcSimProcess {
+  /** the simulator's process id (the bench gives the line the hot path's priority: a real PLC is another machine) */
+  get pid(): number | undefined { return this.child.pid; }
+
   private constructor(
     private readonly child: ChildProcess,
     readonly endpoint: string,

@@ -20,6 +20,12 @@ export const StationConfig = Type.Object({
     budgetMs: Type.Number({ exclusiveMinimum: 0, default: 5 }),
     /** defect classes QA may label, added to the live model's own (served at /api/classes) */
     defectClasses: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { default: [] }),
+    /**
+     * nice of the hot path's threads (main: part loop + PLC write; capture; live inference), the other
+     * workers staying at the process's base (core/thread-priority.ts). null: threads inherit as they are.
+     * Negative values need CAP_SYS_NICE or the systemd unit's LimitNICE=; without them a warning, nothing else.
+     */
+    hotPathNice: Type.Union([Type.Integer({ minimum: -20, maximum: 19 }), Type.Null()], { default: null }),
   }, { default: {} }),
   camera: Type.Object({
     /** replay-triggered: the line's PLC triggers the camera with each part's id (the default; see inspector/plc/README.md) */

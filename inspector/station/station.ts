@@ -29,6 +29,7 @@ import { StationCalibration } from '../../calibration/station-calibration.js';
 import type { ServerHost } from '../server/server-host.js';
 import { startStationServer } from '../server/start-server.js';
 import type { HealthReport } from '../server/station-view.js';
+import { lowerHotPath, raiseHotPath } from '../core/thread-priority.js';
 import { RetentionScheduler } from '../retention/retention-scheduler.js';
 import { diskLowDetail, type DiskStatus } from '../retention/disk-pacer.js';
 import { LiveFeed, type OperatorStatus } from '../server/live-feed.js';
@@ -90,6 +91,13 @@ export class Station {
     const runId = new Date().toISOString().replace(/[:.]/g, '-');
     const { camera, model, plc: plcCfg, results } = config;
     mkdirSync(dirname(resolve(results.dbPath)), { recursive: true });
+    // the hot path above the rest, before any thread exists to inherit the main thread's priority
+    if (config.station.hotPathNice !== null) {
+      const r = raiseHotPath(config.station.hotPathNice);
+      if (r.raised) log.info({ nice: r.nice }, 'hot path raised: main, capture and live inference threads; the other workers at the base');
+      else log.warn({ asked: config.station.hotPathNice, nice: r.nice, reason: r.reason },
+        'could not raise the hot path\'s priority (needs CAP_SYS_NICE or LimitNICE= in the systemd unit): every thread runs at the base nice');
+    }
 
     // the model first: a bad package is a coded error before anything else opens.
     // The inference worker reads frames straight from the capture ring.
@@ -339,6 +347,7 @@ export class Station {
     this.plc.removeAllListeners('state'); // a link closed on purpose is not an alarm
     await this.plc.stop();
     await this.runner.close();
+    lowerHotPath();
     this.log.info({ parts: this.loop.rec.parts }, 'station stopped');
   }
 }
