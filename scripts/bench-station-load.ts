@@ -31,6 +31,7 @@ import { reviewDbPathFor } from '../inspector/review/review-db.js';
 import { packageFiles } from '../inspector/registry/signing.js';
 import { parseManifest } from '../inspector/inference/model-package.js';
 import { openReadOnly } from '../inspector/results/result-store.js';
+import type { ShadowStats } from '../inspector/registry/shadow-tap.js';
 import { ApiLoad, type ApiLoadReport } from './bench-api-load.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -54,17 +55,8 @@ export interface LoadReport {
     live_feed_by_type: Record<string, number>;
     responses: number;
   };
-  shadow: {
-    model: string;
-    /** the tap's own counts (this run): offered frames, compared, skipped (shadow busy), errors */
-    offered: number;
-    compared: number;
-    skipped: number;
-    errors: number;
-    agree: number;
-    disagree: number;
-    agreement: number | null;
-  };
+  /** the tap's own counts (this run: offered frames, compared, skipped (shadow busy), errors, agree, disagree) and the agreement */
+  shadow: Omit<ShadowStats, 'imagesOffered'> & { model: string; agreement: number | null };
   images: { written: number; dropped: number };
   /**
    * The parts captured while all of the load was on (the set-up's transient excluded), from the
