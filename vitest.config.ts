@@ -13,6 +13,9 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // expect.poll waits on something to happen (a page redrawn, a row written): on a loaded
+    // 2-core machine that can take seconds, not the default 1 s. A poll's own timeout wins.
+    expect: { poll: { timeout: 15_000 } },
     reporters: ['default'],
   },
 });
