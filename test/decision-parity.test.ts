@@ -25,45 +25,21 @@ import { scoreGolden } from '../inspector/registry/validation-gate.js';
 import { runEval } from '../inspector/eval/run-eval.js';
 import type { EvalDataset } from '../inspector/eval/dataset-types.js';
 import { lineIdentity } from './helpers/line-identity.js';
+import { S, classChannels, frameWith, pooledInput, segmentationModel } from './helpers/tiny-class-models.js';
 
 const log = logger.child({ test: 'decision-parity' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-parity-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-const S = 32; // frame = model input 32x32; maps 4x4: one cell = 8x8 = 64 frame pixels
-
-/** σ(4x − 4) of the 8x8-pooled, normalised frame: 255 → 0.982, 198 → 0.604, 128 → 0.018, 0 → 0 */
-function bright(g: GraphBuilder, x: string): string {
-  const four = g.constF32('four', [1], [4]);
-  return g.op('Sigmoid', [g.op('Sub', [g.op('Mul', [x, four]), four])]);
-}
-
-/** single-channel anomaly map [1,1,4,4], score = its max */
+/** single-channel anomaly map [1,1,4,4] (the `bright` channel), score = its max */
 function anomalyModel(): Uint8Array {
   const g = new GraphBuilder('anom1');
-  g.input('image', 'float32', [1, 1, S, S]);
-  const x = g.op('AveragePool', ['image'], { kernel_shape: attr.ints([8, 8]), strides: attr.ints([8, 8]) });
-  g.node('Identity', [bright(g, x)], ['anomaly_map']);
+  g.node('Identity', [classChannels(g, pooledInput(g)).bright], ['anomaly_map']);
   g.node('ReduceMax', ['anomaly_map'], ['score'], { axes: attr.ints([1, 2, 3]), keepdims: attr.int(0) });
   g.output('score', 'float32', [1]);
   g.output('anomaly_map', 'float32', [1, 1, 4, 4]);
   return encodeModel(createModel(g.build()));
 }
-
-/** segmentation [1,3,4,4]: background (σ(3), never a defect), bright, dark; score = max of bright */
-function multiClassModel(): Uint8Array {
-  const g = new GraphBuilder('seg3');
-  g.input('image', 'float32', [1, 1, S, S]);
-  const x = g.op('AveragePool', ['image'], { kernel_shape: attr.ints([8, 8]), strides: attr.ints([8, 8]) });
-  const four = g.constF32('four4', [1], [4]);
-  const b = bright(g, x);
-  const dark = g.op('Sigmoid', [g.op('Sub', [g.op('Mul', [x, g.constF32('mfour', [1], [-4])]), four])]);
-  const bg = g.op('Sigmoid', [g.op('Add', [g.op('Mul', [x, g.constF32('zero', [1], [0])]), g.constF32('three', [1], [3])])]);
-  g.node('Concat', [bg, b, dark], ['seg_map'], { axis: attr.int(1) });
-  g.node('ReduceMax', [b], ['score'], { axes: attr.ints([1, 2, 3]), keepdims: attr.int(0) });
-  g.output('score', 'float32', [1]);
-  g.output('seg_map', 'float32', [1, 3, 4, 4]);
-  return encodeModel(createModel(g.build()));
-}
+const multiClassModel = segmentationModel; // background (never a defect), bright, dark; score = max of bright
 
 function writePackage(name: string, model: Uint8Array, outputs: object, decision: object): string {
   const dir = join(work, 'models', name, '1.0.0');
@@ -81,14 +57,6 @@ function writePackage(name: string, model: Uint8Array, outputs: object, decision
 }
 
 /** a mid-gray frame with 8x8 cells (index 0..15, row-major) set to given values */
-function frameWith(cells: Record<number, number> = {}): Uint8Array {
-  const f = new Uint8Array(S * S).fill(128);
-  for (const [cell, v] of Object.entries(cells)) {
-    const cx = (Number(cell) % 4) * 8; const cy = Math.floor(Number(cell) / 4) * 8;
-    for (let y = cy; y < cy + 8; y++) f.fill(v, y * S + cx, y * S + cx + 8);
-  }
-  return f;
-}
 
 const runnerFor = (dir: string): Promise<ModelRunner> => ModelRunner.create({
   packageDir: dir, frame: { width: S, height: S }, providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 1, logger: log });

@@ -15,6 +15,7 @@ import { StationMetrics } from '../inspector/station/metrics.js';
 import { Alarms } from '../inspector/station/alarms.js';
 import type { Frame, ResultRecord } from '../inspector/core/types.js';
 import { lineIdentity } from './helpers/line-identity.js';
+import { S, classChannels, frameWith, segmentationModel } from './helpers/tiny-class-models.js';
 
 const base = JSON.parse(readFileSync('models/default/1.0.0/manifest.json', 'utf8')) as Manifest;
 const withDecision = (decision: Record<string, unknown>): Manifest => ({ ...base, decision: { ...base.decision, ...decision } } as Manifest);
@@ -50,30 +51,7 @@ describe('the package decision rule', () => {
 const log = logger.child({ test: 'decision-rule' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-decision-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-const S = 32; // frame and model input 32x32; maps 4x4 (one cell = 8x8 = 64 frame pixels)
 const CLASSES = ['background', 'bright', 'dark'];
-
-/** x = normalised pixels; bright = σ(4x−4), dark = σ(−4x−4), background = σ(3) (high, but not a defect class). */
-function classChannels(g: GraphBuilder, x: string): { bg: string; bright: string; dark: string } {
-  const four = g.constF32('four', [1], [4]);
-  const bright = g.op('Sigmoid', [g.op('Sub', [g.op('Mul', [x, four]), four])]);
-  const dark = g.op('Sigmoid', [g.op('Sub', [g.op('Mul', [x, g.constF32('mfour', [1], [-4])]), four])]);
-  const bg = g.op('Sigmoid', [g.op('Add', [g.op('Mul', [x, g.constF32('zero', [1], [0])]), g.constF32('three', [1], [3])])]);
-  return { bg, bright, dark };
-}
-
-/** segmentation [1,3,4,4]; the image score is the max of the `bright` channel only */
-function segmentationModel(): Uint8Array {
-  const g = new GraphBuilder('seg3');
-  g.input('image', 'float32', [1, 1, S, S]);
-  const x = g.op('AveragePool', ['image'], { kernel_shape: attr.ints([8, 8]), strides: attr.ints([8, 8]) });
-  const c = classChannels(g, x);
-  g.node('Concat', [c.bg, c.bright, c.dark], ['seg_map'], { axis: attr.int(1) });
-  g.node('ReduceMax', [c.bright], ['score'], { axes: attr.ints([1, 2, 3]), keepdims: attr.int(0) });
-  g.output('score', 'float32', [1]);
-  g.output('seg_map', 'float32', [1, 3, 4, 4]);
-  return encodeModel(createModel(g.build()));
-}
 
 /** classification [1,3] from the frame mean; the image score is p(bright) */
 function classificationModel(): Uint8Array {
@@ -111,14 +89,6 @@ const runnerFor = (dir: string): Promise<ModelRunner> => ModelRunner.create({
   packageDir: dir, frame: { width: S, height: S }, providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 1, logger: log });
 
 /** a mid-gray frame with 8x8 cells set to given values (cell index 0..15, row-major) */
-function frameWith(cells: Record<number, number> = {}): Uint8Array {
-  const f = new Uint8Array(S * S).fill(128);
-  for (const [cell, v] of Object.entries(cells)) {
-    const cx = (Number(cell) % 4) * 8; const cy = Math.floor(Number(cell) / 4) * 8;
-    for (let y = cy; y < cy + 8; y++) f.fill(v, y * S + cx, y * S + cx + 8);
-  }
-  return f;
-}
 
 describe('per-class thresholds of multi-class outputs', () => {
   it('segmentation [1,K,h,w]: any defect class at its own threshold rejects; the worst class is named; background is ignored', async () => {
