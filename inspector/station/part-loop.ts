@@ -320,8 +320,7 @@ export class PartLoop implements InspectionSwitch {
     const { epoch, partId } = key; // key is reused by the next part: the ack keeps its own copy
     const written = this.plc.writeResult(partId, epoch, decision.verdict === 'pass', decision.code, Number.isFinite(score) ? score : 1);
     this.rec.timeline.judged(epoch, partId, capturedNs, inferStartNs, inferEndNs, verdictNs, process.hrtime.bigint());
-    written.then((ms) => { this.rec.timeline.acknowledged(epoch, partId, process.hrtime.bigint()); this.onPlcSettled(seq, ms, true); },
-      () => this.onPlcSettled(seq, null, false));
+    written.then((ms) => this.onPlcSettled(seq, ms, true, epoch, partId), () => this.onPlcSettled(seq, null, false));
 
     // 2. the record, never dropped
     const overBudget = frameToVerdictMs > this.opts.budgetMs;
@@ -377,8 +376,10 @@ export class PartLoop implements InspectionSwitch {
     this.metrics.countPart(decision.verdict, decision.code, overBudget);
   }
 
-  private onPlcSettled(seq: number, ms: number | null, ok: boolean): void {
+  /** A write settled; `epoch`/`partId` for inspected parts: their ack goes into the timeline (the benchmark's plc_ack). */
+  private onPlcSettled(seq: number, ms: number | null, ok: boolean, epoch?: number, partId?: number): void {
     if (ok && ms !== null) {
+      if (partId !== undefined) this.rec.timeline.acknowledged(epoch!, partId, process.hrtime.bigint());
       this.rec.plcAcked++;
       this.rec.plcWrite.record(ms);
       this.metrics.observeStage('plc_write', ms);
