@@ -27,6 +27,7 @@ import { checkSessionContract, loadModelPackage } from './model-package.js';
 import { FRAME_INPUT_NAME, compileDeployedGraph } from './preprocess-graph.js';
 import { baseSessionOptions, createSessionWithFallback, zeroFeeds, type MinimalLogger, type ProviderFallback, type ProviderName } from './providers.js';
 import { ensureTrtEngine } from './trt-engine-cache.js';
+import { BareTimer } from './bare-timer.js';
 import { unsupportedOpFromOrtMessage } from './provider-ops.js';
 import { canBin } from './area-binning.js';
 import { createFrameBinner } from './area-binning-wasm.js';
@@ -275,41 +276,7 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
   // ---- hot path
   const reply = { t: 'result' as const, score: 0, inferenceMs: 0, buf: null as ArrayBuffer | null, startNs: 0n, endNs: 0n,
     registration: frameReg ? frameReg.last : null };
-  // Bare timing on real frames, interleaved with the line (the benchmark turns it on: 'bareEvery'). The n-th
-  // part's frame is copied here once its answer is posted (its ring slot goes back to the camera), and
-  // prepared + run again `bareDelayMs` later: the benchmark puts that between two parts, when the main
-  // thread's post-verdict work is done, so the figure is the compute alone, not its contention with that work.
-  // A part in flight when the timer fires is never disturbed: the bare run then waits for the next sample.
-  const BARE_CAPACITY = 1 << 14;
-  const bareRun = new Float64Array(BARE_CAPACITY);
-  const bareWithPrep = new Float64Array(BARE_CAPACITY);
-  let bareFrame: Uint8Array | null = null; // allocated once, when the benchmark turns bare timing on
-  let bareCount = 0;
-  let bareEvery = 0;
-  let bareDelayMs = 0;
-  let judged = 0;
-  let inferring = false;
-  /** the bare run in progress: a part that arrives meanwhile waits for it (one session, one set of feeds and fetches) */
-  let bareRunning: Promise<void> | null = null;
-  const bareLater = (): void => { void bareAgain().catch(() => undefined); };
-  const keepForBare = (slot: number): boolean => {
-    const src = slot >= 0 ? ringViews[slot]! : sharedFrame; // the frame must still be readable here
-    if (!src || !bareFrame) return false;
-    bareFrame.set(src);
-    return true;
-  };
-  const bareAgain = async (): Promise<void> => {
-    if (inferring || bareRunning || !bareFrame) return; // a part is in flight: it has the session
-    const s = performance.now();
-    load(bareFrame);
-    const r = performance.now();
-    bareRunning = session.run(feeds, fetches).then(() => undefined);
-    try { await bareRunning; } finally { bareRunning = null; }
-    const e = performance.now();
-    const k = bareCount++ % BARE_CAPACITY;
-    bareRun[k] = e - r;
-    bareWithPrep[k] = e - s;
-  };
+  const bare = new BareTimer(frameBytes, load, () => session.run(feeds, fetches)); // the benchmark's interleaved bare runs
   const transferList: ArrayBuffer[] = [];
   const bindFrame = (buf: ArrayBuffer | null, slot = -1): void => {
     if (slot >= 0) {
@@ -333,8 +300,8 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
       switch (m.t) {
         case 'infer': {
           try {
-            inferring = true;
-            if (bareRunning) await bareRunning.catch(() => undefined); // only with bare timing on (the benchmark)
+            const busy = bare.starting(); // non-null only while a benchmark's bare run holds the session
+            if (busy) await busy;
             const startNs = process.hrtime.bigint(); // the fast path's binning is preprocessing: it counts
             bindFrame(m.buf, m.slot);
             const unregistrable = frameReg !== null && !frameReg.last.ok;
@@ -347,14 +314,12 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
             if (unregistrable) mapLocal.fill(0);
             mapShared.set(mapLocal);
             reply.buf = m.buf;
-            inferring = false;
             post(reply, giveBack(m.buf));
             // a timing only, never the part's answer: the frame is kept now, run again between parts
-            if (bareEvery > 0 && !unregistrable && ++judged % bareEvery === 0 && keepForBare(m.slot)) {
-              if (bareDelayMs > 0) setTimeout(bareLater, bareDelayMs); else await bareAgain().catch(() => undefined);
-            }
+            const again = bare.judgedPart(m.slot >= 0 ? ringViews[m.slot]! : sharedFrame, !unregistrable);
+            if (again) await again;
           } catch (err) {
-            inferring = false;
+            bare.failed();
             post({ t: 'inferError', error: toErrorData(err), buf: m.buf }, giveBack(m.buf));
           }
           return;
@@ -384,15 +349,11 @@ async function main(port: NonNullable<typeof parentPort>, init: WorkerInit): Pro
           return;
         }
         case 'bareEvery':
-          bareEvery = Math.max(0, Math.floor(m.n));
-          bareDelayMs = Math.max(0, m.delayMs);
-          if (bareEvery > 0) bareFrame ??= new Uint8Array(frameBytes);
+          bare.configure(m.n, m.delayMs);
           return;
-        case 'bareSamples': {
-          const n = Math.min(bareCount, BARE_CAPACITY);
-          post({ t: 'bareSamples', run: Array.from(bareRun.subarray(0, n)), withPreprocess: Array.from(bareWithPrep.subarray(0, n)) });
+        case 'bareSamples':
+          post({ t: 'bareSamples', ...bare.samples() });
           return;
-        }
         case 'crash':
           // test hook: an uncaught exception kills the worker like a native fault would
           setImmediate(() => { throw new Error('inference worker crash requested (test hook)'); });
