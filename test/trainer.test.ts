@@ -291,4 +291,33 @@ print(json.dumps(out))
       for (const [r0, , r1] of r.edge) expect(r0! <= 1 || r1! >= 62).toBe(true); // the edge defect stays on the border
     }
   });
+  it.skipIf(noTorch !== null)(`--teacher: the soft image target is (1 - w) x label + w x the teachers' mean score over their views, at their own size${noTorch ? ` (${noTorch})` : ''}`, async () => {
+    // two random teachers at size 32 (one asymmetric image), a student batch at size 24: TeacherScores resizes to 32,
+    // and its score is the mean over both nets and the 8 views; with weight 0 the target is the label
+    const script = `
+import json, sys, torch, torch.nn.functional as F
+sys.path.insert(0, 'models/training')
+from segmenter import Net, _views
+from distillation import TeacherScores
+torch.manual_seed(5)
+nets = [Net((4, 8, 8)).eval(), Net((4, 8, 8)).eval()]
+for n in nets:
+    n.cls.weight.data *= 30  # a fresh head scores every image about alike: spread the scores so views differ
+xb = torch.randn(3, 1, 24, 24); xb[0, 0, :6, :] += 3.0
+yb = torch.tensor([1., 0., 1.])
+ts = TeacherScores(nets, 32, 8, 0.7)
+with torch.no_grad():
+    big = F.interpolate(xb, size=(32, 32), mode='bilinear', align_corners=False)
+    by_hand = sum(torch.sigmoid(n(v)[1]) for n in nets for v in _views(big, 8)) / 16
+    one_view = sum(torch.sigmoid(n(big)[1]) for n in nets) / 2
+print(json.dumps({'target': ts.target(xb, yb).tolist(), 'byHand': ((0.3 * yb) + 0.7 * by_hand).tolist(),
+  'oneView': (0.3 * yb + 0.7 * one_view).tolist(), 'w0': TeacherScores(nets, 32, 8, 0.0).target(xb, yb).tolist()}))
+`;
+    const { stdout } = await run(PYTHON, ['-c', script], { cwd: resolve('.'), timeout: 60_000 });
+    const r = JSON.parse(stdout) as { target: number[]; byHand: number[]; oneView: number[]; w0: number[] };
+    for (let i = 0; i < 3; i++) expect(r.target[i]).toBeCloseTo(r.byHand[i]!, 5);
+    expect(r.w0).toEqual([1, 0, 1]);
+    // the views matter (the asymmetric image): the 8-view mean is not the plain view's score
+    expect(Math.max(...r.target.map((v, i) => Math.abs(v - r.oneView[i]!)))).toBeGreaterThan(1e-4);
+  });
 });

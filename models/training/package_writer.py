@@ -48,6 +48,7 @@ def training_command(args):
             + (' --keep-best' if args.keep_best else '')
             + (f' --save-state {args.save_state}' if args.save_state else '')
             + (f' --ensemble {args.ensemble}' if args.ensemble else '')
+            + (f' --teacher {args.teacher} --teacher-views {args.teacher_views} --teacher-weight {args.teacher_weight}' if args.teacher else '')
             + (f' --max-images {args.max_images}' if args.max_images else ''))
 
 

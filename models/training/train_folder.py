@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the sibling mo
 from folder_dataset import CELL, carve, decode, list_folder, load, pixel_masks, preprocess  # noqa: E402,F401  (decode, preprocess: used by test/trainer.test.ts)
 from package_writer import write_package  # noqa: E402
 from segmenter import Net, load_members  # noqa: E402
+from distillation import TeacherScores, load_teachers  # noqa: E402
 from training_loop import fit, loss_weights, metrics  # noqa: E402
 
 
@@ -92,6 +93,10 @@ def parse_args():
     ap.add_argument('--save-state', default=None, help='also write the trained weights (torch state + options) here')
     ap.add_argument('--ensemble', default=None,
                     help='comma-separated --save-state files: no training; export the mean of these nets (same size/resize)')
+    ap.add_argument('--teacher', default=None,
+                    help='distil: comma-separated --save-state files whose mean score (over --teacher-views) is the soft image target')
+    ap.add_argument('--teacher-views', type=int, default=8, choices=[1, 4, 8], help='test-time views the teachers score each batch with')
+    ap.add_argument('--teacher-weight', type=float, default=0.7, help='soft target = (1 - w) x label + w x teacher score')
     ap.add_argument('--scores-out', default=None,
                     help='write {image path relative to its split: score} of the test split (else the train split) here')
     args = ap.parse_args()
@@ -149,7 +154,14 @@ def main():
     img_pos_weight, seg_pos_weight, pos_frac = loss_weights(t, y, has_mask, args.paste if args.balance_paste else 0.0)
     print(f'parameters {n_params}; image pos_weight {float(img_pos_weight):.3f}; positive cells {pos_frac:.4f} -> seg pos_weight {float(seg_pos_weight):.2f}'
           + (f'; validation {len(val[1])} images' if val else ''), flush=True)
-    net, t_train = fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, donors)
+    teacher = None
+    if args.teacher and not members:
+        nets, t_size, t_resize = load_teachers(args.teacher)
+        if t_resize != args.resize:
+            sys.exit(f'--teacher: trained with --resize {t_resize}, the student uses {args.resize}')
+        teacher = TeacherScores(nets, t_size, args.teacher_views, args.teacher_weight)
+        print(f'distilling from {len(nets)} teacher(s) at size {t_size}, {args.teacher_views} view(s), weight {args.teacher_weight}', flush=True)
+    net, t_train = fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, donors, teacher)
     if args.save_state and not members:
         os.makedirs(os.path.dirname(os.path.abspath(args.save_state)), exist_ok=True)
         torch.save({'widths': args.widths, 'standardise': not args.no_standardise, 'size': args.size,

@@ -53,9 +53,10 @@ def loss_weights(t, y, has_mask, pasted=0.0):
     return img_pos_weight, seg_pos_weight, pos_frac
 
 
-def fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, donors=None):
+def fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, donors=None, teacher=None):
     """Train net for args.epochs epochs -> (the net to export: net, its EMA or the kept best epoch; seconds).
-    donors: (images, pixel masks, cell targets) of masked defects for --paste."""
+    donors: (images, pixel masks, cell targets) of masked defects for --paste. teacher (--teacher, distillation.py):
+    the image loss is taken against its soft target for each augmented batch instead of the label alone."""
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = (len(y) + args.batch - 1) // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, args.epochs * steps), pct_start=0.15)
@@ -79,7 +80,8 @@ def fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, 
                 yb = torch.where(sel, (tb.amax(dim=(1, 2, 3)) > 0).float(), yb)
             xb, tb = augment(xb, tb, gen, rot90=args.rot90, crop=args.crop, contrast=args.contrast)
             seg, logit = net(xb)
-            loss = F.binary_cross_entropy_with_logits(logit, yb, pos_weight=img_pos_weight)
+            target = teacher.target(xb, yb) if teacher is not None else yb
+            loss = F.binary_cross_entropy_with_logits(logit, target, pos_weight=img_pos_weight)
             if sel.any():
                 loss = loss + args.seg_weight * F.binary_cross_entropy_with_logits(seg[sel], tb[sel], pos_weight=seg_pos_weight)
             opt.zero_grad(set_to_none=True)

@@ -1,0 +1,56 @@
+"""Distillation (--teacher): the image loss of a small student is taken against a soft target that mixes the label
+with what a teacher ensemble says about the same augmented image.
+
+Why: the ensemble that meets the magnetic-tile target (2 nets x 8 test-time views) costs ~94 ms per image; the line
+has 5 ms. Its scores carry what a single small net does not learn from 404 labels alone: how defective a pasted,
+flipped, contrast-jittered tile looks to nets that rank held-out tiles well. The teachers score every training batch
+after its augmentation (copy-paste included), so the student sees a fresh soft target for each variant it trains on.
+
+- load_teachers: the nets of --teacher (--save-state files of earlier runs), at their own input size.
+- TeacherScores: the teachers' mean score over --teacher-views views of a batch (the student's input resized to the
+  teachers' size when they differ; per-image standardisation inside the nets makes a bilinear resize harmless).
+"""
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from segmenter import Exported, Net
+
+
+def load_teachers(paths):
+    """-> (nets in eval mode, their common input size, their resize mode)."""
+    nets, sizes, resizes = [], set(), set()
+    for path in paths.split(','):
+        st = torch.load(path)
+        n = Net(tuple(int(w) for w in st['widths'].split(',')), standardise=st['standardise'])
+        n.load_state_dict(st['state'])
+        nets.append(n.eval())
+        sizes.add(st['size'])
+        resizes.add(st['resize'])
+    if len(sizes) != 1 or len(resizes) != 1:
+        sys.exit(f'--teacher: the teachers were trained at different sizes/resizes ({sorted(sizes)}, {sorted(resizes)})')
+    for n in nets:
+        for p in n.parameters():
+            p.requires_grad_(False)
+    return nets, sizes.pop(), resizes.pop()
+
+
+class TeacherScores:
+    """Scores a (normalised, augmented) batch the way the teachers' own ensemble package would: mean of the nets'
+    sigmoid(image logit) over `views` flipped/transposed views."""
+
+    def __init__(self, nets, size, views, weight):
+        self.model = Exported(nets, views).eval()
+        self.size = size
+        self.weight = weight
+
+    @torch.no_grad()
+    def scores(self, xb):
+        if xb.shape[-1] != self.size or xb.shape[-2] != self.size:
+            xb = F.interpolate(xb, size=(self.size, self.size), mode='bilinear', align_corners=False)
+        return self.model(xb)[1]
+
+    def target(self, xb, yb):
+        """The soft image target: (1 - weight) x label + weight x teacher score."""
+        return (1 - self.weight) * yb + self.weight * self.scores(xb)
