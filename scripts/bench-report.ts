@@ -50,6 +50,8 @@ export function formatBenchTable(r: BenchReport): string {
   rows.push(`bare session.run    ${f(r.bare_inference_ms.p50)}  ${f(r.bare_inference_ms.p99)}   (real frames, during the run: ${String(r.bare_samples)} samples)`);
   rows.push(`bare prep + run     ${f(r.bare_preprocess_and_inference_ms.p50)}  ${f(r.bare_preprocess_and_inference_ms.p99)}   (preprocessing: ${String(r.preprocess)})`);
   for (const [k, v] of Object.entries(r.stages_ms)) rows.push(`  stage ${k.padEnd(13)}${f(v.p50)}  ${f(v.p99)}`);
+  const ml = r.main_event_loop as { delay_ms: Required<Pcts>; utilization: number } | undefined;
+  if (ml) rows.push(`main event-loop delay ${f(ml.delay_ms.p50)}  ${f(ml.delay_ms.p99)}  ${f(ml.delay_ms.max)}   (busy ${(100 * ml.utilization).toFixed(1)} % of the run)`);
   rows.push(`frame→verdict p50 / bare prep + run p50 = ${r.ratio_f2v_p50_over_bare_with_preprocess_p50.toFixed(2)}  (target ≤ 1.3);  / bare session.run p50 = ${r.ratio_f2v_p50_over_bare_p50.toFixed(2)}`);
   rows.push('');
   const p = r.parts;

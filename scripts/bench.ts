@@ -32,6 +32,7 @@
 import { writeFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir, cpus, setPriority } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay, performance as perf } from 'node:perf_hooks';
 import { Command } from 'commander';
 import { logger } from '../inspector/core/logger.js';
 import { resolveConfig } from '../inspector/station/config.js';
@@ -121,7 +122,12 @@ log.info({ plcSecurity }, 'PLC link up');
 // bare timings on real frames, interleaved with the run: half a part period after the answer (the main
 // thread's post-verdict work done, the next part not yet there)
 station.runner.timeBareEvery(opts.bareEvery, Math.min(20, 500 / opts.rate));
+// the main thread's own event-loop delay over the run: every hand-over of the hot path (frame in, result back,
+// PLC write and ack) waits for this loop, so its tail bounds theirs (why the hand-overs are where they are: README)
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+const elu0 = perf.eventLoopUtilization();
 await plcSim.startLine();
+loopDelay.enable();
 const t0 = performance.now();
 const load = stationLoad ? await stationLoad.startStationLoad({ station, baseUrl: station.httpAddress!, resultsDbPath: config.results.dbPath,
   livePackageDir: opts.model, rate: 20, log }) : null; // after the line's first verdict, while it runs
@@ -131,6 +137,12 @@ while (station.loop.identity.highestAccounted(plcSim.epoch) < opts.parts && perf
   await new Promise((r) => setTimeout(r, 20));
 }
 const wallS = (performance.now() - t0) / 1000;
+loopDelay.disable();
+const mainLoop = {
+  // monitorEventLoopDelay samples every `resolution` ms: delays are in ns, and include that 1 ms timer period's jitter
+  delay_ms: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+  utilization: perf.eventLoopUtilization(elu0).utilization,
+};
 const stationLoadReport = await load?.stop(); // the load covers the run: stopped (browser closed) once every part is accounted
 await station.stopCapture();
 const bareInterleaved = await station.runner.interleavedBare();
@@ -207,6 +219,7 @@ const report: BenchReport = {
   capture,
   undistort_ms: undistort,
   wall_s: wallS,
+  main_event_loop: mainLoop,
   ...(stationLoadReport ? { station_load: stationLoadReport } : {}),
 };
 
