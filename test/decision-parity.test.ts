@@ -7,14 +7,13 @@
  * multi-class package's per-class thresholds.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../inspector/core/logger.js';
 import { writeGrayPng } from '../inspector/core/gray-image.js';
 import type { Frame, ResultRecord, Verdict } from '../inspector/core/types.js';
-import { ModelRunner } from '../inspector/inference/model-runner.js';
+import type { ModelRunner } from '../inspector/inference/model-runner.js';
 import { GraphBuilder, attr, createModel, encodeModel } from '../inspector/inference/onnx-graph.js';
 import { decide } from '../inspector/station/verdict.js';
 import { PartLoop } from '../inspector/station/part-loop.js';
@@ -25,7 +24,7 @@ import { scoreGolden } from '../inspector/registry/validation-gate.js';
 import { runEval } from '../inspector/eval/run-eval.js';
 import type { EvalDataset } from '../inspector/eval/dataset-types.js';
 import { lineIdentity } from './helpers/line-identity.js';
-import { S, classChannels, frameWith, pooledInput, segmentationModel } from './helpers/tiny-class-models.js';
+import { S, classChannels, frameWith, pooledInput, segmentationModel, tinyRunner, writeTinyPackage } from './helpers/tiny-class-models.js';
 
 const log = logger.child({ test: 'decision-parity' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-parity-'));
@@ -42,24 +41,12 @@ function anomalyModel(): Uint8Array {
 const multiClassModel = segmentationModel; // background (never a defect), bright, dark; score = max of bright
 
 function writePackage(name: string, model: Uint8Array, outputs: object, decision: object): string {
-  const dir = join(work, 'models', name, '1.0.0');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'model.onnx'), model);
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({
-    schemaVersion: 2, name, version: '1.0.0',
-    input: { name: 'image', shape: [1, 1, S, S], dtype: 'float32', layout: 'NCHW', colour: 'gray', resize: 'area',
-      normalisation: { scale: 1 / 255, mean: [0.5], std: [0.25] } },
-    outputs, decision,
-    training: { data: 'synthetic (test/decision-parity.test.ts)', script: 'test/decision-parity.test.ts', command: 'vitest' },
-    sha256: createHash('sha256').update(model).digest('hex'),
-  }, null, 2));
-  return dir;
+  return writeTinyPackage(join(work, 'models', name, '1.0.0'), name, model, outputs, decision, 'test/decision-parity.test.ts');
 }
 
 /** a mid-gray frame with 8x8 cells (index 0..15, row-major) set to given values */
 
-const runnerFor = (dir: string): Promise<ModelRunner> => ModelRunner.create({
-  packageDir: dir, frame: { width: S, height: S }, providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 1, logger: log });
+const runnerFor = (dir: string): Promise<ModelRunner> => tinyRunner(dir, log);
 
 async function viaLine(dir: string, frames: Uint8Array[]): Promise<Verdict[]> {
   const r = await runnerFor(dir);

@@ -1,10 +1,9 @@
 import { afterAll, describe, it, expect } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { decide } from '../inspector/station/verdict.js';
 import { defectAreaPx, effectiveThreshold, mapCellAreaPx } from '../inspector/inference/decision-rule.js';
 import type { Manifest } from '../inspector/inference/manifest-schema.js';
 import { ResultCode } from '../inspector/core/types.js';
-import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../inspector/core/logger.js';
@@ -15,7 +14,7 @@ import { StationMetrics } from '../inspector/station/metrics.js';
 import { Alarms } from '../inspector/station/alarms.js';
 import type { Frame, ResultRecord } from '../inspector/core/types.js';
 import { lineIdentity } from './helpers/line-identity.js';
-import { S, classChannels, frameWith, segmentationModel } from './helpers/tiny-class-models.js';
+import { S, classChannels, frameWith, segmentationModel, tinyRunner, writeTinyPackage } from './helpers/tiny-class-models.js';
 
 const base = JSON.parse(readFileSync('models/default/1.0.0/manifest.json', 'utf8')) as Manifest;
 const withDecision = (decision: Record<string, unknown>): Manifest => ({ ...base, decision: { ...base.decision, ...decision } } as Manifest);
@@ -68,25 +67,14 @@ function classificationModel(): Uint8Array {
 
 let pkgN = 0;
 function writePackage(model: Uint8Array, kind: 'segmentation' | 'classification', minDefectAreaPx = 0): string {
-  const dir = join(work, `pkg${++pkgN}`);
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'model.onnx'), model);
   const outputs = kind === 'segmentation'
     ? { kind, score: { name: 'score', shape: [1] }, map: { name: 'seg_map', shape: [1, 3, 4, 4] }, classes: CLASSES, defectClasses: ['bright', 'dark'] }
     : { kind, score: { name: 'score', shape: [1] }, probabilities: { name: 'probabilities', shape: [1, 3] }, classes: CLASSES, defectClasses: ['bright', 'dark'] };
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({
-    schemaVersion: 2, name: `multi-${kind}`, version: '1.0.0',
-    input: { name: 'image', shape: [1, 1, S, S], dtype: 'float32', layout: 'NCHW', colour: 'gray', resize: 'area',
-      normalisation: { scale: 1 / 255, mean: [0.5], std: [0.25] } },
-    outputs, decision: { threshold: 0.5, classThresholds: { dark: 0.9 }, minDefectAreaPx },
-    training: { data: 'synthetic (test/decision-rule.test.ts)', script: 'test/decision-rule.test.ts', command: 'vitest' },
-    sha256: createHash('sha256').update(model).digest('hex'),
-  }, null, 2));
-  return dir;
+  return writeTinyPackage(join(work, `pkg${++pkgN}`), `multi-${kind}`, model, outputs,
+    { threshold: 0.5, classThresholds: { dark: 0.9 }, minDefectAreaPx }, 'test/decision-rule.test.ts');
 }
 
-const runnerFor = (dir: string): Promise<ModelRunner> => ModelRunner.create({
-  packageDir: dir, frame: { width: S, height: S }, providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 1, logger: log });
+const runnerFor = (dir: string): Promise<ModelRunner> => tinyRunner(dir, log);
 
 /** a mid-gray frame with 8x8 cells set to given values (cell index 0..15, row-major) */
 

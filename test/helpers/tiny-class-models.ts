@@ -2,7 +2,12 @@
  * Tiny ONNX models for the decision-rule tests: a 32x32 frame (model input), 8x8 average
  * pooling to a 4x4 map (one cell = 64 frame pixels), three channels from each cell's mean.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { GraphBuilder, attr, createModel, encodeModel } from '../../inspector/inference/onnx-graph.js';
+import { ModelRunner } from '../../inspector/inference/model-runner.js';
+import type { Logger } from '../../inspector/core/logger.js';
 
 export const S = 32;
 
@@ -41,3 +46,22 @@ export function frameWith(cells: Record<number, number> = {}): Uint8Array {
   }
   return f;
 }
+
+/** Writes a schema-2 package of one of these models into `dir` (created) and returns `dir`. */
+export function writeTinyPackage(dir: string, name: string, model: Uint8Array, outputs: object, decision: object, source: string): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'model.onnx'), model);
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({
+    schemaVersion: 2, name, version: '1.0.0',
+    input: { name: 'image', shape: [1, 1, S, S], dtype: 'float32', layout: 'NCHW', colour: 'gray', resize: 'area',
+      normalisation: { scale: 1 / 255, mean: [0.5], std: [0.25] } },
+    outputs, decision,
+    training: { data: `synthetic (${source})`, script: source, command: 'vitest' },
+    sha256: createHash('sha256').update(model).digest('hex'),
+  }, null, 2));
+  return dir;
+}
+
+/** A live-model runner of such a package on S x S frames, on the CPU. */
+export const tinyRunner = (dir: string, log: Logger): Promise<ModelRunner> => ModelRunner.create({
+  packageDir: dir, frame: { width: S, height: S }, providers: ['cpu'], intraOpNumThreads: 1, warmupRuns: 1, logger: log });
