@@ -32,7 +32,7 @@
 import { writeFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir, cpus, setPriority } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay, performance as perf } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Command } from 'commander';
 import { logger } from '../inspector/core/logger.js';
 import { resolveConfig } from '../inspector/station/config.js';
@@ -125,7 +125,7 @@ station.runner.timeBareEvery(opts.bareEvery, Math.min(20, 500 / opts.rate));
 // the main thread's own event-loop delay over the run: every hand-over of the hot path (frame in, result back,
 // PLC write and ack) waits for this loop, so its tail bounds theirs (why the hand-overs are where they are: README)
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-const elu0 = perf.eventLoopUtilization();
+const elu0 = performance.eventLoopUtilization();
 await plcSim.startLine();
 loopDelay.enable();
 const t0 = performance.now();
@@ -141,7 +141,7 @@ loopDelay.disable();
 const mainLoop = {
   // monitorEventLoopDelay samples every `resolution` ms: delays are in ns, and include that 1 ms timer period's jitter
   delay_ms: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
-  utilization: perf.eventLoopUtilization(elu0).utilization,
+  utilization: performance.eventLoopUtilization(elu0).utilization,
 };
 const stationLoadReport = await load?.stop(); // the load covers the run: stopped (browser closed) once every part is accounted
 await station.stopCapture();

@@ -15,7 +15,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from segmenter import Net, _views
+from segmenter import _views, net_from_state
 
 
 def load_teachers(paths):
@@ -23,9 +23,7 @@ def load_teachers(paths):
     nets, sizes, resizes = [], set(), set()
     for path in paths.split(','):
         st = torch.load(path)
-        n = Net(tuple(int(w) for w in st['widths'].split(',')), standardise=st['standardise'])
-        n.load_state_dict(st['state'])
-        nets.append(n.eval())
+        nets.append(net_from_state(st))
         sizes.add(st['size'])
         resizes.add(st['resize'])
     if len(sizes) != 1 or len(resizes) != 1:

@@ -99,6 +99,13 @@ class Exported(nn.Module):
         return sum(o[0] for o in outs) / len(outs), sum(o[1] for o in outs) / len(outs)
 
 
+def net_from_state(st):
+    """The Net a --save-state file holds (its widths, standardisation and weights), in eval mode."""
+    n = Net(tuple(int(w) for w in st['widths'].split(',')), standardise=st['standardise'])
+    n.load_state_dict(st['state'])
+    return n.eval()
+
+
 def load_members(args):
     """The nets of --ensemble (their --save-state files); each must match --size and --resize."""
     nets = []
@@ -106,7 +113,5 @@ def load_members(args):
         st = torch.load(path)
         if st['size'] != args.size or st['resize'] != args.resize:
             sys.exit(f'{path}: trained at size {st["size"]} resize {st["resize"]}, not {args.size} {args.resize}')
-        n = Net(tuple(int(w) for w in st['widths'].split(',')), standardise=st['standardise'])
-        n.load_state_dict(st['state'])
-        nets.append(n.eval())
+        nets.append(net_from_state(st))
     return nets
