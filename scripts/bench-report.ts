@@ -1,5 +1,6 @@
 /** The benchmark report: JSON shape and the readable table. */
 import type { LoadReport } from './bench-station-load.js';
+import { ASIDE } from './line-stages.js';
 
 export interface Pcts { p50: number; p99: number; max?: number }
 
@@ -41,7 +42,7 @@ export function formatBenchTable(r: BenchReport): string {
   const t = r.line_timing;
   rows.push(`PHOTO-EYE → LATCHED AT PLC ${f(h.p50)}  ${f(h.p99)}  ${f(h.max)}   (${t.latched} of ${t.fired} parts latched, ${t.late_latched} late; one clock)`);
   for (const [k, v] of Object.entries(r.line_stages_ms)) {
-    const aside = k === 'plc_ack' || k === 'plc_write_call'; // not stages: see scripts/line-stages.ts
+    const aside = (ASIDE as readonly string[]).includes(k); // not stages: see scripts/line-stages.ts
     rows.push(`  ${aside ? '(beside) ' : ''}${k.padEnd(aside ? 16 : 24)}${f(v.p50)}  ${f(v.p99)}  ${f(v.max)}`);
   }
   if (t.negative_intervals > 0) rows.push(`  !! ${t.negative_intervals} stage intervals below zero: the two processes' clocks disagree`);
@@ -50,8 +51,10 @@ export function formatBenchTable(r: BenchReport): string {
   rows.push(`bare session.run    ${f(r.bare_inference_ms.p50)}  ${f(r.bare_inference_ms.p99)}   (real frames, during the run: ${String(r.bare_samples)} samples)`);
   rows.push(`bare prep + run     ${f(r.bare_preprocess_and_inference_ms.p50)}  ${f(r.bare_preprocess_and_inference_ms.p99)}   (preprocessing: ${String(r.preprocess)})`);
   for (const [k, v] of Object.entries(r.stages_ms)) rows.push(`  stage ${k.padEnd(13)}${f(v.p50)}  ${f(v.p99)}`);
-  const ml = r.main_event_loop as { delay_ms: Required<Pcts>; utilization: number } | undefined;
+  const ml = r.main_event_loop as { delay_ms: Required<Pcts>; utilization: number;
+    gc?: { pauses: number; major: number; total_ms: number; max_ms: number; over_5ms: number } } | undefined;
   if (ml) rows.push(`main event-loop delay ${f(ml.delay_ms.p50)}  ${f(ml.delay_ms.p99)}  ${f(ml.delay_ms.max)}   (busy ${(100 * ml.utilization).toFixed(1)} % of the run)`);
+  if (ml?.gc) rows.push(`main thread GC: ${ml.gc.pauses} pauses (${ml.gc.major} major), ${ml.gc.total_ms.toFixed(0)} ms in all, longest ${ml.gc.max_ms.toFixed(1)} ms, ${ml.gc.over_5ms} over 5 ms`);
   rows.push(`frame→verdict p50 / bare prep + run p50 = ${r.ratio_f2v_p50_over_bare_with_preprocess_p50.toFixed(2)}  (target ≤ 1.3);  / bare session.run p50 = ${r.ratio_f2v_p50_over_bare_p50.toFixed(2)}`);
   rows.push('');
   const p = r.parts;

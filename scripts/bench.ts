@@ -32,7 +32,7 @@
 import { writeFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir, cpus, setPriority } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { Command } from 'commander';
 import { logger } from '../inspector/core/logger.js';
 import { resolveConfig } from '../inspector/station/config.js';
@@ -41,7 +41,7 @@ import { Station } from '../inspector/station/station.js';
 import { PlcSimProcess } from '../inspector/plc/plc-sim-process.js';
 import { freePort } from '../inspector/core/free-port.js';
 import { formatBenchTable, type BenchReport } from './bench-report.js';
-import { lineStages } from './line-stages.js';
+import { lineStages, lineStampsCsv } from './line-stages.js';
 import { benchUndistortStage } from '../calibration/undistort-bench.js';
 import { teachFromTrainSplit } from './bench-teach.js';
 import { replayLine } from '../inspector/cli/replay-line.js';
@@ -65,11 +65,13 @@ const opts = new Command('bench')
     + ' (policies Aes256_Sha256_RsaPss, Basic256Sha256, Aes128_Sha256_RsaOaep)', 'auto')
   .option('--vision-server', 'also run the OPC 40100 vision server, with a client subscribed to every ResultReadyEvent')
   .option('--hot-path-nice <n>', "station.hotPathNice: nice of the hot path's threads (main, capture, live inference), as deploy/ runs it; 'off': inherit", '-10')
+  .option('--settle-ms <ms>', 'wait this long after the PLC link is up before the line starts', (v) => parseInt(v, 10), 0)
+  .option('--parts-csv <file>', 'also write every part\'s stamps, one row per part (scripts/line-stages.ts lineStampsCsv)')
   .option('--station-load', 'the whole station beside the line once it is up (scripts/bench-station-load.ts): a shadow model, Chromium on Live, '
     + '20 API requests/s on the review routes, images of rejects saved')
   .parse(process.argv)
   .opts<{ parts: number; rate: number; json?: string; images: string; model: string; providers: string; threads: number;
-    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareEvery: number; teach?: number; plcSecurity: string; visionServer?: boolean; stationLoad?: boolean; hotPathNice: string }>();
+    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareEvery: number; teach?: number; plcSecurity: string; visionServer?: boolean; stationLoad?: boolean; hotPathNice: string; partsCsv?: string; settleMs: number }>();
 
 const log = logger.child({ mod: 'bench' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-bench-'));
@@ -126,7 +128,18 @@ station.runner.timeBareEvery(opts.bareEvery, Math.min(20, 500 / opts.rate));
 // PLC write and ack) waits for this loop, so its tail bounds theirs (why the hand-overs are where they are: README)
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 const elu0 = performance.eventLoopUtilization();
+// and its garbage collector's pauses (each one stops the loop), on CLOCK_MONOTONIC for --parts-csv
+const gcPauses: Array<{ atNs: bigint; ms: number; major: boolean }> = [];
+const perfOffsetNs = process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as { detail?: { kind?: number } | null }).detail?.kind;
+    gcPauses.push({ atNs: perfOffsetNs + BigInt(Math.round(e.startTime * 1e6)), ms: e.duration, major: kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR });
+  }
+});
+if (opts.settleMs > 0) await new Promise((r) => setTimeout(r, opts.settleMs));
 await plcSim.startLine();
+gcObserver.observe({ entryTypes: ['gc'] });
 loopDelay.enable();
 const t0 = performance.now();
 const load = stationLoad ? await stationLoad.startStationLoad({ station, baseUrl: station.httpAddress!, resultsDbPath: config.results.dbPath,
@@ -138,10 +151,14 @@ while (station.loop.identity.highestAccounted(plcSim.epoch) < opts.parts && perf
 }
 const wallS = (performance.now() - t0) / 1000;
 loopDelay.disable();
+gcObserver.disconnect();
+const gcMs = gcPauses.map((g) => g.ms);
 const mainLoop = {
   // monitorEventLoopDelay samples every `resolution` ms: delays are in ns, and include that 1 ms timer period's jitter
   delay_ms: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
   utilization: performance.eventLoopUtilization(elu0).utilization,
+  gc: { pauses: gcPauses.length, major: gcPauses.filter((g) => g.major).length, total_ms: gcMs.reduce((a, b) => a + b, 0),
+    max_ms: gcMs.length > 0 ? Math.max(...gcMs) : 0, over_5ms: gcMs.filter((m) => m > 5).length },
 };
 const stationLoadReport = await load?.stop(); // the load covers the run: stopped (browser closed) once every part is accounted
 await station.stopCapture();
@@ -158,6 +175,14 @@ const lineTiming = await plcSim.lineTiming(1, opts.parts);
 const { counters, truth } = await plcSim.truth();
 const rec = station.loop.rec;
 const line1 = lineStages(lineTiming, (id) => rec.timeline.get(plcSim.epoch, id));
+if (opts.partsCsv) {
+  writeFileSync(opts.partsCsv, lineStampsCsv(lineTiming, (id) => rec.timeline.get(plcSim.epoch, id)));
+  // the main thread's GC pauses on the same axis (ms after the first photo-eye)
+  const eye0 = BigInt(lineTiming.originNs) + BigInt(lineTiming.photoEyeNs[0] ?? 0);
+  writeFileSync(opts.partsCsv.replace(/(\.csv)?$/, '.gc.csv'), ['at,ms,major', ...gcPauses.map((g) =>
+    `${(Number(g.atNs - eye0) / 1e6).toFixed(3)},${g.ms.toFixed(3)},${g.major ? 1 : 0}`)].join('\n') + '\n');
+  log.info({ file: opts.partsCsv, firstPhotoEyeNs: eye0.toString() }, 'per-part stamps written (ms after the first photo-eye)');
+}
 const stored = await station.store.count(station.runId);
 const accounting = await station.store.partAccounting(station.runId);
 const outcomeReads = { ...station.outcomes.stats };

@@ -18,6 +18,13 @@
  * inside writeResult() (node-opcua builds, encodes, signs/encrypts and writes the request there;
  * the PLC may latch it before the call returns, so it is part of plc_write, not before it), and
  * plc_ack: latched → the write's answer back at the station (off the path).
+ *
+ * The first two stages are also split where the frame changes threads (beside them, parts of them):
+ *
+ *   trigger_delivery   photo-eye → the capture worker handled the trigger telegram (the PLC's UDP send, that thread's loop)
+ *   camera             → frame in host memory (appsrc push, GStreamer's threads, the appsink pull on libuv's pool, the copy)
+ *   to_main            frame in host memory → the main thread took it (ring copy, the capture worker's post, the main loop)
+ *   to_worker          → the inference worker started on it (the part loop, queueing behind the part before, the post)
  */
 import type { LineTimingRange } from '../inspector/plc/line-timing.js';
 import type { PartInstants } from '../inspector/station/part-timeline.js';
@@ -26,13 +33,16 @@ export interface Dist { p50: number; p99: number; max: number; count: number }
 
 export const LINE_STAGES = ['trigger_to_frame', 'frame_to_inference_start', 'inference', 'decision', 'plc_write'] as const;
 export type LineStage = typeof LINE_STAGES[number];
+/** figures beside the stages, not adding up to the headline (see above) */
+export const ASIDE = ['trigger_delivery', 'camera', 'to_main', 'to_worker', 'plc_write_call', 'plc_ack'] as const;
+type Aside = typeof ASIDE[number];
 
 export interface LineStages {
   /** every part whose result latched at the PLC (inspected or an explicit not-inspected reject), in time or late */
   photo_eye_to_latch_ms: Dist;
   /** the same over the inspected parts only (those with every stage) */
   photo_eye_to_latch_inspected_ms: Dist;
-  line_stages_ms: Record<LineStage | 'plc_write_call' | 'plc_ack', Dist>;
+  line_stages_ms: Record<LineStage | Aside, Dist>;
   counts: {
     /** parts the photo-eye fired in the range */
     fired: number;
@@ -63,8 +73,10 @@ export function lineStages(line: LineTimingRange, station: (partId: number) => P
   const origin = BigInt(line.originNs);
   const headline: number[] = [];
   const inspected: number[] = [];
-  const stages: Record<LineStage | 'plc_write_call' | 'plc_ack', number[]> = {
-    trigger_to_frame: [], frame_to_inference_start: [], inference: [], decision: [], plc_write: [], plc_write_call: [], plc_ack: [],
+  const stages: Record<LineStage | Aside, number[]> = {
+    // in the order the report prints them: each split under the stage it splits
+    trigger_to_frame: [], trigger_delivery: [], camera: [], frame_to_inference_start: [], to_main: [], to_worker: [],
+    inference: [], decision: [], plc_write: [], plc_write_call: [], plc_ack: [],
   };
   let lateLatched = 0;
   let negative = 0;
@@ -82,6 +94,8 @@ export function lineStages(line: LineTimingRange, station: (partId: number) => P
       ['inference', ms(p.inferStart, p.inferEnd)], ['decision', ms(p.inferEnd, p.verdict)], ['plc_write', ms(p.verdict, latch)],
     ];
     for (const [k, v] of parts) { if (v < 0) negative++; stages[k].push(v); }
+    if (p.triggered !== 0n) { stages.trigger_delivery.push(ms(eye, p.triggered)); stages.camera.push(ms(p.triggered, p.captured)); }
+    if (p.delivered !== 0n) { stages.to_main.push(ms(p.captured, p.delivered)); stages.to_worker.push(ms(p.delivered, p.inferStart)); }
     stages.plc_write_call.push(ms(p.verdict, p.writeIssued));
     if (p.plcDone !== 0n) stages.plc_ack.push(ms(latch, p.plcDone));
     inspected.push(ms(eye, latch));
@@ -93,4 +107,23 @@ export function lineStages(line: LineTimingRange, station: (partId: number) => P
     counts: { fired: line.partIds.length, latched: headline.length, late_latched: lateLatched,
       no_latch: line.partIds.length - headline.length, inspected: inspected.length, negative_intervals: negative },
   };
+}
+
+/**
+ * One CSV row per fired part, every stamp in ms after the first photo-eye (empty: not stamped), for
+ * finding what the slow parts have in common (bench --parts-csv): the columns are the instants above.
+ */
+export function lineStampsCsv(line: LineTimingRange, station: (partId: number) => PartInstants | null): string {
+  const origin = BigInt(line.originNs);
+  const t0 = line.photoEyeNs[0] ?? 0;
+  const at = (v: bigint): string => (v === 0n ? '' : (Number(v - origin - BigInt(t0)) / 1e6).toFixed(3));
+  const rows = ['part_id,photo_eye,triggered,captured,delivered,infer_start,infer_end,verdict,write_issued,latched,late'];
+  for (let i = 0; i < line.partIds.length; i++) {
+    const p = station(line.partIds[i]!);
+    const latch = line.latchNs[i];
+    const stamps = p ? [p.triggered, p.captured, p.delivered, p.inferStart, p.inferEnd, p.verdict, p.writeIssued].map(at) : Array<string>(7).fill('');
+    rows.push([line.partIds[i], ((line.photoEyeNs[i]! - t0) / 1e6).toFixed(3), ...stamps,
+      latch === null || latch === undefined ? '' : ((latch - t0) / 1e6).toFixed(3), line.late[i] ? 1 : 0].join(','));
+  }
+  return rows.join('\n') + '\n';
 }

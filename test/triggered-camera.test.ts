@@ -13,7 +13,8 @@ import { logger } from '../inspector/core/logger.js';
 import { freePort } from '../inspector/core/free-port.js';
 import { createFrameSource } from '../inspector/capture/create-source.js';
 import { encodeTrigger, decodeTrigger } from '../inspector/plc/trigger-telegram.js';
-import type { LostPart } from '../inspector/capture/triggered-feed.js';
+import { PRIME, TriggeredFeed, type LostPart } from '../inspector/capture/triggered-feed.js';
+import type { GstAppSrc } from '../inspector/capture/gst.js';
 import type { Frame } from '../inspector/core/types.js';
 import { until } from './helpers/wait.js';
 
@@ -57,4 +58,28 @@ describe('replay-triggered camera', () => {
     source.stop();
     await pump;
   }, 120_000);
+
+  it('primes the camera path one frame at a time, and stops priming at the first trigger', () => {
+    const images = [Buffer.from([0]), Buffer.from([1]), Buffer.from([2])];
+    const pushed: number[] = [];
+    const src = { push: (b: Buffer) => { pushed.push(b[0]!); } } as unknown as GstAppSrc;
+    const feed = new TriggeredFeed({ port: 0, images, primeFrames: 4, log: logger, onLost: () => undefined });
+    feed.attach(src);
+    expect(pushed).toHaveLength(1); // one at a time: a trigger never waits behind a burst of them
+    expect(feed.take()).toBe(PRIME);
+    expect(feed.take()).toBe(PRIME);
+    expect(pushed).toHaveLength(3);
+    feed.trigger({ epoch: 1, partId: 1, item: 2 }); // the line runs: the priming frame in flight is the last
+    expect(feed.take()).toBe(PRIME);
+    expect(feed.take()).toMatchObject({ epoch: 1, partId: 1, item: 2 });
+    expect(feed.take()).toBeNull();
+    expect(pushed).toEqual([1, 2, 0, 2]); // three priming frames, then the part's own image
+    expect(feed.stats.primed).toBe(3);
+    // a new pipeline primes again
+    feed.detach();
+    feed.attach(src);
+    expect(feed.take()).toBe(PRIME);
+    expect(feed.take()).toBe(PRIME);
+    expect(feed.stats.primed).toBe(6); // 3 before; attach pushed one, each take() of a priming frame the next
+  });
 });

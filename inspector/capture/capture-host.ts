@@ -242,11 +242,12 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
 
   private onMessage(m: FromCapture): void {
     if (m.t === 'frame') {
+      const deliveredNs = process.hrtime.bigint();
       if (this._state !== 'running') this.setState('running');
       if (this.downSince !== null) { this.downMsDone += performance.now() - this.downSince; this.downSince = null; }
       this.held[m.slot] = true;
       const frame: Frame = {
-        seq: m.seq, capturedNs: m.capturedNs, width: this.config.width, height: this.config.height, format: 'GRAY8',
+        seq: m.seq, capturedNs: m.capturedNs, triggeredNs: m.triggeredNs, deliveredNs, width: this.config.width, height: this.config.height, format: 'GRAY8',
         data: this.ring.views[m.slot]!, slot: m.slot, sourceRef: m.sourceRef, release: this.releasers[m.slot],
       };
       if (m.partId !== undefined) { frame.partId = m.partId; frame.lineEpoch = m.lineEpoch; frame.item = m.item; }

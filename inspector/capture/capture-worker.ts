@@ -50,7 +50,7 @@ export type FromCapture =
   | { t: 'started'; restarts: number }
   | { t: 'start-error'; error: ReturnType<typeof toErrorData> }
   | { t: 'state'; state: string }
-  | { t: 'frame'; slot: number; seq: number; capturedNs: bigint; sourceRef: string | undefined;
+  | { t: 'frame'; slot: number; seq: number; capturedNs: bigint; triggeredNs: bigint | undefined; sourceRef: string | undefined;
       partId: number | undefined; lineEpoch: number | undefined; item: number | undefined }
   /** a triggered part that did not become a frame for the station (every one is reported) */
   | { t: 'lost'; epoch: number; partId: number; item: number; reason: 'dropped' | 'camera_error' }
@@ -114,7 +114,7 @@ async function pump(s: GstFrameSource): Promise<void> {
       continue;
     }
     ring.views[slot]!.set(frame.data);
-    port.postMessage({ t: 'frame', slot, seq: base.seq + frame.seq, capturedNs: frame.capturedNs, sourceRef: frame.sourceRef,
+    port.postMessage({ t: 'frame', slot, seq: base.seq + frame.seq, capturedNs: frame.capturedNs, triggeredNs: frame.triggeredNs, sourceRef: frame.sourceRef,
       partId: frame.partId, lineEpoch: frame.lineEpoch, item: frame.item } satisfies FromCapture);
     // about once a second: focus/exposure of this frame, from this thread's own copy (~1 ms, strided)
     if (checks && Date.now() - lastCheckMs >= checks.intervalMs) {

@@ -263,6 +263,7 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
         frame.partId = trigger.partId;
         frame.lineEpoch = trigger.epoch;
         frame.item = trigger.item;
+        frame.triggeredNs = trigger.rxNs;
         if (refs && refs.length > 0) frame.sourceRef = refs[trigger.item % refs.length];
       } else if (refs && refs.length > 0) frame.sourceRef = refs[(run.samples - 1) % refs.length];
       this.lastFrameAt = performance.now();

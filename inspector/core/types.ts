@@ -24,6 +24,14 @@ export interface Frame {
   lineEpoch?: number;
   /** the simulated line's physical part (replay image index) */
   item?: number;
+  /**
+   * The frame's way to the station, CLOCK_MONOTONIC ns like `capturedNs` (the benchmark splits
+   * trigger → frame and frame → inference start with them): `triggeredNs` when the capture
+   * worker handled the part's trigger telegram (a triggered camera only), `deliveredNs` when the
+   * main thread took the frame from the capture worker.
+   */
+  triggeredNs?: bigint;
+  deliveredNs?: bigint;
   /** Index of the shared capture-ring slot holding `data`, when it lives in one. */
   slot?: number;
   /**

@@ -319,7 +319,7 @@ export class PartLoop implements InspectionSwitch {
     this.identity.said(key, decision.verdict === 'pass');
     const { epoch, partId } = key; // key is reused by the next part: the ack keeps its own copy
     const written = this.plc.writeResult(partId, epoch, decision.verdict === 'pass', decision.code, Number.isFinite(score) ? score : 1);
-    this.rec.timeline.judged(epoch, partId, capturedNs, inferStartNs, inferEndNs, verdictNs, process.hrtime.bigint());
+    this.rec.timeline.judged(epoch, partId, frame, inferStartNs, inferEndNs, verdictNs, process.hrtime.bigint());
     written.then((ms) => this.onPlcSettled(seq, ms, true, epoch, partId), () => this.onPlcSettled(seq, null, false));
 
     // 2. the record, never dropped

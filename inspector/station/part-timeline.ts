@@ -4,7 +4,9 @@
  * LineTiming uses in its own process (plc/line-timing.ts): the benchmark
  * lines both up per part into photo-eye → latched-at-the-PLC and its stages.
  *
+ *   triggered    the capture worker handled the part's trigger telegram (0n: a free-running camera)
  *   captured     the frame reached host memory (the capture worker's appsink callback)
+ *   delivered    the main thread took the frame from the capture worker (0n: not recorded)
  *   inferStart   the inference worker started on it (binning first)
  *   inferEnd     its session.run returned (the worker's whole job done)
  *   verdict      the main thread decided (the PLC write is issued right after)
@@ -16,9 +18,15 @@
  * `capacity` parts); `ids`/`epochs` say which part a slot holds. Recording
  * writes a few slots and allocates nothing.
  */
+import type { Frame } from '../core/types.js';
+
+/** The frame's own stamps (core/types.ts Frame). */
+export type FrameInstants = Pick<Frame, 'triggeredNs' | 'capturedNs' | 'deliveredNs'>;
 
 export interface PartInstants {
+  triggered: bigint;
   captured: bigint;
+  delivered: bigint;
   inferStart: bigint;
   inferEnd: bigint;
   verdict: bigint;
@@ -30,7 +38,9 @@ export interface PartInstants {
 export class PartTimeline {
   private readonly ids: Uint32Array;
   private readonly epochs: Uint32Array;
+  private readonly triggered: BigInt64Array;
   private readonly captured: BigInt64Array;
+  private readonly delivered: BigInt64Array;
   private readonly inferStart: BigInt64Array;
   private readonly inferEnd: BigInt64Array;
   private readonly verdict: BigInt64Array;
@@ -40,7 +50,9 @@ export class PartTimeline {
   constructor(readonly capacity = 1 << 16) {
     this.ids = new Uint32Array(capacity);
     this.epochs = new Uint32Array(capacity);
+    this.triggered = new BigInt64Array(capacity);
     this.captured = new BigInt64Array(capacity);
+    this.delivered = new BigInt64Array(capacity);
     this.inferStart = new BigInt64Array(capacity);
     this.inferEnd = new BigInt64Array(capacity);
     this.verdict = new BigInt64Array(capacity);
@@ -48,12 +60,14 @@ export class PartTimeline {
     this.plcDone = new BigInt64Array(capacity);
   }
 
-  /** A part judged and its result sent: its instants up to the write (inference instants 0n when it had none). */
-  judged(epoch: number, partId: number, captured: bigint, inferStart: bigint, inferEnd: bigint, verdict: bigint, writeIssued: bigint): void {
+  /** A part judged and its result sent: its frame's instants, then its own up to the write (inference instants 0n when it had none). */
+  judged(epoch: number, partId: number, frame: FrameInstants, inferStart: bigint, inferEnd: bigint, verdict: bigint, writeIssued: bigint): void {
     const k = partId % this.capacity;
     this.ids[k] = partId;
     this.epochs[k] = epoch;
-    this.captured[k] = captured;
+    this.triggered[k] = frame.triggeredNs ?? 0n;
+    this.captured[k] = frame.capturedNs;
+    this.delivered[k] = frame.deliveredNs ?? 0n;
     this.inferStart[k] = inferStart;
     this.inferEnd[k] = inferEnd;
     this.verdict[k] = verdict;
@@ -71,7 +85,7 @@ export class PartTimeline {
   get(epoch: number, partId: number): PartInstants | null {
     const k = partId % this.capacity;
     if (this.ids[k] !== partId || this.epochs[k] !== epoch || this.verdict[k] === 0n) return null;
-    return { captured: this.captured[k]!, inferStart: this.inferStart[k]!, inferEnd: this.inferEnd[k]!,
+    return { triggered: this.triggered[k]!, captured: this.captured[k]!, delivered: this.delivered[k]!, inferStart: this.inferStart[k]!, inferEnd: this.inferEnd[k]!,
       verdict: this.verdict[k]!, writeIssued: this.writeIssued[k]!, plcDone: this.plcDone[k]! };
   }
 }
