@@ -42,6 +42,7 @@ import { PlcSimProcess } from '../inspector/plc/plc-sim-process.js';
 import { freePort } from '../inspector/core/free-port.js';
 import { formatBenchTable, type BenchReport } from './bench-report.js';
 import { lineStages, lineStampsCsv } from './line-stages.js';
+import { wakeLatency } from './wake-latency.js';
 import { benchUndistortStage } from '../calibration/undistort-bench.js';
 import { teachFromTrainSplit } from './bench-teach.js';
 import { replayLine } from '../inspector/cli/replay-line.js';
@@ -138,6 +139,8 @@ const gcObserver = new PerformanceObserver((list) => {
   }
 });
 if (opts.settleMs > 0) await new Promise((r) => setTimeout(r, opts.settleMs));
+// the machine's floor, the station up and idle: how late a thread wakes after a 1 ms sleep (scripts/wake-latency.ts)
+const machineWake = await wakeLatency(2, 3);
 await plcSim.startLine();
 gcObserver.observe({ entryTypes: ['gc'] });
 loopDelay.enable();
@@ -245,6 +248,7 @@ const report: BenchReport = {
   undistort_ms: undistort,
   wall_s: wallS,
   main_event_loop: mainLoop,
+  machine_wake_late_ms: machineWake,
   ...(stationLoadReport ? { station_load: stationLoadReport } : {}),
 };
 
