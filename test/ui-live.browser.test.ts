@@ -99,16 +99,16 @@ describe('Live: disk use, image drops and the PLC counters with real values', ()
     const c = sim.counters();
     expect(c.Parts).toBeGreaterThan(0);
     const text = (id: string) => panel.getByTestId(id).innerText();
-    await expect.poll(() => text('plc-parts'), { timeout: 20_000 }).toBe(String(c.Parts));
-    expect(await text('plc-accepted')).toBe(String(c.Accepted));
-    expect(await text('plc-rejected')).toBe(String(c.Rejected));
+    // the station reads the PLC's counters back periodically and the page polls the station: wait for all of
+    // them together (Parts alone can already match a read taken between the last part's arrival and its verdict)
+    const ids = ['plc-parts', 'plc-accepted', 'plc-rejected', 'plc-timeout', 'plc-late', 'plc-not-ready', 'plc-orphan',
+      'plc-wrong-epoch', 'plc-duplicates'] as const;
+    const want = [c.Parts, c.Accepted, c.Rejected, c.RejectedTimeout, c.LateResults, c.RejectedNotReady, c.OrphanResults,
+      c.WrongEpochResults, c.DuplicateResults].map(String);
+    const shown = async (): Promise<Record<string, string>> =>
+      Object.fromEntries(await Promise.all(ids.map(async (id) => [id, await text(id)] as const)));
+    await expect.poll(shown, { timeout: 20_000 }).toEqual(Object.fromEntries(ids.map((id, i) => [id, want[i]!])));
     expect(c.Rejected).toBeGreaterThan(0); // rejects with images were awaited
-    expect(await text('plc-timeout')).toBe(String(c.RejectedTimeout));
-    expect(await text('plc-late')).toBe(String(c.LateResults));
-    expect(await text('plc-not-ready')).toBe(String(c.RejectedNotReady));
-    expect(await text('plc-orphan')).toBe(String(c.OrphanResults));
-    expect(await text('plc-wrong-epoch')).toBe(String(c.WrongEpochResults));
-    expect(await text('plc-duplicates')).toBe(String(c.DuplicateResults));
 
     // the image writer's counts, as the station has them
     await waitFor(() => station.images.stats.inFlight === 0, { timeoutMs: 20_000, what: 'the image writer to drain' });
