@@ -2,7 +2,7 @@
  * The connection half of PlcLink (plc-link.ts): node-opcua log routing, the
  * preallocated write bodies, one connect + create-session + contract check
  * attempt, and small helpers. No state of its own: PlcLink owns the retry
- * loop, the generation counter and the timers.
+ * loop, the generation counter and the timers (plc-link-lifecycle.ts).
  *
  * Every attempt uses a fresh OPCUAClient with `maxRetry: 0` and creates a
  * fresh session (a restarted PLC has forgotten the old one; a node-opcua client

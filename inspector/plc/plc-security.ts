@@ -9,26 +9,38 @@
  *   offered: SignAndEncrypt before Sign, then Aes256_Sha256_RsaPss before
  *   Basic256Sha256 before Aes128_Sha256_RsaOaep. None is used only when the
  *   config says `mode: 'None'`; 'auto' never falls back to it.
- * - Trust: the PLC's certificate must be in the station's trusted/ folder. An
- *   unknown one is stored in rejected/ by the first refused attempt and stays
- *   refused until an operator trusts it (`inspector pki trust <thumbprint>`);
- *   nothing is ever accepted automatically. Each attempt re-reads the folders,
- *   so a certificate trusted while the station runs is used by the next retry.
+ * - Trust (plc-security-refusals.ts, the folder in plc-pki.ts): the PLC's
+ *   certificate must be in the station's trusted/ folder. An unknown one is
+ *   stored in rejected/ by the first refused attempt and stays refused until an
+ *   operator trusts it (`inspector pki trust <thumbprint>`); nothing is ever
+ *   accepted automatically. Each attempt re-reads the folders, so a certificate
+ *   trusted while the station runs is used by the next retry.
  * - Every refusal is a PlcSecurityError (INSPECTOR_PLC_SECURITY) whose `reason`
  *   says which (see PlcSecurityReason) and whose message says what to do.
- * - User identity: anonymous, user name + password (inline or from a file) or an
- *   X.509 certificate + private key. Passwords and keys are never logged:
- *   describeUser() is what logs see.
+ * - User identity (plc-user-identity.ts): anonymous, user name + password
+ *   (inline or from a file) or an X.509 certificate + private key. Passwords and
+ *   keys are never logged: describeUser() is what logs see.
+ *
+ * This file holds the configuration and the endpoint choice; the rest is in the
+ * files named above and re-exported here, so every importer keeps this one path.
  */
-import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import createError from '@fastify/error';
 import {
-  MessageSecurityMode, OPCUACertificateManager, SecurityPolicy, UserTokenType,
-  type EndpointDescription, type UserIdentityInfo,
+  MessageSecurityMode, SecurityPolicy, UserTokenType,
+  type EndpointDescription,
 } from 'node-opcua';
-import { ConfigInvalidError, PlcSecurityError } from '../core/errors.js';
+import { ConfigInvalidError } from '../core/errors.js';
+import { plcSecurityError } from './plc-security-refusals.js';
+import type { PlcUserConfig } from './plc-user-identity.js';
+
+export {
+  PkiCertificateUnknownError, certificateInfo, rejectCertificate, storeEntries, trustCertificate,
+  type CertificateInfo, type PkiEntry,
+} from './plc-pki.js';
+export {
+  checkServerCertificate, classifyConnectError, isPlcSecurityError, plcSecurityError,
+  type PlcSecurityErrorInstance, type PlcSecurityReason,
+} from './plc-security-refusals.js';
+export { describeUser, loadUserIdentity, redactPlcSecrets, validateUser, type PlcUserConfig } from './plc-user-identity.js';
 
 export type PlcSecurityMode = 'auto' | 'None' | 'Sign' | 'SignAndEncrypt';
 export type PlcSecurityPolicyName = 'Basic256Sha256' | 'Aes128_Sha256_RsaOaep' | 'Aes256_Sha256_RsaPss';
@@ -39,44 +51,6 @@ export interface PlcSecurityConfig {
   mode?: PlcSecurityMode;
   /** default 'auto': the most secure policy the PLC offers for that mode */
   policy?: PlcSecurityPolicy;
-}
-
-/** How the station identifies itself to the PLC (the `plc.user` config). */
-export type PlcUserConfig =
-  | 'anonymous'
-  | { userName: string; password?: string; passwordFile?: string }
-  | { certificateFile: string; privateKeyFile: string };
-
-/** Why the link's security refused a connection (PlcSecurityError.reason). */
-export type PlcSecurityReason =
-  /** the PLC's certificate is not in trusted/ (first seen: now stored in rejected/) */
-  | 'untrusted'
-  /** the PLC's certificate was rejected by an operator (`inspector pki reject`) */
-  | 'rejected'
-  /** the PLC's certificate is outside its validity period */
-  | 'expired'
-  /** revoked or unusable (bad signature, wrong use, unparsable) */
-  | 'invalid'
-  /** the PLC does not offer the configured mode / policy (or only None, with mode 'auto') */
-  | 'policy-not-offered'
-  /** the PLC refused the station's certificate (trust it on the PLC) */
-  | 'station-certificate-refused'
-  /** the PLC does not accept this kind of user token on the chosen endpoint */
-  | 'user-token-not-offered'
-  /** the PLC refused the user (wrong password, unknown user, untrusted user certificate) */
-  | 'user-refused';
-
-export type PlcSecurityErrorInstance = Error & { code: string; reason: PlcSecurityReason; thumbprint?: string };
-
-export function plcSecurityError(reason: PlcSecurityReason, message: string, thumbprint?: string): PlcSecurityErrorInstance {
-  const err = new PlcSecurityError(message) as PlcSecurityErrorInstance;
-  err.reason = reason;
-  if (thumbprint) err.thumbprint = thumbprint;
-  return err;
-}
-
-export function isPlcSecurityError(err: unknown): err is PlcSecurityErrorInstance {
-  return err instanceof Error && (err as { code?: unknown }).code === 'INSPECTOR_PLC_SECURITY';
 }
 
 export const PLC_SECURITY_POLICIES: readonly PlcSecurityPolicyName[] = ['Aes256_Sha256_RsaPss', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep'];
@@ -172,150 +146,6 @@ export function selectEndpoint(endpoints: readonly EndpointDescription[], securi
   };
 }
 
-// ------------------------------------------------------------ certificates
-
-export interface CertificateInfo {
-  /** SHA-1 of the DER, lower-case hex: node-opcua's file names carry it as [thumbprint] */
-  thumbprint: string;
-  subject: string;
-  notBefore: Date;
-  notAfter: Date;
-  der: Buffer;
-}
-
-/** DER or PEM (the first certificate of a chain). */
-export function certificateInfo(data: Buffer | string): CertificateInfo {
-  const x = new X509Certificate(data);
-  return {
-    thumbprint: x.fingerprint.replace(/:/g, '').toLowerCase(),
-    subject: x.subject.replace(/\n/g, ', '),
-    notBefore: new Date(x.validFrom),
-    notAfter: new Date(x.validTo),
-    der: x.raw,
-  };
-}
-
-function validityProblem(info: CertificateInfo, now = new Date()): string | null {
-  if (now > info.notAfter) return `expired on ${info.notAfter.toISOString()}`;
-  if (now < info.notBefore) return `not valid before ${info.notBefore.toISOString()}`;
-  return null;
-}
-
-/**
- * The PLC's certificate must be trusted in the station's PKI folder. node-opcua
- * stores an unknown one in rejected/ (automaticallyAcceptUnknownCertificate is
- * false). Throws PlcSecurityError: 'expired', 'rejected', 'untrusted' or 'invalid'.
- */
-export async function checkServerCertificate(certManager: OPCUACertificateManager, der: Buffer | null): Promise<CertificateInfo> {
-  if (!der) throw plcSecurityError('invalid', 'the PLC sent no certificate with its secure endpoint');
-  let info: CertificateInfo;
-  try { info = certificateInfo(der); } catch (err) {
-    throw plcSecurityError('invalid', `the PLC's certificate cannot be read: ${(err as Error).message}`);
-  }
-  const t = info.thumbprint;
-  const wasRejected = explicitlyRejected(certManager.rootDir).has(t)
-    && storeEntries(certManager.rootDir).some((e) => e.status === 'rejected' && e.thumbprint === t);
-  const status = await certManager.checkCertificate(der);
-  if (status.isGood()) return info;
-  const validity = validityProblem(info);
-  const name = status.name;
-  if (validity || /TimeInvalid/.test(name)) {
-    throw plcSecurityError('expired', `the PLC's certificate ${t} (${info.subject}) is ${validity ?? 'outside its validity period'} (${name})`, t);
-  }
-  if (name === 'BadCertificateUntrusted') {
-    if (wasRejected) {
-      throw plcSecurityError('rejected', `the PLC's certificate ${t} (${info.subject}) is rejected in ${certManager.rootDir}`
-        + ` (trust it with \`inspector pki trust ${t}\` if it is the right PLC)`, t);
-    }
-    throw plcSecurityError('untrusted', `the PLC's certificate ${t} (${info.subject}) is not trusted (kept in`
-      + ` ${certManager.rejectedFolder}): check it is the PLC's, then \`inspector pki trust ${t}\``, t);
-  }
-  throw plcSecurityError('invalid', `the PLC's certificate ${t} (${info.subject}) is refused: ${name}`, t);
-}
-
-/**
- * Turn a connect / create-session failure into a PlcSecurityError where it is one
- * (the PLC refused the station's certificate or the user); other errors unchanged.
- */
-export function classifyConnectError(err: unknown, stationThumbprint: string | null, user: PlcUserConfig): unknown {
-  if (!(err instanceof Error) || isPlcSecurityError(err)) return err;
-  const m = err.message;
-  if (/BadUserAccessDenied|BadIdentityToken(Invalid|Rejected)|BadUserSignatureInvalid|BadIdentityChangeNotSupported/.test(m)) {
-    const code = /Bad\w+/.exec(m)?.[0] ?? 'refused';
-    return plcSecurityError('user-refused', `the PLC refused the user ${describeUser(user)} (${code})`);
-  }
-  if (/Cannot find (ANONYMOUS|USERNAME|CERTIFICATE|\w+) user token policy/i.test(m)) {
-    return plcSecurityError('user-token-not-offered', `the PLC does not accept the user ${describeUser(user)}: ${m.split('\n')[0]}`);
-  }
-  if (/BadSecurityChecksFailed|BadCertificate(Untrusted|Invalid|UriInvalid|UseNotAllowed|Revoked|TimeInvalid)/.test(m)) {
-    const code = /Bad\w+/.exec(m)?.[0] ?? 'refused';
-    return plcSecurityError('station-certificate-refused', `the PLC refused the station's certificate${stationThumbprint ? ` ${stationThumbprint}` : ''}`
-      + ` (${code}): trust it on the PLC (\`inspector pki list\` shows it as "own")`, stationThumbprint ?? undefined);
-  }
-  if (/BadSecurityPolicyRejected|BadSecurityModeRejected/.test(m)) {
-    return plcSecurityError('policy-not-offered', `the PLC rejected the security policy (${/Bad\w+/.exec(m)?.[0]})`);
-  }
-  return err;
-}
-
-// ------------------------------------------------------------ user identity
-
-/** What logs may say about the user: never a password or key. */
-export function describeUser(user: PlcUserConfig): string {
-  if (user === 'anonymous') return 'anonymous';
-  if ('userName' in user) return `user name "${user.userName}"`;
-  return `X.509 ${user.certificateFile}`;
-}
-
-/** A config as it may be stored or shown (the run's config in the results database): the PLC user's inline password replaced. */
-export function redactPlcSecrets<T extends { plc: { user: PlcUserConfig } }>(config: T): T {
-  const user = config.plc.user;
-  if (user === 'anonymous' || !('userName' in user) || user.password === undefined) return config;
-  return { ...config, plc: { ...config.plc, user: { ...user, password: '<redacted>' } } };
-}
-
-/** Check the shape of `plc.user` (one of password / passwordFile). Throws ConfigInvalidError. */
-export function validateUser(user: PlcUserConfig): void {
-  if (user === 'anonymous') return;
-  if ('userName' in user) {
-    if (!user.userName) throw new ConfigInvalidError('plc.user.userName is empty');
-    const n = (user.password !== undefined ? 1 : 0) + (user.passwordFile !== undefined ? 1 : 0);
-    if (n !== 1) throw new ConfigInvalidError('plc.user: give exactly one of password and passwordFile');
-    return;
-  }
-  if (!('certificateFile' in user) || !user.certificateFile || !user.privateKeyFile) {
-    throw new ConfigInvalidError('plc.user: "anonymous", { userName, password | passwordFile } or { certificateFile, privateKeyFile }');
-  }
-}
-
-/**
- * The node-opcua identity for `user`, files read now. A missing or unreadable
- * file is a ConfigInvalidError that names the file, never its content.
- */
-export function loadUserIdentity(user: PlcUserConfig): UserIdentityInfo {
-  validateUser(user);
-  const read = (file: string, what: string): Buffer => {
-    try { return readFileSync(file); } catch (err) {
-      throw new ConfigInvalidError(`plc.user.${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
-    }
-  };
-  if (user === 'anonymous') return { type: UserTokenType.Anonymous };
-  if ('userName' in user) {
-    const password = user.password ?? read(user.passwordFile!, 'passwordFile').toString('utf8').replace(/\r?\n$/, '');
-    return { type: UserTokenType.UserName, userName: user.userName, password };
-  }
-  let certificateData: Buffer;
-  try { certificateData = certificateInfo(read(user.certificateFile, 'certificateFile')).der; } catch (err) {
-    if ((err as { code?: string }).code === 'INSPECTOR_CONFIG_INVALID') throw err;
-    throw new ConfigInvalidError(`plc.user.certificateFile ${user.certificateFile}: not a certificate`);
-  }
-  const privateKey = read(user.privateKeyFile, 'privateKeyFile').toString('utf8');
-  if (!/-----BEGIN (RSA )?PRIVATE KEY-----/.test(privateKey)) {
-    throw new ConfigInvalidError(`plc.user.privateKeyFile ${user.privateKeyFile}: not a PEM private key`);
-  }
-  return { type: UserTokenType.Certificate, certificateData, privateKey };
-}
-
 /** `security` with its defaults, checked. */
 export function resolveSecurity(s: PlcSecurityConfig | undefined): Required<PlcSecurityConfig> {
   const mode = s?.mode ?? 'auto';
@@ -326,113 +156,4 @@ export function resolveSecurity(s: PlcSecurityConfig | undefined): Required<PlcS
     throw new ConfigInvalidError(`plc.security: mode None has no policy (got "${policy}")`);
   }
   return { mode, policy };
-}
-
-// ------------------------------------------------------------ the PKI folder
-
-export const PkiCertificateUnknownError = createError<[string]>(
-  'INSPECTOR_PKI_UNKNOWN_CERTIFICATE', 'No certificate matches %s', 404);
-
-export interface PkiEntry extends Omit<CertificateInfo, 'der'> {
-  status: 'own' | 'trusted' | 'rejected';
-  file: string;
-  expired: boolean;
-}
-
-function pemFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => /\.(pem|der|crt|cer)$/i.test(f)).map((f) => join(dir, f))
-    .filter((f) => statSync(f).isFile());
-}
-
-function entry(file: string, status: PkiEntry['status']): PkiEntry | null {
-  try {
-    const { der: _der, ...info } = certificateInfo(readFileSync(file));
-    return { ...info, status, file, expired: validityProblem({ ...info, der: _der }) !== null };
-  } catch {
-    return null; // not a certificate: node-opcua ignores it too
-  }
-}
-
-/**
- * The certificates of a PKI folder: the station's own (application) certificate,
- * trusted/certs and rejected/. A certificate in both trusted/ and rejected/ is
- * rejected (node-opcua's rule).
- */
-export function storeEntries(folder: string): PkiEntry[] {
-  const out: PkiEntry[] = [];
-  for (const f of pemFiles(join(folder, 'own', 'certs'))) { const e = entry(f, 'own'); if (e) out.push(e); }
-  for (const f of pemFiles(join(folder, 'trusted', 'certs'))) { const e = entry(f, 'trusted'); if (e) out.push(e); }
-  for (const f of pemFiles(join(folder, 'rejected'))) { const e = entry(f, 'rejected'); if (e) out.push(e); }
-  const rejected = new Set(out.filter((e) => e.status === 'rejected').map((e) => e.thumbprint));
-  return out.filter((e) => e.status !== 'trusted' || !rejected.has(e.thumbprint));
-}
-
-/**
- * rejected/ holds both the certificates an operator rejected and the unknown ones a refused
- * attempt stored there (node-opcua's convention). `pki reject` notes its thumbprints here so that
- * the link can tell "rejected" from "not trusted yet".
- */
-const EXPLICIT_REJECTIONS = 'rejected-by-operator.json';
-
-function explicitlyRejected(folder: string): Set<string> {
-  try {
-    const list = JSON.parse(readFileSync(join(folder, EXPLICIT_REJECTIONS), 'utf8')) as unknown;
-    return new Set(Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : []);
-  } catch {
-    return new Set();
-  }
-}
-
-function noteRejection(folder: string, thumbprint: string, rejected: boolean): void {
-  const set = explicitlyRejected(folder);
-  if (rejected === set.has(thumbprint)) return;
-  if (rejected) set.add(thumbprint); else set.delete(thumbprint);
-  const file = join(folder, EXPLICIT_REJECTIONS);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify([...set].sort(), null, 1)}\n`);
-  renameSync(`${file}.tmp`, file);
-}
-
-async function withStore<T>(folder: string, fn: (cm: OPCUACertificateManager) => Promise<T>): Promise<T> {
-  const cm = new OPCUACertificateManager({ rootFolder: folder, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
-  await cm.initialize();
-  try { return await fn(cm); } finally { await cm.dispose().catch(() => undefined); }
-}
-
-/** A trusted or rejected certificate by thumbprint (or a unique prefix of at least 8 hex digits). */
-function findByThumbprint(folder: string, thumbprint: string): PkiEntry {
-  const t = thumbprint.toLowerCase().replace(/:/g, '');
-  if (!/^[0-9a-f]{8,40}$/.test(t)) throw new PkiCertificateUnknownError(`"${thumbprint}" (a SHA-1 thumbprint, at least 8 hex digits, or a certificate file)`);
-  const matches = storeEntries(folder).filter((e) => e.status !== 'own' && e.thumbprint.startsWith(t));
-  const unique = new Map(matches.map((m) => [m.thumbprint, m]));
-  if (unique.size === 0) throw new PkiCertificateUnknownError(`${thumbprint} in ${folder} (trusted/ or rejected/)`);
-  if (unique.size > 1) throw new PkiCertificateUnknownError(`${thumbprint} uniquely in ${folder} (${unique.size} certificates share the prefix)`);
-  return [...unique.values()][0]!;
-}
-
-/**
- * Trust a certificate: a thumbprint found in rejected/ (where the first refused
- * attempt stored the PLC's certificate) or a certificate file (PEM or DER) from
- * the PLC's vendor tool. A running link uses it from its next attempt.
- */
-export async function trustCertificate(folder: string, thumbprintOrFile: string): Promise<PkiEntry> {
-  const info = existsSync(thumbprintOrFile) && statSync(thumbprintOrFile).isFile()
-    ? certificateInfo(readFileSync(thumbprintOrFile))
-    : certificateInfo(readFileSync(findByThumbprint(folder, thumbprintOrFile).file));
-  await withStore(folder, (cm) => cm.trustCertificate(info.der));
-  noteRejection(folder, info.thumbprint, false);
-  const e = storeEntries(folder).find((x) => x.thumbprint === info.thumbprint && x.status === 'trusted');
-  if (!e) throw new Error(`certificate ${info.thumbprint} is not in ${folder}/trusted after trusting it`);
-  return e;
-}
-
-/** Reject a trusted (or unknown-but-stored) certificate by thumbprint: the link refuses it from its next attempt. */
-export async function rejectCertificate(folder: string, thumbprint: string): Promise<PkiEntry> {
-  const found = findByThumbprint(folder, thumbprint);
-  const info = certificateInfo(readFileSync(found.file));
-  await withStore(folder, (cm) => cm.rejectCertificate(info.der));
-  noteRejection(folder, info.thumbprint, true);
-  const e = storeEntries(folder).find((x) => x.thumbprint === info.thumbprint && x.status === 'rejected');
-  if (!e) throw new Error(`certificate ${info.thumbprint} is not in ${folder}/rejected after rejecting it`);
-  return e;
 }
