@@ -39,7 +39,7 @@
  * (a write for part n+1 sent before the answer for part n) the server
  * interleaves the variable writes of the different requests
  * (Pass(n), Pass(n+1), Code(n), Code(n+1)…). A PLC that latched "the latest
- * Pass" per variable would then mix parts up. See plc-simulator.ts.
+ * Pass" per variable would then mix parts up. See plc-sim-address-space.ts.
  *
  * ## Fail-safe rule
  *
