@@ -249,6 +249,8 @@ const report: BenchReport = {
   wall_s: wallS,
   main_event_loop: mainLoop,
   machine_wake_late_ms: machineWake,
+  // the line rehearsal before Ready (inspector/station/rehearsal.ts): frame → verdict of its first and last frame
+  rehearsal: station.rehearsal,
   ...(stationLoadReport ? { station_load: stationLoadReport } : {}),
 };
 

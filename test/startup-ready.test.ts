@@ -23,6 +23,7 @@ import { PlcLink } from '../inspector/plc/plc-link.js';
 import { defaultPlcNodeIds } from '../inspector/plc/plc-contract.js';
 import { replayItems } from './helpers/line.js';
 import { until } from './helpers/wait.js';
+import { DEFAULT_REHEARSAL } from '../inspector/station/rehearsal.js';
 
 const FOLDER = 'test-images/test/parts';
 const FIRST = 60;
@@ -137,6 +138,23 @@ describe('a station started from a clean folder on a running line: no timeout re
     expect(outcomes.filter((o) => o === 'timeout' || o === 'late')).toEqual([]);
     expect(outcomes.every((o) => o === 'accepted' || o === 'rejected')).toBe(true);
     expect(first.filter((r) => r.reason !== null)).toEqual([]); // every part inspected, none lost or unseen
+  });
+
+  it('the whole path was rehearsed before Ready, and the rehearsal left no row, no part and no camera frame behind', async () => {
+    const s = station!;
+    expect(s.rehearsal).toMatchObject({ frames: DEFAULT_REHEARSAL.frames, failed: 0, timedOut: false });
+    expect(s.loop.rec.rehearsals).toBe(DEFAULT_REHEARSAL.frames);
+    expect(Number.isFinite(s.rehearsal!.lastMs)).toBe(true);
+    const rows = await s.store.query({ runId: s.runId, limit: 10_000, offset: 0 });
+    expect(rows.filter((r) => r.part_id === null || r.line_epoch === null)).toEqual([]); // every row is a part of the line
+    expect(new Set(rows.map((r) => `${r.line_epoch}/${r.part_id}`)).size).toBe(rows.length);
+    expect(Math.min(...rows.map((r) => r.seq))).toBe(1); // the first row is the first part's
+    expect(s.loop.rec.partSyncErrors).toBe(0);
+    expect(s.loop.rec.duplicateParts).toBe(0);
+    // camera frames are parts only: at least the ones the loop judged, at most those plus the ones dropped on the way
+    const { frames } = s.source.stats;
+    expect(frames).toBeGreaterThanOrEqual(s.loop.rec.parts);
+    expect(frames).toBeLessThanOrEqual(s.loop.rec.parts + s.loop.rec.notInspected.dropped);
   });
 
   it('stopping clears Ready first: the PLC holds the line again', async () => {

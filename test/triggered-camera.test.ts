@@ -13,7 +13,7 @@ import { logger } from '../inspector/core/logger.js';
 import { freePort } from '../inspector/core/free-port.js';
 import { createFrameSource } from '../inspector/capture/create-source.js';
 import { encodeTrigger, decodeTrigger } from '../inspector/plc/trigger-telegram.js';
-import { PRIME, TriggeredFeed, type LostPart } from '../inspector/capture/triggered-feed.js';
+import { PRIME, REHEARSE, TriggeredFeed, type LostPart } from '../inspector/capture/triggered-feed.js';
 import type { GstAppSrc } from '../inspector/capture/gst.js';
 import type { Frame } from '../inspector/core/types.js';
 import { until } from './helpers/wait.js';
@@ -81,5 +81,28 @@ describe('replay-triggered camera', () => {
     expect(feed.take()).toBe(PRIME);
     expect(feed.take()).toBe(PRIME);
     expect(feed.stats.primed).toBe(6); // 3 before; attach pushed one, each take() of a priming frame the next
+  });
+
+  it('rehearses on request before the line runs, never after its first trigger; a lost rehearsal frame is no part', () => {
+    const images = [Buffer.from([0]), Buffer.from([1])];
+    const pushed: number[] = [];
+    const lost: LostPart[] = [];
+    const src = { push: (b: Buffer) => { pushed.push(b[0]!); } } as unknown as GstAppSrc;
+    const feed = new TriggeredFeed({ port: 0, images, primeFrames: 1, log: logger, onLost: (p) => lost.push(p) });
+    expect(feed.rehearse()).toBe(false); // no pipeline yet
+    feed.attach(src);
+    expect(feed.take()).toBe(PRIME);
+    expect(feed.rehearse()).toBe(true);
+    expect(feed.take()).toBe(REHEARSE);
+    expect(feed.rehearse()).toBe(true);
+    feed.detach(); // the pipeline went with a rehearsal frame in it: nothing to report
+    expect(lost).toEqual([]);
+    feed.attach(src);
+    expect(feed.take()).toBe(PRIME);
+    feed.trigger({ epoch: 1, partId: 1, item: 0 });
+    expect(feed.rehearse()).toBe(false); // the line runs: parts only
+    expect(feed.take()).toMatchObject({ epoch: 1, partId: 1 });
+    expect(feed.stats.rehearsed).toBe(2);
+    expect(pushed).toHaveLength(5); // 2 primes, 2 rehearsals, 1 part
   });
 });

@@ -104,6 +104,7 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
     // a frame pushed out of the mailbox is a lost part: reported ('dropped', the frame without its data)
     this.mailbox = new LatestFrameMailbox((f) => {
       f.release?.();
+      if (f.rehearsal) return; // not a part: nothing is lost
       this.emit('dropped', { seq: f.seq, partId: f.partId, lineEpoch: f.lineEpoch, item: f.item, sourceRef: f.sourceRef });
     }, MAILBOX_DEPTH);
     this.sw = new SupervisedWorker<Started>({
@@ -203,6 +204,14 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
     if (this.downSince !== null) { this.downMsDone += performance.now() - this.downSince; this.downSince = null; }
   }
 
+  /**
+   * Ask the camera for one rehearsal frame (station/rehearsal.ts): it comes out of the iterator
+   * marked `rehearsal`. A camera that cannot rehearse (not triggered, or the line runs) sends none.
+   */
+  rehearse(): void {
+    this.sw.worker?.postMessage({ t: 'rehearse' } satisfies ToCapture);
+  }
+
   /** Tests only (option testHooks): crash the worker for real (an uncaught error in its thread). */
   debugKill(): void {
     if (!this.opts.testHooks) throw new Error('debugKill() needs the testHooks option');
@@ -251,6 +260,7 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
         data: this.ring.views[m.slot]!, slot: m.slot, sourceRef: m.sourceRef, release: this.releasers[m.slot],
       };
       if (m.partId !== undefined) { frame.partId = m.partId; frame.lineEpoch = m.lineEpoch; frame.item = m.item; }
+      if (m.rehearsal) frame.rehearsal = true;
       this.mailbox.offer(frame);
     } else if (m.t === 'lost') {
       this.emit('lost', { epoch: m.epoch, partId: m.partId, item: m.item, reason: m.reason } satisfies LostPart);

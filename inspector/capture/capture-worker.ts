@@ -51,7 +51,7 @@ export type FromCapture =
   | { t: 'start-error'; error: ReturnType<typeof toErrorData> }
   | { t: 'state'; state: string }
   | { t: 'frame'; slot: number; seq: number; capturedNs: bigint; triggeredNs: bigint | undefined; sourceRef: string | undefined;
-      partId: number | undefined; lineEpoch: number | undefined; item: number | undefined }
+      partId: number | undefined; lineEpoch: number | undefined; item: number | undefined; rehearsal: boolean }
   /** a triggered part that did not become a frame for the station (every one is reported) */
   | { t: 'lost'; epoch: number; partId: number; item: number; reason: 'dropped' | 'camera_error' }
   /** the worker is about to end after an uncaught error (its pipeline is stopped already) */
@@ -61,6 +61,8 @@ export type FromCapture =
   | { t: 'stopped' };
 export type ToCapture =
   | { t: 'stop' }
+  /** one rehearsal frame through the camera (station/rehearsal.ts); refused silently once the line runs */
+  | { t: 'rehearse' }
   /** new ROI / interval for the focus/exposure checks (null: off); applied between two frames, the next frame is sampled */
   | { t: 'set-checks'; checks: CaptureChecksConfig | null; gen: number }
   /** tests only (workerData.testHooks): an uncaught error in this thread, as a bug would throw */
@@ -115,7 +117,7 @@ async function pump(s: GstFrameSource): Promise<void> {
     }
     ring.views[slot]!.set(frame.data);
     port.postMessage({ t: 'frame', slot, seq: base.seq + frame.seq, capturedNs: frame.capturedNs, triggeredNs: frame.triggeredNs, sourceRef: frame.sourceRef,
-      partId: frame.partId, lineEpoch: frame.lineEpoch, item: frame.item } satisfies FromCapture);
+      partId: frame.partId, lineEpoch: frame.lineEpoch, item: frame.item, rehearsal: frame.rehearsal === true } satisfies FromCapture);
     // about once a second: focus/exposure of this frame, from this thread's own copy (~1 ms, strided)
     if (checks && Date.now() - lastCheckMs >= checks.intervalMs) {
       lastCheckMs = Date.now();
@@ -156,6 +158,7 @@ async function start(): Promise<void> {
 }
 
 port.on('message', (m: ToCapture) => {
+  if (m.t === 'rehearse') { source?.rehearse(); return; }
   if (m.t === 'set-checks') {
     // messages run between two iterations of pump(): the next frame is the first under the new settings
     checks = m.checks;

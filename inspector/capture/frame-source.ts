@@ -40,7 +40,7 @@ export class LatestFrameMailbox implements AsyncIterable<Frame> {
 
   offer(frame: Frame): void {
     if (this.closed) return;
-    this.stats.frames++;
+    if (frame.rehearsal !== true) this.stats.frames++; // a rehearsal frame is not a camera frame of a part
     const w = this.waiter;
     if (w) {
       this.waiter = null;

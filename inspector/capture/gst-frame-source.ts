@@ -42,7 +42,7 @@ import type { Logger } from '../core/logger.js';
 import type { Frame } from '../core/types.js';
 import { LatestFrameMailbox, type FrameSourceStats, type SourceState } from './frame-source.js';
 import { asAppSink, asAppSrc, createPipeline, type GstAppSink, type GstBusMessage, type GstPipeline } from './gst.js';
-import { PRIME, type TriggeredFeed } from './triggered-feed.js';
+import { PRIME, REHEARSE, type TriggeredFeed } from './triggered-feed.js';
 
 export interface RestartPolicy {
   /** first wait before rebuilding a failed pipeline */
@@ -135,6 +135,9 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
   get stats(): FrameSourceStats { return this.mailbox.stats; }
 
   get state(): SourceState { return this._state; }
+
+  /** One rehearsal frame through the pipeline (triggered-feed.ts); false: this camera cannot, or the line runs. */
+  rehearse(): boolean { return this.opts.feed?.rehearse() ?? false; }
 
   /** seq of the last frame handed to the mailbox (0 before the first) */
   get lastSeq(): number { return this.seq; }
@@ -237,7 +240,7 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
         return;
       }
       if (buf.length !== this.frameBytes) {
-        if (trigger) this.opts.feed!.lose(trigger, 'camera_error');
+        if (trigger && trigger !== REHEARSE) this.opts.feed!.lose(trigger, 'camera_error');
         this.mailbox.stats.errors++;
         run.wrongSize++;
         if (this.sizeErrors++ < MAX_SIZE_ERROR_LOGS) {
@@ -246,8 +249,9 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
         this.lastError = `frame of ${buf.length} bytes, expected ${this.opts.width}x${this.opts.height} = ${this.frameBytes}`;
         return;
       }
+      const rehearsal = trigger === REHEARSE;
       const frame: Frame = {
-        seq: ++this.seq,
+        seq: rehearsal ? 0 : ++this.seq, // not a part: the part sequence stays contiguous
         capturedNs,
         width: this.opts.width,
         height: this.opts.height,
@@ -255,7 +259,8 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
         data: buf,
       };
       const refs = this.opts.sourceRefs;
-      if (this.opts.feed) {
+      if (rehearsal) frame.rehearsal = true;
+      else if (this.opts.feed) {
         if (!trigger) { // cannot happen with a non-dropping pipeline: never guess an id
           this.onFailure(run.gen, 'a frame came out of the triggered pipeline with no trigger waiting');
           return;

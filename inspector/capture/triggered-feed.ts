@@ -22,6 +22,11 @@
  * binding's 1.3 MB buffers, cold code), against ~0.5 ms once warm. Priming
  * stops at the first real trigger: it never delays a part by more than the one
  * priming frame already in the pipeline.
+ *
+ * Rehearsal (station/rehearsal.ts): before Station.Ready the station asks for
+ * frames one at a time (`rehearse()`); each comes out of the pipeline as a frame
+ * marked `rehearsal` and goes the whole way a part's frame goes in the station,
+ * up to the decision, so the hand-overs and the main thread are warm as well.
  */
 import dgram from 'node:dgram';
 import type { Logger } from '../core/logger.js';
@@ -49,15 +54,17 @@ export interface TriggeredFeedOptions {
 
 /** The FIFO's marker for a priming frame. */
 export const PRIME = 'prime' as const;
+/** The FIFO's marker for a rehearsal frame (see the header). */
+export const REHEARSE = 'rehearse' as const;
 
 export class TriggeredFeed {
   /** invalid: not a telegram; repeated: an id not above the last one of its epoch (ignored: a part is photographed once) */
-  readonly stats = { triggers: 0, invalid: 0, lost: 0, repeated: 0, primed: 0 };
+  readonly stats = { triggers: 0, invalid: 0, lost: 0, repeated: 0, primed: 0, rehearsed: 0 };
   private lastEpoch = 0;
   private lastPartId = 0;
   private socket: dgram.Socket | null = null;
   private src: GstAppSrc | null = null;
-  private readonly pending: Array<PendingTrigger | typeof PRIME> = [];
+  private readonly pending: Array<PendingTrigger | typeof PRIME | typeof REHEARSE> = [];
   private readonly maxPending: number;
   private readonly primeFrames: number;
   /** priming frames still to push for the current pipeline */
@@ -100,16 +107,29 @@ export class TriggeredFeed {
     this.src!.push(images[this.stats.primed % images.length]!);
   }
 
+  /**
+   * Push one rehearsal frame (false: no pipeline, or the line has started: parts come first).
+   * Only before the first trigger; the station asks for the next once this one was judged.
+   */
+  rehearse(): boolean {
+    if (!this.src || this.stats.triggers > 0) return false;
+    this.stats.rehearsed++;
+    this.pending.push(REHEARSE);
+    const images = this.opts.images;
+    this.src.push(images[this.stats.rehearsed % images.length]!);
+    return true;
+  }
+
   /** The pipeline is gone: the frames still in it are lost. */
   detach(): void {
     this.src = null;
     this.primesLeft = 0;
     const lost = this.pending.splice(0);
-    for (const t of lost) if (t !== PRIME) this.lose(t, 'camera_error');
+    for (const t of lost) if (typeof t === 'object') this.lose(t, 'camera_error');
   }
 
   /** The trigger of the sample that just came out of the pipeline (null: a sample nobody pushed). */
-  take(): PendingTrigger | typeof PRIME | null {
+  take(): PendingTrigger | typeof PRIME | typeof REHEARSE | null {
     const t = this.pending.shift() ?? null;
     if (t === PRIME && this.primesLeft > 0 && this.src) this.prime(); // the next one, behind any trigger already pushed
     return t;

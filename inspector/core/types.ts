@@ -32,6 +32,12 @@ export interface Frame {
    */
   triggeredNs?: bigint;
   deliveredNs?: bigint;
+  /**
+   * A rehearsal frame (station/rehearsal.ts): pushed through the camera path, the hand-overs,
+   * inference and the decision before Station.Ready, to warm them; not a part, never a row,
+   * never sent to the PLC, not counted as a camera frame.
+   */
+  rehearsal?: boolean;
   /** Index of the shared capture-ring slot holding `data`, when it lives in one. */
   slot?: number;
   /**

@@ -110,6 +110,8 @@ export class LoopRecorders {
   loopErrors = 0;
   /** a part that came a second time (it already had a row): ignored */
   duplicateParts = 0;
+  /** rehearsal frames judged before Ready (station/rehearsal.ts): not parts */
+  rehearsals = 0;
 }
 
 const NS_PER_MS = 1_000_000;
@@ -256,7 +258,34 @@ export class PartLoop implements InspectionSwitch {
     await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
   }
 
+  /**
+   * A rehearsal frame (station/rehearsal.ts): the part's way up to its verdict (the same
+   * inference call and decision rule), nothing after it: no row, no PLC write, no image.
+   */
+  private async rehearse(frame: Frame): Promise<void> {
+    const inference = this.inference;
+    let ok = true;
+    try {
+      const r = await inference.infer(frame.data, frame.slot);
+      decideOutput(inference, r.score, r.map, r.registration?.ok ?? true);
+    } catch {
+      ok = false; // the runner's own error handling reports it; the rehearsal says so in its summary
+    }
+    this.rec.rehearsals++;
+    const w = this.rehearsalWaiter;
+    this.rehearsalWaiter = null;
+    w?.(ok ? Number(process.hrtime.bigint() - frame.capturedNs) / NS_PER_MS : Number.NaN);
+  }
+
+  private rehearsalWaiter: ((ms: number) => void) | null = null;
+
+  /** Resolves when the next rehearsal frame is judged: its frame → verdict ms (NaN: its inference failed). */
+  nextRehearsal(): Promise<number> {
+    return new Promise((resolve) => { this.rehearsalWaiter = resolve; });
+  }
+
   private async process(frame: Frame, released: { done: boolean }): Promise<void> {
+    if (frame.rehearsal === true) { await this.rehearse(frame); return; } // released by processSafely
     const { capturedNs } = frame;
     const key = this.identity.identify(frame, this.frameKey); // one part in process() at a time: its key is reused
     if (key === null || !this.identity.current(key)) {

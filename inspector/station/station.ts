@@ -5,6 +5,8 @@
  * fails before the camera is opened), and `stop()` takes them down without
  * losing a result.
  */
+import { loadPipelineTemplate } from '../capture/pipeline-templates.js';
+import { DEFAULT_REHEARSAL, rehearseLine, type RehearsalSummary } from './rehearsal.js';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
@@ -236,6 +238,10 @@ export class Station {
       // the camera last, then Ready: the PLC (interlocked on Station.Ready) sends no part before everything can judge it
       await source.start();
       station.loopDone = loop.run(source);
+      // a triggered camera rehearses the whole path before Ready (rehearsal.ts): the first parts find it warm
+      if (loadPipelineTemplate(camera.template).trigger) {
+        station.rehearsal = await rehearseLine(source, loop, DEFAULT_REHEARSAL, log.child({ mod: 'rehearsal' }));
+      }
       await plc.setReady(true);
       log.info({ runId, model: `${runner.modelName}@${runner.modelVersion}`, provider: runner.provider, camera: camera.template,
         plc: plc.state, http: station.server?.address }, 'station running');
@@ -249,6 +255,9 @@ export class Station {
   get httpAddress(): string | null { return this.server?.address ?? null; }
   /** SHA-256 fingerprint of the HTTPS certificate served (null: plain HTTP or no server) */
   get httpsFingerprint(): string | null { return this.server?.tls?.fingerprint256 ?? null; }
+
+  /** what the line rehearsal before Ready did (null: the camera cannot rehearse) */
+  rehearsal: RehearsalSummary | null = null;
 
   /** set by stop(): later calibration re-loads are ignored (their runners would outlive the station) */
   private stopping = false;
