@@ -23,6 +23,7 @@ import { decideOutput, defectClassOf, type ClassDecision } from '../inference/de
 import { alignMap } from '../inference/letterbox-map.js';
 import { LatencyRecorder } from './latency-recorder.js';
 import { PartTimeline } from './part-timeline.js';
+import { RehearsalJudge } from './rehearsal.js';
 import type { StationMetrics } from './metrics.js';
 import { Alarm, type Alarms } from './alarms.js';
 import type { PartFeed } from '../server/live-feed.js';
@@ -258,34 +259,18 @@ export class PartLoop implements InspectionSwitch {
     await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
   }
 
-  /**
-   * A rehearsal frame (station/rehearsal.ts): the part's way up to its verdict (the same
-   * inference call and decision rule), nothing after it: no row, no PLC write, no image.
-   */
-  private async rehearse(frame: Frame): Promise<void> {
-    const inference = this.inference;
-    let ok = true;
-    try {
-      const r = await inference.infer(frame.data, frame.slot);
-      decideOutput(inference, r.score, r.map, r.registration?.ok ?? true);
-    } catch {
-      ok = false; // the runner's own error handling reports it; the rehearsal says so in its summary
-    }
-    this.rec.rehearsals++;
-    const w = this.rehearsalWaiter;
-    this.rehearsalWaiter = null;
-    w?.(ok ? Number(process.hrtime.bigint() - frame.capturedNs) / NS_PER_MS : Number.NaN);
-  }
-
-  private rehearsalWaiter: ((ms: number) => void) | null = null;
+  /** rehearsal frames (station/rehearsal.ts): judged up to their verdict, never parts */
+  private readonly rehearsalJudge = new RehearsalJudge();
 
   /** Resolves when the next rehearsal frame is judged: its frame → verdict ms (NaN: its inference failed). */
-  nextRehearsal(): Promise<number> {
-    return new Promise((resolve) => { this.rehearsalWaiter = resolve; });
-  }
+  nextRehearsal(): Promise<number> { return this.rehearsalJudge.next(); }
 
   private async process(frame: Frame, released: { done: boolean }): Promise<void> {
-    if (frame.rehearsal === true) { await this.rehearse(frame); return; } // released by processSafely
+    if (frame.rehearsal === true) { // released by processSafely
+      await this.rehearsalJudge.judge(this.inference, frame);
+      this.rec.rehearsals++;
+      return;
+    }
     const { capturedNs } = frame;
     const key = this.identity.identify(frame, this.frameKey); // one part in process() at a time: its key is reused
     if (key === null || !this.identity.current(key)) {

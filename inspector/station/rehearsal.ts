@@ -17,6 +17,9 @@
  * it was without one.
  */
 import type { Logger } from '../core/logger.js';
+import type { Frame } from '../core/types.js';
+import { decideOutput } from '../inference/decision-rule.js';
+import type { LoopInference } from './part-loop.js';
 
 export interface RehearsalOptions {
   /** frames to rehearse (0: none) */
@@ -64,4 +67,29 @@ export async function rehearseLine(camera: RehearsalCamera, loop: RehearsalLoop,
   if (s.timedOut) log.warn(summary, 'line rehearsal: a frame did not come back in time; going Ready without the rest');
   else log.info(summary, 'line rehearsal done');
   return s;
+}
+
+/**
+ * The part loop's side (part-loop.ts): a rehearsal frame goes the part's way up to its verdict
+ * (the same inference call and decision rule), nothing after it: no row, no PLC write, no image.
+ */
+export class RehearsalJudge {
+  private waiter: ((ms: number) => void) | null = null;
+
+  async judge(inference: LoopInference, frame: Frame): Promise<void> {
+    let ok = true;
+    try {
+      const r = await inference.infer(frame.data, frame.slot);
+      decideOutput(inference, r.score, r.map, r.registration?.ok ?? true);
+    } catch {
+      ok = false; // the runner's own error handling reports it; the rehearsal says so in its summary
+    }
+    const w = this.waiter;
+    this.waiter = null;
+    w?.(ok ? Number(process.hrtime.bigint() - frame.capturedNs) / 1e6 : Number.NaN);
+  }
+
+  next(): Promise<number> {
+    return new Promise((resolve) => { this.waiter = resolve; });
+  }
 }
