@@ -4,7 +4,7 @@
  * the image of its item; a repeated id is never a second part; every trigger that does not become a
  * frame is reported lost, with its id.
  */
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterAll, vi } from 'vitest';
 import dgram from 'node:dgram';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -104,5 +104,35 @@ describe('replay-triggered camera', () => {
     expect(feed.take()).toMatchObject({ epoch: 1, partId: 1 });
     expect(feed.stats.rehearsed).toBe(2);
     expect(pushed).toHaveLength(5); // 2 primes, 2 rehearsals, 1 part
+  });
+
+  it('keeps the path warm with one rehearsal frame at a time until the first trigger, then never again', () => {
+    vi.useFakeTimers();
+    try {
+      const images = [Buffer.from([0]), Buffer.from([1])];
+      const src = { push: () => undefined } as unknown as GstAppSrc;
+      const feed = new TriggeredFeed({ port: 0, images, primeFrames: 1, log: logger, onLost: () => undefined });
+      feed.attach(src);
+      expect(feed.take()).toBe(PRIME);
+      feed.keepWarm(20);
+      vi.advanceTimersByTime(20);
+      expect(feed.inFlight).toBe(1);
+      vi.advanceTimersByTime(200);
+      expect(feed.inFlight).toBe(1); // one at a time: nothing more while one is in the camera
+      expect(feed.take()).toBe(REHEARSE);
+      vi.advanceTimersByTime(20);
+      expect(feed.take()).toBe(REHEARSE);
+      feed.trigger({ epoch: 1, partId: 1, item: 0 });
+      vi.advanceTimersByTime(1_000); // the line runs: no keep-warm frame joins the part's
+      expect(feed.take()).toMatchObject({ epoch: 1, partId: 1 });
+      expect(feed.take()).toBeNull();
+      expect(feed.stats.rehearsed).toBe(2);
+      feed.keepWarm(20); // asked again once the line ran: refused
+      vi.advanceTimersByTime(1_000);
+      expect(feed.inFlight).toBe(0);
+      feed.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -51,6 +51,12 @@ export const StationConfig = Type.Object({
     photoEyePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
     restart: Restart,
     firstFrameTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+    /**
+     * Triggered cameras: after the rehearsal, one rehearsal frame every keepWarmMs until the line's
+     * first trigger (capture/triggered-feed.ts), so a line that starts long after Ready finds the
+     * path warm. 0: off.
+     */
+    keepWarmMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 20 }),
     stallTimeoutMs: Type.Integer({ minimum: 100, default: 2_000 }),
   }, { default: {} }),
   model: Type.Object({

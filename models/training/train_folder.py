@@ -97,6 +97,8 @@ def parse_args():
                     help='distil: comma-separated --save-state files whose mean score (over --teacher-views) is the soft image target')
     ap.add_argument('--teacher-views', type=int, default=8, choices=[1, 4, 8], help='test-time views the teachers score each batch with')
     ap.add_argument('--teacher-weight', type=float, default=0.7, help='soft target = (1 - w) x label + w x teacher score')
+    ap.add_argument('--consistency', type=float, default=0.0,
+                    help='view consistency: also train on a random flip/transpose of each batch, plus this x (logit difference)^2')
     ap.add_argument('--scores-out', default=None,
                     help='write {image path relative to its split: score} of the test split (else the train split) here')
     args = ap.parse_args()

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from augmentation import augment, fixed_crop, paste_defects, zoom
+from consistency import image_loss
 from segmenter import Exported
 from training_common import auroc
 
@@ -56,7 +57,9 @@ def loss_weights(t, y, has_mask, pasted=0.0):
 def fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, donors=None, teacher=None):
     """Train net for args.epochs epochs -> (the net to export: net, its EMA or the kept best epoch; seconds).
     donors: (images, pixel masks, cell targets) of masked defects for --paste. teacher (--teacher, distillation.py):
-    the image loss is taken against its soft target for each augmented batch instead of the label alone."""
+    the image loss is taken against its soft target for each augmented batch instead of the label alone.
+    args.consistency > 0 (consistency.py): the image loss covers a second, flipped/transposed view of each batch and
+    how far the two views' logits disagree."""
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = (len(y) + args.batch - 1) // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(1, args.epochs * steps), pct_start=0.15)
@@ -81,7 +84,10 @@ def fit(net, x, t, y, has_mask, val, gen, args, img_pos_weight, seg_pos_weight, 
             xb, tb = augment(xb, tb, gen, rot90=args.rot90, crop=args.crop, contrast=args.contrast)
             seg, logit = net(xb)
             target = teacher.target(xb, yb) if teacher is not None else yb
-            loss = F.binary_cross_entropy_with_logits(logit, target, pos_weight=img_pos_weight)
+            if args.consistency > 0:
+                loss = image_loss(net, xb, logit, target, img_pos_weight, args.consistency, gen)
+            else:
+                loss = F.binary_cross_entropy_with_logits(logit, target, pos_weight=img_pos_weight)
             if sel.any():
                 loss = loss + args.seg_weight * F.binary_cross_entropy_with_logits(seg[sel], tb[sel], pos_weight=seg_pos_weight)
             opt.zero_grad(set_to_none=True)
