@@ -24,6 +24,7 @@ import { alignMap } from '../inference/letterbox-map.js';
 import { LatencyRecorder } from './latency-recorder.js';
 import { PartTimeline } from './part-timeline.js';
 import { RehearsalJudge } from './rehearsal.js';
+import { wallMsAt } from '../core/wall-clock.js';
 import type { StationMetrics } from './metrics.js';
 import { Alarm, type Alarms } from './alarms.js';
 import type { PartFeed } from '../server/live-feed.js';
@@ -340,7 +341,7 @@ export class PartLoop implements InspectionSwitch {
     const overBudget = frameToVerdictMs > this.opts.budgetMs;
     const { runId } = this.opts;
     this.store.add({
-      runId, seq, capturedAtMs: Date.now() - frameToVerdictMs, verdict: decision.verdict, code: decision.code,
+      runId, seq, capturedAtMs: wallMsAt(frame.capturedNs), verdict: decision.verdict, code: decision.code,
       score, modelName: inference.modelName, modelVersion: inference.modelVersion, provider: inference.provider,
       timings: { dispatchMs, inferenceMs, frameToVerdictMs, plcWriteMs: null },
       plcStatus: 'pending', sourceRef: frame.sourceRef ?? null, imagePath: null, anomalyMapPath: null, defectClass,
