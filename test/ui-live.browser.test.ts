@@ -9,7 +9,7 @@
  * disk shows the configured budget, the images' measured use and the file system's size as the
  * station's retention pacer has them; the last rejects link to their parts. Every console error,
  * failed request and HTTP >= 400 fails the test. Screenshot: artifacts/ui/live.png (the naming of
- * test/ui.browser.test.ts; the later of the two runs leaves its picture).
+ * test/ui-live-label.browser.test.ts; the later of the two runs leaves its picture).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';

@@ -20,75 +20,23 @@
  * `stats.restarts`. Nothing is thrown into the consumer; 'error' is emitted
  * only when someone listens (an unlistened 'error' would crash the process).
  *
- * Threads: each live pipeline holds TWO libuv thread-pool threads (the pending
- * pull and the bus poll). The pool is process-wide and defaults to 4, shared
- * with fs, sharp, dns and worker threads: the service sets UV_THREADPOOL_SIZE
- * (e.g. 16) in its environment before Node starts. Bus polls only end when a
- * message arrives after the pipeline reached NULL, so `auto-flush-bus` is
- * turned off before stopping: the state-change messages of the stop itself
- * then wake the poll thread and it is released instead of blocking forever.
- *
- * Blocking: parsing, play() and stop() are synchronous on the main thread.
- * aravissrc opens the camera while the launch string is parsed: with the
- * camera unreachable, parse and play() block ~2.5 s each (GVCP timeouts), and
- * stop() after the camera died blocks 5–8.5 s. Those stalls happen only while
- * the camera is gone, but they stall the whole event loop (logged as warnings).
- * The binding is context-aware and loads in a worker thread: hosting the
- * source in its own worker would keep them off the station's main thread.
+ * The pipeline itself (building it, stopping it so that its threads are
+ * released, the event-loop stalls of parse, play and stop): gst-pipeline-run.ts.
+ * The options and events: gst-frame-source-options.ts (re-exported here).
  */
 import { EventEmitter } from 'node:events';
 import { CaptureError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Frame } from '../core/types.js';
 import { LatestFrameMailbox, type FrameSourceStats, type SourceState } from './frame-source.js';
-import { asAppSink, asAppSrc, createPipeline, type GstAppSink, type GstBusMessage, type GstPipeline } from './gst.js';
-import { PRIME, REHEARSE, type TriggeredFeed } from './triggered-feed.js';
+import type { GstBusMessage } from './gst.js';
+import {
+  checkFrameSourceOptions, restartDelay, type GstFrameSourceEvents, type GstFrameSourceOptions,
+} from './gst-frame-source-options.js';
+import { buildPipeline, noteBlocking, stopPipeline, type Run } from './gst-pipeline-run.js';
+import { PRIME, REHEARSE } from './triggered-feed.js';
 
-export interface RestartPolicy {
-  /** first wait before rebuilding a failed pipeline */
-  initialDelayMs: number;
-  /** the wait doubles per consecutive failure up to this */
-  maxDelayMs: number;
-}
-
-export interface GstFrameSourceOptions {
-  /** gst-launch string ending in an appsink named `sink` (see pipeline-templates.ts) */
-  launch: string;
-  width: number;
-  height: number;
-  /** replay: frame n of a pipeline run came from sourceRefs[(n-1) % length] */
-  sourceRefs?: string[];
-  restart: RestartPolicy;
-  /** start() rejects when no valid frame arrived within this */
-  firstFrameTimeoutMs: number;
-  /** a pipeline that delivers no valid frame for this long is restarted */
-  stallTimeoutMs: number;
-  /** used as is: pass a child logger, e.g. logger.child({ mod: 'capture' }) */
-  logger: Logger;
-  /**
-   * A triggered camera (pipelines with `"trigger": true`): the line's triggers feed the
-   * pipeline's appsrc `src`, each frame carries its trigger's (Epoch, PartId), and every
-   * trigger that does not become a frame is reported lost through the feed.
-   */
-  feed?: TriggeredFeed;
-}
-
-export interface GstFrameSourceEvents {
-  state: [state: SourceState, previous: SourceState];
-  error: [err: Error];
-}
-
-interface Run {
-  gen: number;
-  pipeline: GstPipeline;
-  sink: GstAppSink;
-  /** samples pulled from this pipeline (wrong-size ones included): replay file index */
-  samples: number;
-  /** samples of this pipeline dropped for their size */
-  wrongSize: number;
-  /** performance.now() when play() returned */
-  startedAt: number;
-}
+export type { GstFrameSourceEvents, GstFrameSourceOptions, RestartPolicy } from './gst-frame-source-options.js';
 
 const MAX_SIZE_ERROR_LOGS = 5;
 
@@ -114,13 +62,8 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
 
   constructor(opts: GstFrameSourceOptions) {
     super();
+    checkFrameSourceOptions(opts);
     const { width, height } = opts;
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-      throw new CaptureError(`frame size ${width}x${height} is invalid`);
-    }
-    if (opts.restart.initialDelayMs < 0 || opts.restart.maxDelayMs < opts.restart.initialDelayMs) {
-      throw new CaptureError('restart delays are invalid');
-    }
     this.opts = opts;
     const feed = opts.feed;
     // a frame replaced in the mailbox is a part lost: with a trigger feed it is reported with its id
@@ -188,35 +131,21 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
   private attempt(): void {
     if (this._state === 'stopped') return;
     const gen = ++this.gen;
-    let pipeline: GstPipeline;
-    const tParse = performance.now();
-    try {
-      pipeline = createPipeline(this.opts.launch);
-      this.noteBlocking('parse', performance.now() - tParse);
-    } catch (err) {
-      // The launch string does not parse (or names a missing element): permanent.
-      const reason = `pipeline cannot be built: ${(err as Error).message}`;
-      if (this._state === 'starting') { this.failStart(reason); return; }
-      this.onFailure(gen, reason, true);
+    const built = buildPipeline(this.opts.launch, Boolean(this.opts.feed), this.log);
+    if (!built.ok) {
+      // a launch string that does not parse fails start(); once the source ran it is a (permanent) failure
+      if (built.parseError && this._state !== 'starting') this.onFailure(gen, built.reason, true);
+      else this.failStart(built.reason);
       return;
     }
-    const sink = asAppSink(pipeline.findChild('sink'));
-    if (!sink) {
-      this.failStart('the launch string has no appsink named "sink"');
-      return;
-    }
-    const src = this.opts.feed ? asAppSrc(pipeline.findChild('src')) : null;
-    if (this.opts.feed && !src) {
-      this.failStart('a triggered template needs an appsrc named "src"');
-      return;
-    }
+    const { pipeline, sink, src } = built;
     const run: Run = { gen, pipeline, sink, samples: 0, wrongSize: 0, startedAt: 0 };
     this.run = run;
     pipeline.pollBus((msg) => this.onBus(gen, msg));
     const t0 = performance.now();
     pipeline.play();
     run.startedAt = performance.now();
-    this.noteBlocking('play', run.startedAt - t0);
+    noteBlocking(this.log, 'play', run.startedAt - t0);
     if (this.run === run) {
       this.arm(run);
       if (src) this.opts.feed!.attach(src);
@@ -331,8 +260,7 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
     this.mailbox.stats.errors++;
     this.lastError = reason;
     this.failures++;
-    const { initialDelayMs, maxDelayMs } = this.opts.restart;
-    const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.failures - 1));
+    const delay = restartDelay(this.opts.restart, this.failures);
     this.log.warn({ reason, failures: this.failures, delayMs: delay, permanent }, 'capture pipeline failed');
     this.teardown();
     if (this._state === 'running') this.setState('restarting');
@@ -361,22 +289,7 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
     this.gen++; // every callback of the old pipeline is now stale
     this.opts.feed?.detach(); // frames still inside it are lost parts, reported
     if (!run) return;
-    try {
-      // Keep the stop's own state-change messages on the bus: they release
-      // the thread blocked in pollBus (see the header).
-      run.pipeline['auto-flush-bus'] = false;
-      const t0 = performance.now();
-      run.pipeline.stop();
-      this.noteBlocking('stop', performance.now() - t0);
-    } catch (err) {
-      this.log.error({ err }, 'pipeline stop failed');
-    }
-  }
-
-  /** parse, play() and stop() run on the main thread: say when they stalled the event loop. */
-  private noteBlocking(what: 'parse' | 'play' | 'stop', ms: number): void {
-    if (ms > 100) this.log.warn({ ms: Math.round(ms) }, `pipeline ${what} blocked the event loop`);
-    else this.log.debug({ ms: Math.round(ms * 10) / 10 }, `pipeline ${what}`);
+    stopPipeline(run.pipeline, this.log);
   }
 
   private clearTimers(): void {

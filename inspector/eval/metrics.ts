@@ -1,6 +1,6 @@
 /**
  * Evaluation metrics, each a pure function with a known answer on small cases
- * (test/eval.test.ts):
+ * (test/eval-metrics.test.ts):
  *
  * - image AUROC as the Mann-Whitney rank statistic (ties count one half):
  *   the probability that a random defective image outscores a random good one;

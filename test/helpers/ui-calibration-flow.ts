@@ -1,5 +1,5 @@
 /**
- * The calibration page's browser flows of test/ui.browser.test.ts, against its running
+ * The calibration page's browser flows of test/ui-queue-export-calibration.browser.test.ts, against its running
  * station: steps 1–3 as admin (the live checks, an ROI drawn on the live frame, stored
  * and kept across a reload, a plane from four clicked points, the label page in mm) and
  * step 4 (the coded refusal for a model without a golden reference, then a taught
