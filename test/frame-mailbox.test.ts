@@ -36,4 +36,18 @@ describe('LatestFrameMailbox', () => {
     expect((await m.next()).done).toBe(true);
     expect(() => new LatestFrameMailbox(undefined, 0)).toThrow(RangeError);
   });
+
+  it('a rehearsal frame never pushes a part\'s frame out, and is not counted as a camera frame or a drop', async () => {
+    const dropped: Array<{ seq: number; rehearsal: boolean }> = [];
+    const m = new LatestFrameMailbox((f) => dropped.push({ seq: f.seq, rehearsal: f.rehearsal === true }));
+    const rehearsal = (): Frame => ({ ...frame(0), rehearsal: true });
+    m.offer(frame(1));
+    m.offer(rehearsal()); // the mailbox is full with a part: the rehearsal frame goes, the part stays
+    expect((await m.next()).value?.seq).toBe(1);
+    m.offer(rehearsal());
+    m.offer(frame(2)); // a part replaces a waiting rehearsal frame
+    expect((await m.next()).value?.seq).toBe(2);
+    expect(dropped).toEqual([{ seq: 0, rehearsal: true }, { seq: 0, rehearsal: true }]);
+    expect(m.stats).toMatchObject({ frames: 2, dropped: 0 });
+  });
 });

@@ -212,7 +212,7 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
     this.sw.worker?.postMessage({ t: 'rehearse' } satisfies ToCapture);
   }
 
-  /** Until the line's first trigger, one rehearsal frame every periodMs (capture/triggered-feed.ts keepWarm). */
+  /** While the line is idle, one rehearsal frame every periodMs (capture/triggered-feed.ts keepWarm). */
   keepWarm(periodMs: number): void {
     this.sw.worker?.postMessage({ t: 'keep-warm', periodMs } satisfies ToCapture);
   }

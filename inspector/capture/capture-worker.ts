@@ -63,7 +63,7 @@ export type ToCapture =
   | { t: 'stop' }
   /** one rehearsal frame through the camera (station/rehearsal.ts); refused silently once the line runs */
   | { t: 'rehearse' }
-  /** until the first trigger, one rehearsal frame every periodMs (0: stop) */
+  /** while the line is idle, one rehearsal frame every periodMs (0: stop) */
   | { t: 'keep-warm'; periodMs: number }
   /** new ROI / interval for the focus/exposure checks (null: off); applied between two frames, the next frame is sampled */
   | { t: 'set-checks'; checks: CaptureChecksConfig | null; gen: number }

@@ -48,8 +48,10 @@ export class LatestFrameMailbox implements AsyncIterable<Frame> {
       return;
     }
     if (this.size === this.depth) {
+      // a rehearsal frame (station/rehearsal.ts) never pushes a part's frame out: it goes itself
+      if (frame.rehearsal === true) { this.onDrop?.(frame); return; }
       const oldest = this.shift()!;
-      this.stats.dropped++;
+      if (oldest.rehearsal !== true) this.stats.dropped++; // camera drops are parts' frames
       this.onDrop?.(oldest);
     }
     this.queue[(this.head + this.size) % this.depth] = frame;

@@ -52,11 +52,11 @@ export const StationConfig = Type.Object({
     restart: Restart,
     firstFrameTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
     /**
-     * Triggered cameras: after the rehearsal, one rehearsal frame every keepWarmMs until the line's
-     * first trigger (capture/triggered-feed.ts), so a line that starts long after Ready finds the
-     * path warm. 0: off.
+     * Triggered cameras: after the rehearsal, one rehearsal frame every keepWarmMs whenever the line
+     * is idle (no trigger for 1 s; capture/triggered-feed.ts), so the first parts after Ready or a
+     * pause find the path warm. A running line never sees one. 0: off.
      */
-    keepWarmMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 20 }),
+    keepWarmMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 100 }),
     stallTimeoutMs: Type.Integer({ minimum: 100, default: 2_000 }),
   }, { default: {} }),
   model: Type.Object({

@@ -17,8 +17,8 @@
  * it was without one.
  *
  * After the rehearsal the station asks the camera to keep warm (camera.keepWarmMs,
- * capture/triggered-feed.ts keepWarm): one more rehearsal frame every few ms until the line's
- * first trigger, judged here like the others (no waiter: RehearsalJudge.judge resolves nobody).
+ * capture/triggered-feed.ts keepWarm): one more rehearsal frame every few ms whenever the line is
+ * idle, judged here like the others (no waiter: RehearsalJudge.judge resolves nobody).
  */
 import type { Logger } from '../core/logger.js';
 import type { Frame } from '../core/types.js';
