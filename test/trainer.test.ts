@@ -320,4 +320,34 @@ print(json.dumps({'target': ts.target(xb, yb).tolist(), 'byHand': ((0.3 * yb) + 
     // the views matter (the asymmetric image): the 8-view mean is not the plain view's score
     expect(Math.max(...r.target.map((v, i) => Math.abs(v - r.oneView[i]!)))).toBeGreaterThan(1e-4);
   });
+  it.skipIf(noTorch !== null)(`--consistency: both views trained on the target, plus w x their squared logit difference; the view is drawn from the run's generator${noTorch ? ` (${noTorch})` : ''}`, async () => {
+    const script = `
+import json, sys, torch, torch.nn.functional as F
+sys.path.insert(0, 'models/training')
+from segmenter import Net, _views
+from consistency import image_loss
+torch.manual_seed(3)
+net = Net((4, 8, 8)).eval()
+net.cls.weight.data *= 300  # a fresh net scores the views of an image almost alike: spread them
+xb = torch.randn(4, 1, 32, 32); xb[:, 0, :8, :12] += 3.0
+yb = torch.tensor([1., 0., 1., 0.]); pw = torch.tensor(2.0)
+with torch.no_grad():
+    logit = net(xb)[1]
+    gen = torch.Generator().manual_seed(9)
+    k = int(torch.randint(1, 8, (1,), generator=torch.Generator().manual_seed(9)))
+    logit2 = net(_views(xb, 8)[k])[1]
+    bce = lambda l: F.binary_cross_entropy_with_logits(l, yb, pos_weight=pw)
+    by_hand = 0.5 * (bce(logit) + bce(logit2)) + 0.25 * torch.mean((logit - logit2) ** 2)
+    got = image_loss(net, xb, logit, yb, pw, 0.25, gen)
+    got0 = image_loss(net, xb, logit, yb, pw, 0.0, torch.Generator().manual_seed(9))
+print(json.dumps({'k': k, 'got': float(got), 'byHand': float(by_hand), 'w0': float(got0),
+  'meanBce': float(0.5 * (bce(logit) + bce(logit2))), 'diff': float(torch.mean((logit - logit2) ** 2))}))
+`;
+    const { stdout } = await run(PYTHON, ['-c', script], { cwd: resolve('.'), timeout: 60_000 });
+    const r = JSON.parse(stdout) as { k: number; got: number; byHand: number; w0: number; meanBce: number; diff: number };
+    expect(r.k).toBeGreaterThanOrEqual(1); // never the identity view
+    expect(r.got).toBeCloseTo(r.byHand, 5);
+    expect(r.w0).toBeCloseTo(r.meanBce, 5);
+    expect(r.diff).toBeGreaterThan(1e-3); // the views disagree, so the term counts
+  });
 });
