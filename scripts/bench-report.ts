@@ -56,9 +56,8 @@ export function formatBenchTable(r: BenchReport): string {
   if (ml) rows.push(`main event-loop delay ${f(ml.delay_ms.p50)}  ${f(ml.delay_ms.p99)}  ${f(ml.delay_ms.max)}   (busy ${(100 * ml.utilization).toFixed(1)} % of the run)`);
   const w = r.machine_wake_late_ms as { threads: number; p50: number; p99: number; p999: number; max: number } | undefined;
   if (w) rows.push(`machine floor: a thread woken after 1 ms runs late p50 ${f(w.p50)} / p99 ${f(w.p99)} / p99.9 ${f(w.p999)} / max ${f(w.max)} ms (station idle, before the line)`);
-  const reh = r.rehearsal as { frames: number; failed: number; firstMs: number; lastMs: number; maxMs: number; timedOut: boolean; keptWarmFrames?: number } | null | undefined;
-  if (reh) rows.push(`line rehearsal before Ready: ${reh.frames} frames (${reh.failed} failed${reh.timedOut ? ', cut short' : ''}), frame→verdict first ${f(reh.firstMs)} / last ${f(reh.lastMs)} / max ${f(reh.maxMs)} ms`
-    + (reh.keptWarmFrames !== undefined ? `; ${reh.keptWarmFrames} keep-warm frames while the line was idle` : ''));
+  const reh = r.rehearsal as { frames: number; failed: number; firstMs: number; lastMs: number; maxMs: number; timedOut: boolean } | null | undefined;
+  if (reh) rows.push(`line rehearsal before Ready: ${reh.frames} frames (${reh.failed} failed${reh.timedOut ? ', cut short' : ''}), frame→verdict first ${f(reh.firstMs)} / last ${f(reh.lastMs)} / max ${f(reh.maxMs)} ms`);
   if (ml?.gc) rows.push(`main thread GC: ${ml.gc.pauses} pauses (${ml.gc.major} major), ${ml.gc.total_ms.toFixed(0)} ms in all, longest ${ml.gc.max_ms.toFixed(1)} ms, ${ml.gc.over_5ms} over 5 ms`);
   rows.push(`frame→verdict p50 / bare prep + run p50 = ${r.ratio_f2v_p50_over_bare_with_preprocess_p50.toFixed(2)}  (target ≤ 1.3);  / bare session.run p50 = ${r.ratio_f2v_p50_over_bare_p50.toFixed(2)}`);
   rows.push('');

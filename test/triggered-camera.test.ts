@@ -4,7 +4,7 @@
  * the image of its item; a repeated id is never a second part; every trigger that does not become a
  * frame is reported lost, with its id.
  */
-import { describe, it, expect, afterAll, vi } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
 import dgram from 'node:dgram';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { logger } from '../inspector/core/logger.js';
 import { freePort } from '../inspector/core/free-port.js';
 import { createFrameSource } from '../inspector/capture/create-source.js';
 import { encodeTrigger, decodeTrigger } from '../inspector/plc/trigger-telegram.js';
-import { LINE_IDLE_MS, PRIME, REHEARSE, TriggeredFeed, type LostPart } from '../inspector/capture/triggered-feed.js';
+import { PRIME, REHEARSE, TriggeredFeed, type LostPart } from '../inspector/capture/triggered-feed.js';
 import type { GstAppSrc } from '../inspector/capture/gst.js';
 import type { Frame } from '../inspector/core/types.js';
 import { until } from './helpers/wait.js';
@@ -104,44 +104,5 @@ describe('replay-triggered camera', () => {
     expect(feed.take()).toMatchObject({ epoch: 1, partId: 1 });
     expect(feed.stats.rehearsed).toBe(2);
     expect(pushed).toHaveLength(5); // 2 primes, 2 rehearsals, 1 part
-  });
-
-  it('keeps the path warm with one rehearsal frame at a time while the line is idle, never while it runs', () => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
-    try {
-      const images = [Buffer.from([0]), Buffer.from([1])];
-      const src = { push: () => undefined } as unknown as GstAppSrc;
-      const feed = new TriggeredFeed({ port: 0, images, primeFrames: 1, log: logger, onLost: () => undefined });
-      feed.attach(src);
-      expect(feed.take()).toBe(PRIME);
-      feed.keepWarm(20);
-      vi.advanceTimersByTime(20);
-      expect(feed.inFlight).toBe(1);
-      vi.advanceTimersByTime(200);
-      expect(feed.inFlight).toBe(1); // one at a time: nothing more while one is in the camera
-      expect(feed.take()).toBe(REHEARSE);
-      vi.advanceTimersByTime(20);
-      expect(feed.take()).toBe(REHEARSE);
-      expect(feed.stats.keptWarm).toBe(2);
-      // the line runs: parts every 100 ms, and no keep-warm frame joins them
-      for (let id = 1; id <= 10; id++) {
-        feed.trigger({ epoch: 1, partId: id, item: 0 });
-        expect(feed.take()).toMatchObject({ epoch: 1, partId: id });
-        vi.advanceTimersByTime(100);
-      }
-      expect(feed.take()).toBeNull();
-      expect(feed.stats.keptWarm).toBe(2);
-      // a pause: once the line has been idle for LINE_IDLE_MS, warm frames again
-      vi.advanceTimersByTime(LINE_IDLE_MS);
-      expect(feed.take()).toBe(REHEARSE);
-      expect(feed.stats.keptWarm).toBe(3);
-      expect(feed.stats.rehearsed).toBe(0); // the station's own rehearsal is counted apart
-      feed.keepWarm(0); // off
-      vi.advanceTimersByTime(10 * LINE_IDLE_MS);
-      expect(feed.inFlight).toBe(0);
-      feed.close();
-    } finally {
-      vi.useRealTimers();
-    }
   });
 });

@@ -212,11 +212,6 @@ export class CaptureHost extends EventEmitter implements AsyncIterable<Frame> {
     this.sw.worker?.postMessage({ t: 'rehearse' } satisfies ToCapture);
   }
 
-  /** While the line is idle, one rehearsal frame every periodMs (capture/triggered-feed.ts keepWarm). */
-  keepWarm(periodMs: number): void {
-    this.sw.worker?.postMessage({ t: 'keep-warm', periodMs } satisfies ToCapture);
-  }
-
   /** Tests only (option testHooks): crash the worker for real (an uncaught error in its thread). */
   debugKill(): void {
     if (!this.opts.testHooks) throw new Error('debugKill() needs the testHooks option');

@@ -63,8 +63,6 @@ export type ToCapture =
   | { t: 'stop' }
   /** one rehearsal frame through the camera (station/rehearsal.ts); refused silently once the line runs */
   | { t: 'rehearse' }
-  /** while the line is idle, one rehearsal frame every periodMs (0: stop) */
-  | { t: 'keep-warm'; periodMs: number }
   /** new ROI / interval for the focus/exposure checks (null: off); applied between two frames, the next frame is sampled */
   | { t: 'set-checks'; checks: CaptureChecksConfig | null; gen: number }
   /** tests only (workerData.testHooks): an uncaught error in this thread, as a bug would throw */
@@ -161,7 +159,6 @@ async function start(): Promise<void> {
 
 port.on('message', (m: ToCapture) => {
   if (m.t === 'rehearse') { source?.rehearse(); return; }
-  if (m.t === 'keep-warm') { source?.keepWarm(m.periodMs); return; }
   if (m.t === 'set-checks') {
     // messages run between two iterations of pump(): the next frame is the first under the new settings
     checks = m.checks;

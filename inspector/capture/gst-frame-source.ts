@@ -81,8 +81,6 @@ export class GstFrameSource extends EventEmitter<GstFrameSourceEvents> implement
 
   /** One rehearsal frame through the pipeline (triggered-feed.ts); false: this camera cannot, or the line runs. */
   rehearse(): boolean { return this.opts.feed?.rehearse() ?? false; }
-  /** Keep the path warm while the line is idle (triggered-feed.ts keepWarm); no-op for a free-running camera. */
-  keepWarm(periodMs: number): void { this.opts.feed?.keepWarm(periodMs); }
 
   /** seq of the last frame handed to the mailbox (0 before the first) */
   get lastSeq(): number { return this.seq; }

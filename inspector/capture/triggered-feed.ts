@@ -27,14 +27,6 @@
  * frames one at a time (`rehearse()`); each comes out of the pipeline as a frame
  * marked `rehearsal` and goes the whole way a part's frame goes in the station,
  * up to the decision, so the hand-overs and the main thread are warm as well.
- *
- * Keeping warm (`keepWarm(periodMs)`): after the rehearsal the station asks the
- * feed to push one more rehearsal frame every `periodMs` whenever the line is
- * idle (no trigger for LINE_IDLE_MS) and the camera is empty. Why: a line starts
- * seconds or hours after Ready and pauses between batches, and before this the
- * benchmark's first ~8 parts after the rehearsal still spent 2–10 ms in the
- * camera stage (against ~0.5 ms warm). A running line never sees a keep-warm
- * frame; the first part after a pause waits behind at most the one in the path.
  */
 import dgram from 'node:dgram';
 import type { Logger } from '../core/logger.js';
@@ -64,12 +56,10 @@ export interface TriggeredFeedOptions {
 export const PRIME = 'prime' as const;
 /** The FIFO's marker for a rehearsal frame (see the header). */
 export const REHEARSE = 'rehearse' as const;
-/** keepWarm: the line is idle once no trigger came for this long (a line this slow gets warm frames between parts) */
-export const LINE_IDLE_MS = 1000;
 
 export class TriggeredFeed {
   /** invalid: not a telegram; repeated: an id not above the last one of its epoch (ignored: a part is photographed once) */
-  readonly stats = { triggers: 0, invalid: 0, lost: 0, repeated: 0, primed: 0, rehearsed: 0, keptWarm: 0 };
+  readonly stats = { triggers: 0, invalid: 0, lost: 0, repeated: 0, primed: 0, rehearsed: 0 };
   private lastEpoch = 0;
   private lastPartId = 0;
   private socket: dgram.Socket | null = null;
@@ -79,10 +69,6 @@ export class TriggeredFeed {
   private readonly primeFrames: number;
   /** priming frames still to push for the current pipeline */
   private primesLeft = 0;
-  /** keepWarm's timer (null: not keeping warm) */
-  private warmTimer: NodeJS.Timeout | null = null;
-  /** performance.now() of the last trigger (keepWarm's idle test) */
-  private lastTriggerMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: TriggeredFeedOptions) {
     if (opts.images.length === 0) throw new Error('a triggered replay camera needs at least one image');
@@ -128,37 +114,10 @@ export class TriggeredFeed {
   rehearse(): boolean {
     if (!this.src || this.stats.triggers > 0) return false;
     this.stats.rehearsed++;
-    this.pushRehearsal(this.src, this.stats.rehearsed);
-    return true;
-  }
-
-  private pushRehearsal(src: GstAppSrc, n: number): void {
     this.pending.push(REHEARSE);
     const images = this.opts.images;
-    src.push(images[n % images.length]!);
-  }
-
-  /**
-   * While the line is idle (no trigger for LINE_IDLE_MS) and nothing waits in the camera, push one
-   * rehearsal frame every periodMs (0: stop). Rehearsal frames: judged by the station, never parts.
-   */
-  keepWarm(periodMs: number): void {
-    this.stopWarm();
-    if (periodMs <= 0) return;
-    this.warmTimer = setInterval(() => this.warm(), periodMs);
-    this.warmTimer.unref();
-  }
-
-  private warm(): void {
-    const src = this.src;
-    if (!src || this.pending.length > 0 || performance.now() - this.lastTriggerMs < LINE_IDLE_MS) return;
-    this.stats.keptWarm++;
-    this.pushRehearsal(src, this.stats.keptWarm);
-  }
-
-  private stopWarm(): void {
-    if (this.warmTimer) clearInterval(this.warmTimer);
-    this.warmTimer = null;
+    this.src.push(images[this.stats.rehearsed % images.length]!);
+    return true;
   }
 
   /** The pipeline is gone: the frames still in it are lost. */
@@ -183,7 +142,6 @@ export class TriggeredFeed {
   }
 
   close(): void {
-    this.stopWarm();
     this.detach();
     const s = this.socket;
     this.socket = null;
@@ -199,7 +157,6 @@ export class TriggeredFeed {
     this.lastPartId = t.partId;
     this.stats.triggers++;
     this.primesLeft = 0; // the line runs: no more priming
-    this.lastTriggerMs = performance.now(); // and keepWarm waits for it to be idle again
     const src = this.src;
     if (!src) { this.lose(t, 'camera_error'); return; }
     if (this.pending.length >= this.maxPending) { this.lose(t, 'dropped'); return; }

@@ -51,12 +51,6 @@ export const StationConfig = Type.Object({
     photoEyePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
     restart: Restart,
     firstFrameTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
-    /**
-     * Triggered cameras: after the rehearsal, one rehearsal frame every keepWarmMs whenever the line
-     * is idle (no trigger for 1 s; capture/triggered-feed.ts), so the first parts after Ready or a
-     * pause find the path warm. A running line never sees one. 0: off.
-     */
-    keepWarmMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 100 }),
     stallTimeoutMs: Type.Integer({ minimum: 100, default: 2_000 }),
   }, { default: {} }),
   model: Type.Object({

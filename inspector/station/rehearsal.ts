@@ -15,10 +15,6 @@
  * before Ready, so the PLC (interlocked on Ready) has sent no part yet. A frame that does not
  * come back in time ends the rehearsal (logged), never the start: the station is as ready as
  * it was without one.
- *
- * After the rehearsal the station asks the camera to keep warm (camera.keepWarmMs,
- * capture/triggered-feed.ts keepWarm): one more rehearsal frame every few ms whenever the line is
- * idle, judged here like the others (no waiter: RehearsalJudge.judge resolves nobody).
  */
 import type { Logger } from '../core/logger.js';
 import type { Frame } from '../core/types.js';

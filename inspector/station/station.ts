@@ -241,7 +241,6 @@ export class Station {
       // a triggered camera rehearses the whole path before Ready (rehearsal.ts): the first parts find it warm
       if (loadPipelineTemplate(camera.template).trigger) {
         station.rehearsal = await rehearseLine(source, loop, DEFAULT_REHEARSAL, log.child({ mod: 'rehearsal' }));
-        source.keepWarm(camera.keepWarmMs); // and keep it warm whenever the line is idle
       }
       await plc.setReady(true);
       log.info({ runId, model: `${runner.modelName}@${runner.modelVersion}`, provider: runner.provider, camera: camera.template,
