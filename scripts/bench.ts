@@ -66,13 +66,14 @@ const opts = new Command('bench')
     + ' (policies Aes256_Sha256_RsaPss, Basic256Sha256, Aes128_Sha256_RsaOaep)', 'auto')
   .option('--vision-server', 'also run the OPC 40100 vision server, with a client subscribed to every ResultReadyEvent')
   .option('--hot-path-nice <n>', "station.hotPathNice: nice of the hot path's threads (main, capture, live inference), as deploy/ runs it; 'off': inherit", '-10')
+  .option('--outcomes-ms <ms>', 'plc.outcomesIntervalMs: how often the gate outcomes are read back from the PLC', (v) => parseInt(v, 10), 250)
   .option('--settle-ms <ms>', 'wait this long after the PLC link is up before the line starts', (v) => parseInt(v, 10), 0)
   .option('--parts-csv <file>', 'also write every part\'s stamps, one row per part (scripts/line-stages.ts lineStampsCsv)')
   .option('--station-load', 'the whole station beside the line once it is up (scripts/bench-station-load.ts): a shadow model, Chromium on Live, '
     + '20 API requests/s on the review routes, images of rejects saved')
   .parse(process.argv)
   .opts<{ parts: number; rate: number; json?: string; images: string; model: string; providers: string; threads: number;
-    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareEvery: number; teach?: number; plcSecurity: string; visionServer?: boolean; stationLoad?: boolean; hotPathNice: string; partsCsv?: string; settleMs: number }>();
+    gateWindowMs: number; saveImages: 'all' | 'rejects' | 'none'; bareEvery: number; teach?: number; plcSecurity: string; visionServer?: boolean; stationLoad?: boolean; hotPathNice: string; partsCsv?: string; settleMs: number; outcomesMs: number }>();
 
 const log = logger.child({ mod: 'bench' });
 const work = mkdtempSync(join(tmpdir(), 'inspector-bench-'));
@@ -96,7 +97,7 @@ const config = resolveConfig({
   station: { hotPathNice },
   camera: { template: 'replay-triggered', folder: opts.images, triggerPort, cacheDir: 'var/replay-cache' },
   model: { packageDir: opts.model, providers: opts.providers.split(',') as never, intraOpNumThreads: opts.threads },
-  plc: { endpoint: plcSim.endpoint, certificateFolder: pki, security: { mode: secMode, policy: secPolicy ?? 'auto' } },
+  plc: { endpoint: plcSim.endpoint, certificateFolder: pki, security: { mode: secMode, policy: secPolicy ?? 'auto' }, outcomesIntervalMs: opts.outcomesMs },
   results: { dbPath: join(work, 'results.sqlite'), imagesDir: work, saveImages: opts.saveImages },
   server: { enabled: false },
   ...(opts.visionServer ? { visionServer: { enabled: true, port: await freePort(), certificateFolder: join(work, 'pki-vision'),
@@ -205,7 +206,7 @@ const report: BenchReport = {
   config: { parts: opts.parts, rate: opts.rate, frame: `${config.camera.width}x${config.camera.height} GRAY8`,
     model: `${station.runner.modelName}@${station.runner.modelVersion}`, threads: opts.threads,
     gate_window_ms: opts.gateWindowMs, save_images: opts.saveImages, bare_every: opts.bareEvery, bare_delay_ms: Math.min(20, 500 / opts.rate), plc_security: plcSecurity,
-    hot_path_nice: hotPathNice, settle_ms: opts.settleMs, vision_server: opts.visionServer === true, ...(visionEvents !== null ? { vision_server_events: visionEvents } : {}) },
+    hot_path_nice: hotPathNice, settle_ms: opts.settleMs, outcomes_interval_ms: opts.outcomesMs, vision_server: opts.visionServer === true, ...(visionEvents !== null ? { vision_server_events: visionEvents } : {}) },
   provider: station.runner.provider,
   provider_fallbacks: [...station.runner.fallbacks],
   photo_eye_to_latch_ms: pick(line1.photo_eye_to_latch_ms),

@@ -190,7 +190,8 @@ export class Station {
       // every part gets its row: those the camera could not deliver too
       source.on('lost', (p: Parameters<PartLoop['lost']>[0]) => loop.lost(p));
       source.on('dropped', (f: Parameters<PartLoop['droppedFrame']>[0]) => loop.droppedFrame(f));
-      const outcomes = new PlcOutcomes({ plc, store, identity, nextSeq: () => loop.nextSeq(), runId, alarms, log: log.child({ mod: 'plc-outcomes' }) });
+      const outcomes = new PlcOutcomes({ plc, store, identity, nextSeq: () => loop.nextSeq(), runId, alarms, intervalMs: plcCfg.outcomesIntervalMs,
+        log: log.child({ mod: 'plc-outcomes' }) });
       cleanup.push(() => outcomes.stop());
       const station = new Station(config, runId, source, runner, plc, store, images, metrics, alarms, loop, outcomes, log, calibration, ring.buffers);
       station.retention = retention;
