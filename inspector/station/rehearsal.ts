@@ -19,7 +19,7 @@
 import type { Logger } from '../core/logger.js';
 import type { Frame } from '../core/types.js';
 import { decideOutput } from '../inference/decision-rule.js';
-import type { LoopInference } from './part-loop.js';
+import type { LoopInference } from './part-loop-ports.js';
 
 export interface RehearsalOptions {
   /** frames to rehearse (0: none) */
